@@ -1,0 +1,229 @@
+/**
+ * The server's command line: one table of tunable flags (each mapped to a
+ * {@linkcode ServerSettings} field), the help text built from it, and a typed
+ * parser over it.
+ *
+ * @module
+ */
+
+import { SERVER_DEFAULTS, type ServerSettings } from "../server/options.ts";
+import { intFlag, parseFlags, parsePort, UsageError } from "./parse.ts";
+
+/** A numeric setting's flag. `scale` turns the flag's unit into the setting's. */
+interface NumericFlag {
+  flag: string;
+  key: keyof ServerSettings;
+  min: number;
+  max: number;
+  /** Multiplier from the flag's unit to the setting's (seconds → ms is 1000). */
+  scale?: number;
+  unit?: string;
+  help: string;
+}
+
+/** Every numeric server flag, in help order. */
+export const NUMERIC_FLAGS: readonly NumericFlag[] = [
+  {
+    flag: "offline-limit",
+    key: "offlineLimit",
+    min: 1,
+    max: 1e7,
+    help: "messages kept per offline account",
+  },
+  {
+    flag: "probe-interval",
+    key: "probeIntervalMs",
+    min: 1,
+    max: 86400,
+    scale: 1000,
+    unit: "s",
+    help: "silence before a probe",
+  },
+  {
+    flag: "probe-timeout",
+    key: "probeTimeoutMs",
+    min: 1,
+    max: 3600,
+    scale: 1000,
+    unit: "s",
+    help: "time to answer a probe",
+  },
+  {
+    flag: "handshake-timeout",
+    key: "handshakeTimeoutMs",
+    min: 1,
+    max: 3600,
+    scale: 1000,
+    unit: "s",
+    help: "time to send a first valid request",
+  },
+  {
+    flag: "rate-limit",
+    key: "rateLimit",
+    min: 0,
+    max: 1e9,
+    unit: "/s",
+    help: "requests per second per connection (0: off)",
+  },
+  { flag: "rate-burst", key: "rateBurst", min: 1, max: 1e9, help: "requests allowed in a burst" },
+  {
+    flag: "flood-disconnect",
+    key: "floodDisconnect",
+    min: 1,
+    max: 1e9,
+    help: "consecutive 429s before disconnecting",
+  },
+  {
+    flag: "auth-failures",
+    key: "authFailures",
+    min: 1,
+    max: 1e6,
+    help: "failed logins per account or address before a lockout",
+  },
+  {
+    flag: "auth-window",
+    key: "authWindowMs",
+    min: 1,
+    max: 86400,
+    scale: 1000,
+    unit: "s",
+    help: "window in which failed logins count",
+  },
+  {
+    flag: "auth-lockout",
+    key: "authLockoutMs",
+    min: 1,
+    max: 86400,
+    scale: 1000,
+    unit: "s",
+    help: "lockout after too many failed logins",
+  },
+  {
+    flag: "max-connections",
+    key: "maxConnections",
+    min: 0,
+    max: 1e7,
+    help: "connections in all (0: no limit)",
+  },
+  {
+    flag: "max-per-address",
+    key: "maxPerAddress",
+    min: 0,
+    max: 1e7,
+    help: "connections per source address (0: no limit)",
+  },
+  {
+    flag: "max-queue-bytes",
+    key: "maxQueueBytes",
+    min: 1024,
+    max: 1 << 30,
+    help: "bytes queued for a slow reader before it is dropped",
+  },
+  {
+    flag: "max-queue-objects",
+    key: "maxQueueObjects",
+    min: 1,
+    max: 1e7,
+    help: "objects queued for a slow reader before it is dropped",
+  },
+  {
+    flag: "max-object-bytes",
+    key: "maxObjectBytes",
+    min: 1024,
+    max: 1 << 20,
+    help: "raw bytes one incoming object may take",
+  },
+  {
+    flag: "hash-iterations",
+    key: "hashIterations",
+    min: 1000,
+    max: 10_000_000,
+    help: "PBKDF2-SHA256 iterations for new passwords",
+  },
+  {
+    flag: "shutdown-grace",
+    key: "shutdownGraceMs",
+    min: 0,
+    max: 600,
+    scale: 1000,
+    unit: "s",
+    help: "time to flush writes on shutdown",
+  },
+];
+
+function defaultText(f: NumericFlag): string {
+  return `${SERVER_DEFAULTS[f.key] as number / (f.scale ?? 1)}${
+    f.unit === "/s" ? "" : f.unit ?? ""
+  }`;
+}
+
+/** `jim server --help`. */
+export const SERVER_HELP = `Usage: jim server [options]
+
+Runs a JIM messenger server.
+
+Options:
+  -p, --port PORT               port to listen on (default 7777; 0 picks a free one)
+  -a, --addr ADDR               address to listen on (default 0.0.0.0, all addresses)
+      --db PATH                 SQLite database file, or :memory: for a throwaway server
+                                (default $JIM_DB, else $XDG_DATA_HOME/jim/jim.db,
+                                else ~/.local/share/jim/jim.db)
+      --require-auth            refuse guests: only registered accounts may chat
+      --no-offline-store        answer 410 instead of keeping messages for offline accounts
+      --quiet                   log nothing
+  -h, --help                    show this help
+
+Limits:
+${
+  NUMERIC_FLAGS.map((f) => {
+    const left = `      --${f.flag} N`;
+    return `${left.padEnd(32)}${f.help} (default ${defaultText(f)})`;
+  }).join("\n")
+}
+`;
+
+/** The parsed server command line. */
+export interface ServerArgs {
+  help: boolean;
+  port: number;
+  hostname: string;
+  /** Undefined: use the default path. */
+  dbPath: string | undefined;
+  quiet: boolean;
+  settings: Partial<ServerSettings>;
+}
+
+/**
+ * Parses `jim server` arguments.
+ *
+ * @throws {UsageError} with a one-line reason
+ */
+export function parseServerArgs(args: readonly string[]): ServerArgs {
+  const { values, positional } = parseFlags(args, {
+    string: ["port", "addr", "db", ...NUMERIC_FLAGS.map((f) => f.flag)],
+    boolean: ["help", "require-auth", "offline-store", "quiet"],
+    negatable: ["offline-store"],
+    alias: { p: "port", a: "addr", h: "help" },
+    default: { "offline-store": true },
+  });
+  if (positional.length > 0) throw new UsageError(`unexpected argument "${positional[0]}"`);
+  const settings: Partial<ServerSettings> = {};
+  for (const f of NUMERIC_FLAGS) {
+    const n = intFlag(values, f.flag, f);
+    if (n !== undefined) (settings as Record<string, number>)[f.key] = n * (f.scale ?? 1);
+  }
+  if (values["require-auth"]) settings.requireAuth = true;
+  if (values["offline-store"] === false) settings.offlineStore = false;
+  const addr = values.addr;
+  if (addr === "") throw new UsageError("--addr needs an address");
+  const db = values.db;
+  if (db === "") throw new UsageError("--db needs a path");
+  return {
+    help: values.help === true,
+    port: values.port === undefined ? 7777 : parsePort(values.port as string, { min: 0 }),
+    hostname: (addr as string | undefined) ?? "0.0.0.0",
+    dbPath: db as string | undefined,
+    quiet: values.quiet === true,
+    settings,
+  };
+}

@@ -1,0 +1,170 @@
+/**
+ * The JIM message vocabulary: one discriminated union of client requests keyed
+ * by `action`, the objects the server sends, and the one table of response
+ * codes. Pure types and builders; no I/O.
+ *
+ * @module
+ */
+
+/** Every response code jim sends, with the text used when no better one exists. */
+export const RESPONSE_CODES = {
+  100: "notice",
+  101: "server shutting down",
+  200: "OK",
+  201: "created",
+  202: "accepted for offline delivery",
+  400: "bad request",
+  401: "not authorized",
+  402: "wrong account name or password",
+  403: "forbidden",
+  404: "not found",
+  409: "conflict",
+  410: "gone: the addressee is offline and cannot take messages",
+  429: "too many requests",
+  500: "internal server error",
+  503: "service unavailable",
+} as const;
+
+/** A response code from {@linkcode RESPONSE_CODES}. */
+export type ResponseCode = keyof typeof RESPONSE_CODES;
+
+/** Codes that carry `alert`; the rest carry `error`. */
+export type AlertCode = 100 | 101 | 200 | 201 | 202;
+/** Codes that carry `error`. */
+export type ErrorCode = Exclude<ResponseCode, AlertCode>;
+
+/** The text encodings a `msg` may declare. */
+export type Encoding = "ascii" | "utf-8";
+
+/** `presence`: announce oneself (claims a guest name before authentication). */
+export interface PresenceRequest {
+  action: "presence";
+  time: number;
+  type?: string;
+  user: { account_name: string; status?: string };
+}
+
+/** `authenticate`: log in to a registered account. */
+export interface AuthenticateRequest {
+  action: "authenticate";
+  time: number;
+  user: { account_name: string; password: string };
+}
+
+/** `register` (jim's extension): create an account. */
+export interface RegisterRequest {
+  action: "register";
+  time: number;
+  user: { account_name: string; password: string };
+}
+
+/** `msg`: a message to an account, a guest or a `#room`. */
+export interface MsgRequest {
+  action: "msg";
+  time: number;
+  to: string;
+  from?: string;
+  encoding: Encoding;
+  message: string;
+}
+
+/** `join`: enter (and create, if new) a `#room`. */
+export interface JoinRequest {
+  action: "join";
+  time: number;
+  room: string;
+}
+
+/** `leave`: leave a `#room`. */
+export interface LeaveRequest {
+  action: "leave";
+  time: number;
+  room: string;
+}
+
+/** `who` (jim's extension): online members of a room, or presence of a name. */
+export interface WhoRequest {
+  action: "who";
+  time: number;
+  target?: string;
+}
+
+/** `quit`: the server flushes and closes the connection; no response. */
+export interface QuitRequest {
+  action: "quit";
+  time?: number;
+}
+
+/** Every request a client may send, after validation. */
+export type Request =
+  | PresenceRequest
+  | AuthenticateRequest
+  | RegisterRequest
+  | MsgRequest
+  | JoinRequest
+  | LeaveRequest
+  | WhoRequest
+  | QuitRequest;
+
+/** The action names of {@linkcode Request}. */
+export type Action = Request["action"];
+
+/** A response to a request, or an unsolicited 100/101 notice. */
+export type Response =
+  | { response: AlertCode; time: number; alert: string; [extra: string]: unknown }
+  | { response: ErrorCode; time: number; error: string };
+
+/** A message the server forwards to its addressees. */
+export interface DeliveredMsg {
+  action: "msg";
+  time: number;
+  from: string;
+  to: string;
+  encoding: Encoding;
+  message: string;
+}
+
+/** The liveness check the server sends to a silent connection. */
+export interface ProbeMessage {
+  action: "probe";
+  time: number;
+}
+
+/** Anything the server writes. */
+export type ServerMessage = Response | DeliveredMsg | ProbeMessage;
+
+/** Unix time in whole seconds, as every response's `time` field carries it. */
+export function unixTime(now: number = Date.now()): number {
+  return Math.floor(now / 1000);
+}
+
+/** Whether a response code carries `alert` (1xx and 2xx). */
+export function isAlertCode(code: ResponseCode): code is AlertCode {
+  return code < 400;
+}
+
+/**
+ * Builds a response with all three fields: `response`, `time` and `alert`
+ * (1xx/2xx) or `error` (4xx/5xx).
+ */
+export function response(
+  code: ResponseCode,
+  text?: string,
+  extra?: Record<string, unknown>,
+): Response {
+  const time = unixTime();
+  const body = text ?? RESPONSE_CODES[code];
+  if (isAlertCode(code)) return { response: code, time, alert: body, ...extra };
+  return { response: code, time, error: body };
+}
+
+/** An error that maps to one protocol response code. */
+export class ProtocolError extends Error {
+  /** The response code to answer with. */
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.name = "ProtocolError";
+    this.code = code;
+  }
+}

@@ -1,0 +1,193 @@
+/**
+ * Turns a decoded JSON object into a typed {@linkcode Request}, or a
+ * {@linkcode ProtocolError} naming the rule it breaks. Every protocol limit
+ * lives here, checked in the order docs/protocol.md gives: size, then
+ * `action`/`time`, then the action itself, then field limits.
+ *
+ * @module
+ */
+
+import { type Encoding, ProtocolError, type Request } from "./messages.ts";
+
+/** Every limit, in characters (Unicode code points). */
+export const LIMITS = {
+  /** `action` */
+  action: 15,
+  /** an account or guest name */
+  name: 25,
+  /** a room name, `#` included */
+  room: 25,
+  /** `message` of a `msg` */
+  message: 500,
+  /** a presence `status` */
+  status: 100,
+  /** presence `type` */
+  type: 15,
+  /** the shortest password `register` accepts */
+  passwordMin: 8,
+  /** the longest password */
+  passwordMax: 128,
+  /** a whole object, counted as compact `JSON.stringify` output */
+  object: 640,
+} as const;
+
+const NAME = /^[\p{L}\p{N}_.-]+$/u;
+const ROOM = /^#[\p{L}\p{N}_.-]+$/u;
+
+/** Code points in `s`, counting only as far as needed to compare with `limit`. */
+function exceeds(s: string, limit: number): boolean {
+  if (s.length <= limit) return false; // UTF-16 length is never below the code point count
+  let n = 0;
+  for (const _ of s) if (++n > limit) return true;
+  return false;
+}
+
+function bad(message: string): ProtocolError {
+  return new ProtocolError(400, `Cannot parse request: ${message}`);
+}
+
+function field(obj: Record<string, unknown>, key: string, what: string): string {
+  const v = obj[key];
+  if (typeof v !== "string") throw bad(`${what} must be a string`);
+  return v;
+}
+
+function optionalField(
+  obj: Record<string, unknown>,
+  key: string,
+  what: string,
+): string | undefined {
+  const v = obj[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== "string") throw bad(`${what} must be a string`);
+  return v;
+}
+
+function limited(value: string, limit: number, what: string): string {
+  if (exceeds(value, limit)) throw bad(`${what} exceeds ${limit} characters`);
+  return value;
+}
+
+function userObject(value: Record<string, unknown>): Record<string, unknown> {
+  const user = value.user;
+  if (typeof user !== "object" || user === null || Array.isArray(user)) {
+    throw bad("user must be an object");
+  }
+  return user as Record<string, unknown>;
+}
+
+/** Checks the syntax of an account or guest name; returns an error text or null. */
+export function nameProblem(name: string): string | null {
+  if (name.length === 0) return "account_name must not be empty";
+  if (exceeds(name, LIMITS.name)) return `account_name exceeds ${LIMITS.name} characters`;
+  if (!NAME.test(name)) {
+    return "account_name may hold only letters, digits, '_', '.' and '-'";
+  }
+  return null;
+}
+
+function accountName(user: Record<string, unknown>): string {
+  const name = field(user, "account_name", "user.account_name");
+  const problem = nameProblem(name);
+  if (problem) throw bad(problem);
+  return name;
+}
+
+function roomName(value: Record<string, unknown>): string {
+  const room = limited(field(value, "room", "room"), LIMITS.room, "room");
+  if (!ROOM.test(room)) {
+    throw bad("room must be '#' followed by letters, digits, '_', '.' or '-'");
+  }
+  return room;
+}
+
+function encoding(value: Record<string, unknown>): Encoding {
+  const e = value.encoding;
+  if (e === undefined) return "ascii";
+  if (typeof e !== "string") throw bad("encoding must be a string");
+  const lower = e.toLowerCase();
+  if (lower === "ascii") return "ascii";
+  if (lower === "utf-8" || lower === "utf8") return "utf-8";
+  throw bad(`encoding must be "ascii" or "utf-8"`);
+}
+
+/** Whether a decoded object is a client's answer (has `response`, no `action`), to be ignored. */
+export function isClientAnswer(value: Record<string, unknown>): boolean {
+  return value.action === undefined && value.response !== undefined;
+}
+
+/**
+ * Validates one decoded object.
+ *
+ * @param value the decoded object
+ * @param rawBytes its size as it arrived, to skip re-serialising small objects
+ * @throws {ProtocolError} 400 with the rule broken
+ */
+export function validateRequest(value: Record<string, unknown>, rawBytes = Infinity): Request {
+  // Compact output is at most 5/4 of its source (`1e21` becomes `1e+21`), so a
+  // source under 512 bytes cannot break the 640-character limit.
+  if (rawBytes >= 512 && exceeds(JSON.stringify(value), LIMITS.object)) {
+    throw bad(`object exceeds ${LIMITS.object} characters`);
+  }
+  const action = value.action;
+  if (typeof action !== "string") throw bad("action must be a string");
+  if (exceeds(action, LIMITS.action)) throw bad(`action exceeds ${LIMITS.action} characters`);
+  const time = value.time;
+  if (action === "quit") {
+    return time === undefined || typeof time !== "number" ? { action } : { action, time };
+  }
+  if (typeof time !== "number" || !Number.isFinite(time)) throw bad("time must be a number");
+
+  switch (action) {
+    case "presence": {
+      const user = userObject(value);
+      const account_name = accountName(user);
+      const status = optionalField(user, "status", "user.status");
+      const type = optionalField(value, "type", "type");
+      if (status !== undefined) limited(status, LIMITS.status, "user.status");
+      if (type !== undefined) limited(type, LIMITS.type, "type");
+      const request: Request = { action, time, user: { account_name } };
+      if (status !== undefined) request.user.status = status;
+      if (type !== undefined) request.type = type;
+      return request;
+    }
+    case "authenticate":
+    case "register": {
+      const user = userObject(value);
+      const account_name = action === "register" ? accountName(user) : limited(
+        field(user, "account_name", "user.account_name"),
+        LIMITS.name,
+        "user.account_name",
+      );
+      const password = field(user, "password", "user.password");
+      limited(password, LIMITS.passwordMax, "user.password");
+      if (action === "register" && [...password].length < LIMITS.passwordMin) {
+        throw bad(`user.password must have at least ${LIMITS.passwordMin} characters`);
+      }
+      return { action, time, user: { account_name, password } };
+    }
+    case "msg": {
+      const to = field(value, "to", "to");
+      if (to.length === 0) throw bad("to must not be empty");
+      limited(to, LIMITS.name, "to");
+      const from = optionalField(value, "from", "from");
+      if (from !== undefined) limited(from, LIMITS.name, "from");
+      const message = limited(field(value, "message", "message"), LIMITS.message, "message");
+      const request: Request = { action, time, to, encoding: encoding(value), message };
+      if (from !== undefined) request.from = from;
+      return request;
+    }
+    case "join":
+    case "leave":
+      return { action, time, room: roomName(value) };
+    case "who": {
+      const target = optionalField(value, "target", "target");
+      if (target === undefined) return { action, time };
+      return { action, time, target: limited(target, LIMITS.room, "target") };
+    }
+    case "probe":
+      throw bad("probe is sent by the server only");
+    default:
+      throw bad(`unknown action "${action}"`);
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * Brute-force protection: counts failed `authenticate`/`register` attempts per
+ * account and per source address, and locks either out for a cool-down once
+ * it reaches the limit within the window.
+ *
+ * @module
+ */
+
+/** Options for {@linkcode AuthGuard}. */
+export interface AuthGuardOptions {
+  /** Failures within the window that trigger a lockout. */
+  maxFailures: number;
+  /** The window, in ms. */
+  windowMs: number;
+  /** The lockout, in ms. */
+  lockoutMs: number;
+  /** Clock in ms, for tests. @default {Date.now} */
+  now?: () => number;
+}
+
+interface Entry {
+  failures: number;
+  windowStart: number;
+  lockedUntil: number;
+}
+
+/** Keys tracked before expired entries are swept. */
+const SWEEP_AT = 10_000;
+/** Keys tracked at most, bounding memory under a spray of names. */
+const MAX_ENTRIES = 100_000;
+
+/** Per-account and per-address failure counters with lockouts. */
+export class AuthGuard {
+  readonly #options: AuthGuardOptions;
+  readonly #now: () => number;
+  readonly #entries = new Map<string, Entry>();
+  #sweepAt = SWEEP_AT;
+
+  constructor(options: AuthGuardOptions) {
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Seconds until the account or address may try again; 0 when it may now. */
+  lockedFor(account: string, address: string): number {
+    const now = this.#now();
+    const until = Math.max(
+      this.#entries.get("a:" + account)?.lockedUntil ?? 0,
+      this.#entries.get("i:" + address)?.lockedUntil ?? 0,
+    );
+    return until > now ? Math.ceil((until - now) / 1000) : 0;
+  }
+
+  /** Records a failure for both keys. */
+  fail(account: string, address: string): void {
+    this.#count("a:" + account);
+    this.#count("i:" + address);
+  }
+
+  /** Clears an account's failures after a successful login. */
+  succeed(account: string): void {
+    this.#entries.delete("a:" + account);
+  }
+
+  #count(key: string): void {
+    const now = this.#now();
+    const { maxFailures, windowMs, lockoutMs } = this.#options;
+    if (this.#entries.size >= this.#sweepAt) this.#sweep(now);
+    let entry = this.#entries.get(key);
+    if (!entry || now - entry.windowStart > windowMs) {
+      entry = { failures: 0, windowStart: now, lockedUntil: 0 };
+      this.#entries.set(key, entry);
+    }
+    if (++entry.failures >= maxFailures) {
+      entry.lockedUntil = now + lockoutMs;
+      entry.failures = 0;
+      entry.windowStart = now;
+    }
+  }
+
+  #sweep(now: number): void {
+    for (const [key, e] of this.#entries) {
+      if (e.lockedUntil <= now && now - e.windowStart > this.#options.windowMs) {
+        this.#entries.delete(key);
+      }
+    }
+    // Still full of live entries (an attack from many names): forget the oldest.
+    for (const key of this.#entries.keys()) {
+      if (this.#entries.size < MAX_ENTRIES) break;
+      this.#entries.delete(key);
+    }
+    this.#sweepAt = Math.max(SWEEP_AT, this.#entries.size * 2);
+  }
+}

@@ -1,0 +1,328 @@
+/**
+ * One client connection: its reader loop (bytes → codec → validation → hub),
+ * its bounded write queue, its rate limit and its liveness state. The only
+ * server module that touches a socket.
+ *
+ * @module
+ */
+
+import { JsonObjectDecoder, Outgoing } from "../protocol/codec.ts";
+import { ProtocolError, type Response, response, unixTime } from "../protocol/messages.ts";
+import { isClientAnswer, validateRequest } from "../protocol/validate.ts";
+import type { Hub, Peer, Session } from "./hub.ts";
+import type { ServerSettings } from "./options.ts";
+import { TokenBucket } from "./token_bucket.ts";
+
+/** The settings a connection uses. */
+export type ConnectionSettings = Pick<
+  ServerSettings,
+  | "maxObjectBytes"
+  | "maxQueueBytes"
+  | "maxQueueObjects"
+  | "rateLimit"
+  | "rateBurst"
+  | "floodDisconnect"
+  | "handshakeTimeoutMs"
+  | "probeIntervalMs"
+  | "probeTimeoutMs"
+>;
+
+/** Options for {@linkcode Connection}. */
+export interface ConnectionOptions {
+  hub: Hub;
+  settings: ConnectionSettings;
+  log: (line: string) => void;
+  /** Called once, when the connection has closed and left the hub. */
+  onClose?: (connection: Connection) => void;
+}
+
+const MIN_READ = 2048;
+const MAX_READ = 65536;
+/** Largest single write when coalescing queued objects. */
+const MAX_WRITE = 65536;
+
+const PROBE = { action: "probe" } as const;
+
+/**
+ * A connection implements {@linkcode Peer} for the hub. Writes go through one
+ * queue bounded in bytes and objects, drained by one writer that awaits the
+ * socket, so a slow reader shows up as a full queue and is disconnected.
+ */
+export class Connection implements Peer {
+  readonly address: string;
+  readonly #conn: Deno.TcpConn;
+  readonly #hub: Hub;
+  readonly #settings: ConnectionSettings;
+  readonly #log: (line: string) => void;
+  readonly #onClose: ((c: Connection) => void) | undefined;
+  readonly #decoder: JsonObjectDecoder;
+  readonly #bucket: TokenBucket;
+  readonly #session: Session;
+
+  #queue: Outgoing[] = [];
+  #queuedBytes = 0;
+  #writing = false;
+  #flushScheduled = false;
+  #drainWaiters: Array<(ok: boolean) => void> = [];
+  #closing = false;
+  #closed = false;
+  #slow = false;
+  #strikes = 0;
+
+  /** performance.now() of the last object received. */
+  lastHeard: number;
+  /** performance.now() when the connection opened. */
+  readonly openedAt: number;
+  /** Whether a valid request has arrived yet. */
+  greeted = false;
+  /** performance.now() when a probe went out unanswered, or 0. */
+  probedAt = 0;
+
+  constructor(conn: Deno.TcpConn, options: ConnectionOptions) {
+    this.#conn = conn;
+    this.#hub = options.hub;
+    this.#settings = options.settings;
+    this.#log = options.log;
+    this.#onClose = options.onClose;
+    const remote = conn.remoteAddr as Deno.NetAddr;
+    this.address = remote.hostname;
+    this.#decoder = new JsonObjectDecoder({ maxObjectBytes: options.settings.maxObjectBytes });
+    this.#bucket = new TokenBucket({
+      rate: options.settings.rateLimit,
+      burst: Math.max(1, options.settings.rateBurst),
+    });
+    this.openedAt = this.lastHeard = performance.now();
+    this.#session = this.#hub.connect(this);
+    try {
+      conn.setNoDelay(true);
+    } catch { /* not fatal: only latency */ }
+  }
+
+  /** The hub's view of this connection. */
+  get session(): Session {
+    return this.#session;
+  }
+
+  /** Whether close has begun. */
+  get closing(): boolean {
+    return this.#closing;
+  }
+
+  // -- Peer --
+
+  send(message: Outgoing): boolean {
+    if (this.#closing) return false;
+    const s = this.#settings;
+    if (this.#queue.length >= s.maxQueueObjects || this.#queuedBytes >= s.maxQueueBytes) {
+      // Too slow: keep the message with the rest of the unsent queue, so an
+      // account's direct messages reach the offline store, and drop the peer.
+      this.#queue.push(message);
+      this.#slow = true;
+      this.#log(
+        `${this.#label()}: disconnected: too slow to read (${this.#queuedBytes} bytes queued)`,
+      );
+      this.#abort();
+      return false;
+    }
+    const ascii = !this.#decoder.newlineFramed;
+    this.#queuedBytes += message.bytes(ascii).length;
+    this.#queue.push(message);
+    this.#scheduleFlush();
+    return true;
+  }
+
+  drain(): Promise<boolean> {
+    if (this.#closed) return Promise.resolve(false);
+    if (this.#queue.length === 0 && !this.#writing) return Promise.resolve(true);
+    return new Promise((resolve) => this.#drainWaiters.push(resolve));
+  }
+
+  close(reason: string): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#log(`${this.#label()}: closing: ${reason}`);
+    this.#scheduleFlush();
+    // The writer closes the socket once the queue is empty.
+    if (!this.#writing && this.#queue.length === 0) this.#finish();
+  }
+
+  /** Sends an unsolicited object (probe, notice) outside any request. */
+  notify(value: unknown): boolean {
+    return this.send(new Outgoing(value));
+  }
+
+  /** Sends a probe now. */
+  probe(): void {
+    this.probedAt = performance.now();
+    this.notify({ ...PROBE, time: unixTime() });
+  }
+
+  /** Closes the socket at once, dropping whatever is queued. */
+  abort(reason: string): void {
+    if (this.#closed) return;
+    this.#log(`${this.#label()}: closing: ${reason}`);
+    this.#abort();
+  }
+
+  // -- reading --
+
+  /** The reader loop; resolves once the connection is closed and forgotten. */
+  async run(): Promise<void> {
+    let buf = new Uint8Array(MIN_READ);
+    try {
+      while (!this.#closing) {
+        let n: number | null;
+        try {
+          n = await this.#conn.read(buf);
+        } catch {
+          break; // reset by peer, or closed by us
+        }
+        if (n === null) break;
+        const events = this.#decoder.push(buf.subarray(0, n));
+        // A busy connection reads in larger pieces; an idle one stays small.
+        if (n === buf.length && buf.length < MAX_READ) buf = new Uint8Array(buf.length * 2);
+        for (const event of events) {
+          if (this.#closing) break;
+          this.lastHeard = performance.now();
+          this.probedAt = 0;
+          if (!this.#admit()) continue;
+          if (event.kind === "error") {
+            this.#reply(response(400, event.message));
+            continue;
+          }
+          if (isClientAnswer(event.value)) continue;
+          let reply: Response | Promise<Response> | null;
+          try {
+            reply = this.#dispatch(event.value, event.bytes);
+          } catch (e) {
+            reply = this.#failure(e);
+          }
+          if (reply instanceof Promise) {
+            try {
+              reply = await reply;
+            } catch (e) {
+              reply = this.#failure(e);
+            }
+          }
+          if (reply) this.#reply(reply as Response);
+        }
+      }
+    } finally {
+      this.close("connection ended");
+      await this.#hub.disconnect(this.#session, this.#slow ? this.#queue : []);
+      this.#onClose?.(this);
+    }
+  }
+
+  #dispatch(value: Record<string, unknown>, bytes: number): Response | Promise<Response> | null {
+    const request = validateRequest(value, bytes);
+    this.greeted = true;
+    if (request.action === "quit") {
+      this.close("quit");
+      return null;
+    }
+    return this.#hub.handle(this.#session, request);
+  }
+
+  #failure(e: unknown): Response {
+    if (e instanceof ProtocolError) return response(e.code, e.message);
+    this.#log(`${this.#label()}: internal error: ${e instanceof Error ? e.stack : e}`);
+    return response(500, "Cannot handle request: internal server error");
+  }
+
+  /** Applies the rate limit; false when the request was refused. */
+  #admit(): boolean {
+    if (this.#bucket.take()) {
+      this.#strikes = 0;
+      return true;
+    }
+    if (++this.#strikes >= this.#settings.floodDisconnect) {
+      this.#reply(response(429, "Cannot continue: too many requests; disconnecting"));
+      this.close("flooding");
+    } else {
+      this.#reply(response(429, "Cannot handle request: too many requests"));
+    }
+    return false;
+  }
+
+  #reply(r: Response): void {
+    if (this.#closing && r.response !== 429) return;
+    this.send(new Outgoing(r));
+  }
+
+  // -- writing --
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled || this.#writing) return;
+    this.#flushScheduled = true;
+    // Everything queued in this tick goes out together.
+    queueMicrotask(() => {
+      this.#flushScheduled = false;
+      if (!this.#writing) this.#write();
+    });
+  }
+
+  async #write(): Promise<void> {
+    this.#writing = true;
+    try {
+      while (this.#queue.length > 0 && !this.#closed) {
+        const ascii = !this.#decoder.newlineFramed;
+        let chunk: Uint8Array;
+        let taken = 1;
+        const first = this.#queue[0]!.bytes(ascii);
+        if (ascii || this.#queue.length === 1) {
+          // Unframed peers read one object per recv: one object per write.
+          chunk = first;
+        } else {
+          let size = first.length;
+          while (taken < this.#queue.length) {
+            const next = this.#queue[taken]!.bytes(false).length;
+            if (size + next > MAX_WRITE) break;
+            size += next;
+            taken++;
+          }
+          chunk = new Uint8Array(size);
+          let offset = 0;
+          for (let i = 0; i < taken; i++) {
+            const b = this.#queue[i]!.bytes(false);
+            chunk.set(b, offset);
+            offset += b.length;
+          }
+        }
+        let written = 0;
+        while (written < chunk.length) {
+          written += await this.#conn.write(chunk.subarray(written));
+        }
+        this.#queue.splice(0, taken);
+        this.#queuedBytes = Math.max(0, this.#queuedBytes - chunk.length);
+      }
+    } catch {
+      // The peer went away mid-write: nothing more can be sent.
+      this.#abort();
+    } finally {
+      this.#writing = false;
+    }
+    if (this.#queue.length === 0) {
+      for (const w of this.#drainWaiters.splice(0)) w(true);
+      if (this.#closing) this.#finish();
+    }
+  }
+
+  #abort(): void {
+    this.#closing = true;
+    this.#finish();
+  }
+
+  #finish(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const w of this.#drainWaiters.splice(0)) w(false);
+    try {
+      this.#conn.close();
+    } catch { /* already closed */ }
+  }
+
+  #label(): string {
+    return `${this.address} ${this.#session.name ?? "(anonymous)"}`;
+  }
+}

@@ -1,0 +1,427 @@
+/**
+ * The hub: who is online, rooms, and delivery. It takes validated requests
+ * from a {@linkcode Peer} and answers them; it never sees a socket, so it can
+ * be driven by anything that implements the narrow peer interface.
+ *
+ * @module
+ */
+
+import { dummyVerify, hashPassword, verifyPassword } from "../auth/password.ts";
+import { Outgoing } from "../protocol/codec.ts";
+import {
+  type DeliveredMsg,
+  type Request,
+  type Response,
+  response,
+  unixTime,
+} from "../protocol/messages.ts";
+import type { Store } from "../store/store.ts";
+import { AuthGuard } from "./auth_guard.ts";
+import type { ServerSettings } from "./options.ts";
+
+/** What the hub needs of a connection. */
+export interface Peer {
+  /** The source address, for per-address limits and logs. */
+  readonly address: string;
+  /** Queues an object; false when it was not queued (closed, or too slow and now closing). */
+  send(message: Outgoing): boolean;
+  /** Resolves once everything queued so far is written; false if the peer closed first. */
+  drain(): Promise<boolean>;
+  /** Closes the connection after what is queued. */
+  close(reason: string): void;
+}
+
+/** One connection's state in the hub. */
+export interface Session {
+  readonly peer: Peer;
+  /** The name it is known by: a guest name or an account; null before presence. */
+  name: string | null;
+  /** Whether `name` is an authenticated account. */
+  account: boolean;
+  status: string;
+  /** Rooms this session is in (for guests, the only record of membership). */
+  readonly rooms: Set<string>;
+}
+
+/** Options for {@linkcode Hub.create}. */
+export interface HubOptions {
+  store: Store;
+  settings: Pick<
+    ServerSettings,
+    | "requireAuth"
+    | "offlineStore"
+    | "offlineLimit"
+    | "hashIterations"
+    | "authFailures"
+    | "authWindowMs"
+    | "authLockoutMs"
+  >;
+  /** Where to write log lines. */
+  log?: (line: string) => void;
+}
+
+/** Offline messages handed to a connection per round of delivery. */
+const OFFLINE_BATCH = 100;
+/** Names `who` lists at most. */
+const WHO_MAX = 200;
+
+/** Presence, rooms and delivery for one server. */
+export class Hub {
+  readonly #store: Store;
+  readonly #settings: HubOptions["settings"];
+  readonly #log: (line: string) => void;
+  readonly #guard: AuthGuard;
+  /** Online sessions by name (guests and accounts share one namespace). */
+  readonly #online = new Map<string, Session>();
+  /** Room name → member names (persistent account members and online guests). */
+  readonly #rooms = new Map<string, Set<string>>();
+  /** All connected sessions, named or not. */
+  readonly #sessions = new Set<Session>();
+
+  private constructor(options: HubOptions) {
+    this.#store = options.store;
+    this.#settings = options.settings;
+    this.#log = options.log ?? (() => {});
+    this.#guard = new AuthGuard({
+      maxFailures: options.settings.authFailures,
+      windowMs: options.settings.authWindowMs,
+      lockoutMs: options.settings.authLockoutMs,
+    });
+  }
+
+  /** Creates a hub and loads the persistent room memberships. */
+  static async create(options: HubOptions): Promise<Hub> {
+    const hub = new Hub(options);
+    for (const { room, account } of await options.store.listRoomMemberships()) {
+      hub.#members(room, true).add(account);
+    }
+    return hub;
+  }
+
+  /** Connected sessions. */
+  get size(): number {
+    return this.#sessions.size;
+  }
+
+  /** Registers a new connection. */
+  connect(peer: Peer): Session {
+    const session: Session = { peer, name: null, account: false, status: "", rooms: new Set() };
+    this.#sessions.add(session);
+    return session;
+  }
+
+  /**
+   * Forgets a closed connection. `unsent` holds what its queue still had: the
+   * direct messages among them go to the offline store if it is an account.
+   */
+  async disconnect(session: Session, unsent: readonly Outgoing[] = []): Promise<void> {
+    if (!this.#sessions.delete(session)) return;
+    const name = session.name;
+    if (name !== null && this.#online.get(name) === session) this.#online.delete(name);
+    if (name !== null && !session.account) {
+      for (const room of session.rooms) this.#removeMember(room, name);
+    }
+    if (name !== null && session.account && this.#settings.offlineStore) {
+      for (const out of unsent) {
+        const m = out.value as DeliveredMsg;
+        if (m.action === "msg" && m.to === name) {
+          await this.#store.enqueueOffline(name, m, this.#settings.offlineLimit).catch((e) =>
+            this.#log(`cannot keep unsent message for ${name}: ${e}`)
+          );
+        }
+      }
+    }
+  }
+
+  /** Sends an object to every connected session (the shutdown notice). */
+  broadcast(message: Outgoing): void {
+    for (const s of this.#sessions) s.peer.send(message);
+  }
+
+  /** Answers one request (all but `quit`, which the connection handles). */
+  handle(session: Session, request: Request): Response | Promise<Response> {
+    switch (request.action) {
+      case "presence":
+        return this.#presence(session, request.user.account_name, request.user.status);
+      case "authenticate":
+        return this.#authenticate(session, request.user.account_name, request.user.password);
+      case "register":
+        return this.#register(session, request.user.account_name, request.user.password);
+      case "msg":
+        return this.#msg(session, request.to, request.from, request.encoding, request.message);
+      case "join":
+        return this.#join(session, request.room);
+      case "leave":
+        return this.#leave(session, request.room);
+      case "who":
+        return this.#who(session, request.target);
+      case "quit":
+        return response(200);
+    }
+  }
+
+  // -- identity --
+
+  #presence(session: Session, name: string, status?: string): Response | Promise<Response> {
+    if (session.account) {
+      if (name !== session.name) {
+        return response(
+          403,
+          `Cannot set presence for ${name}: you are logged in as ${session.name}`,
+        );
+      }
+      if (status !== undefined) session.status = status;
+      return response(200);
+    }
+    if (this.#settings.requireAuth) {
+      return response(401, "Cannot join as a guest: this server requires authentication");
+    }
+    if (name === session.name) {
+      if (status !== undefined) session.status = status;
+      return response(200);
+    }
+    if (this.#online.has(name)) return response(409, `Cannot use the name ${name}: it is in use`);
+    return this.#claimGuestName(session, name, status);
+  }
+
+  async #claimGuestName(session: Session, name: string, status?: string): Promise<Response> {
+    if (await this.#store.getAccount(name)) {
+      return response(401, `Cannot use the name ${name}: authenticate to use this name`);
+    }
+    // The name may have been claimed while the store answered.
+    if (this.#online.has(name)) return response(409, `Cannot use the name ${name}: it is in use`);
+    if (!this.#sessions.has(session)) return response(200);
+    const old = session.name;
+    if (old !== null) {
+      this.#online.delete(old);
+      for (const room of session.rooms) {
+        const members = this.#rooms.get(room);
+        members?.delete(old);
+        members?.add(name);
+      }
+    }
+    session.name = name;
+    session.status = status ?? "";
+    this.#online.set(name, session);
+    return response(200);
+  }
+
+  async #authenticate(session: Session, name: string, password: string): Promise<Response> {
+    if (session.account) {
+      return response(409, `Cannot authenticate: already logged in as ${session.name}`);
+    }
+    const address = session.peer.address;
+    const wait = this.#guard.lockedFor(name, address);
+    if (wait > 0) {
+      return response(403, `Cannot authenticate: too many failed attempts; try again in ${wait} s`);
+    }
+    const account = await this.#store.getAccount(name);
+    const ok = account
+      ? await verifyPassword(password, account.passwordHash)
+      : await dummyVerify(password);
+    if (!account || !ok) {
+      this.#guard.fail(name, address);
+      this.#log(`failed login for ${JSON.stringify(name)} from ${address}`);
+      return response(402, "Cannot authenticate: wrong account name or password");
+    }
+    if (account.blocked) return response(403, `Cannot authenticate: account ${name} is blocked`);
+    const holder = this.#online.get(name);
+    if (holder && holder !== session) {
+      return response(409, `Cannot authenticate: ${name} is already connected`);
+    }
+    if (!this.#sessions.has(session)) return response(200);
+    this.#guard.succeed(name);
+    const guestName = session.name;
+    if (guestName !== null && guestName !== name) this.#online.delete(guestName);
+    session.name = name;
+    session.account = true;
+    this.#online.set(name, session);
+    // A guest's rooms become the account's, and persist from now on.
+    for (const room of session.rooms) {
+      const members = this.#rooms.get(room);
+      if (guestName !== null) members?.delete(guestName);
+      members?.add(name);
+      await this.#store.addRoomMember(room, name);
+    }
+    for (const [room, members] of this.#rooms) if (members.has(name)) session.rooms.add(room);
+    // After the 200 is queued: the connection sends it when this promise settles.
+    setTimeout(() => this.#deliverOffline(session, name), 0);
+    return response(200);
+  }
+
+  async #deliverOffline(session: Session, name: string): Promise<void> {
+    try {
+      while (this.#online.get(name) === session) {
+        const batch = await this.#store.peekOffline(name, OFFLINE_BATCH);
+        if (batch.length === 0) return;
+        let last = -1;
+        for (const { id, message } of batch) {
+          if (!session.peer.send(new Outgoing(message))) break;
+          last = id;
+        }
+        // Deleted only once written to the socket: a crash in between
+        // redelivers rather than loses.
+        if (last < 0 || !(await session.peer.drain())) return;
+        await this.#store.ackOffline(name, last);
+        if (batch.length < OFFLINE_BATCH) return;
+      }
+    } catch (e) {
+      this.#log(`cannot deliver offline messages to ${name}: ${e}`);
+    }
+  }
+
+  async #register(session: Session, name: string, password: string): Promise<Response> {
+    const address = session.peer.address;
+    const wait = this.#guard.lockedFor(name, address);
+    if (wait > 0) {
+      return response(403, `Cannot register: too many failed attempts; try again in ${wait} s`);
+    }
+    const holder = this.#online.get(name);
+    if (holder && holder !== session) {
+      this.#guard.fail(name, address);
+      return response(409, `Cannot register ${name}: the name is in use`);
+    }
+    if (await this.#store.getAccount(name)) {
+      this.#guard.fail(name, address);
+      return response(409, `Cannot register ${name}: the name is taken`);
+    }
+    const hash = await hashPassword(password, { iterations: this.#settings.hashIterations });
+    if (!(await this.#store.createAccount(name, hash))) {
+      this.#guard.fail(name, address);
+      return response(409, `Cannot register ${name}: the name is taken`);
+    }
+    this.#log(`registered ${name} from ${address}`);
+    return response(201, `account ${name} created`);
+  }
+
+  // -- messages --
+
+  #msg(
+    session: Session,
+    to: string,
+    from: string | undefined,
+    encoding: DeliveredMsg["encoding"],
+    message: string,
+  ): Response | Promise<Response> {
+    const me = session.name;
+    if (me === null) return response(401, "Cannot send: send presence or authenticate first");
+    if (from !== undefined && from !== me) {
+      return response(403, `Cannot send as ${from}: you are ${me}`);
+    }
+    const out = new Outgoing<DeliveredMsg>({
+      action: "msg",
+      time: unixTime(),
+      from: me,
+      to,
+      encoding,
+      message,
+    });
+    if (to.startsWith("#")) {
+      const members = this.#rooms.get(to);
+      if (!members) return response(404, `Cannot send to ${to}: no such room`);
+      if (!members.has(me)) return response(403, `Cannot send to ${to}: you are not a member`);
+      for (const member of members) {
+        if (member !== me) this.#online.get(member)?.peer.send(out);
+      }
+      return response(200);
+    }
+    const target = this.#online.get(to);
+    if (target) {
+      // A reader too slow to take it is disconnected; its queue, this
+      // message included, goes to the offline store (see disconnect).
+      target.peer.send(out);
+      return response(200);
+    }
+    return this.#msgOffline(to, out.value);
+  }
+
+  async #msgOffline(to: string, message: DeliveredMsg): Promise<Response> {
+    const account = await this.#store.getAccount(to);
+    if (!account) {
+      // A guest may have come online while the store answered.
+      const target = this.#online.get(to);
+      if (target) {
+        target.peer.send(new Outgoing(message));
+        return response(200);
+      }
+      return response(404, `Cannot send to ${to}: no such user`);
+    }
+    if (!this.#settings.offlineStore) {
+      return response(410, `Cannot send to ${to}: they are offline`);
+    }
+    if (!(await this.#store.enqueueOffline(to, message, this.#settings.offlineLimit))) {
+      return response(410, `Cannot send to ${to}: their offline mailbox is full`);
+    }
+    return response(202, `${to} is offline; the message will be delivered when they log in`);
+  }
+
+  // -- rooms --
+
+  #members(room: string, create: boolean): Set<string> {
+    let members = this.#rooms.get(room);
+    if (!members && create) {
+      members = new Set();
+      this.#rooms.set(room, members);
+    }
+    return members ?? new Set();
+  }
+
+  #removeMember(room: string, name: string): void {
+    const members = this.#rooms.get(room);
+    if (!members) return;
+    members.delete(name);
+    if (members.size === 0) this.#rooms.delete(room);
+  }
+
+  async #join(session: Session, room: string): Promise<Response> {
+    const me = session.name;
+    if (me === null) {
+      return response(401, `Cannot join ${room}: send presence or authenticate first`);
+    }
+    const created = !this.#rooms.has(room);
+    if (session.account) await this.#store.addRoomMember(room, me);
+    if (!this.#sessions.has(session)) return response(200);
+    this.#members(room, true).add(me);
+    session.rooms.add(room);
+    return created ? response(201, `room ${room} created`) : response(200, `joined ${room}`);
+  }
+
+  async #leave(session: Session, room: string): Promise<Response> {
+    const me = session.name;
+    if (me === null) {
+      return response(401, `Cannot leave ${room}: send presence or authenticate first`);
+    }
+    if (!this.#rooms.get(room)?.has(me)) {
+      return response(404, `Cannot leave ${room}: you are not a member`);
+    }
+    if (session.account) await this.#store.removeRoomMember(room, me);
+    this.#removeMember(room, me);
+    session.rooms.delete(room);
+    return response(200, `left ${room}`);
+  }
+
+  async #who(session: Session, target?: string): Promise<Response> {
+    if (session.name === null) {
+      return response(401, "Cannot list users: send presence or authenticate first");
+    }
+    if (target === undefined) {
+      const users = [...this.#online.keys()].slice(0, WHO_MAX);
+      return response(200, `${this.#online.size} online`, { users });
+    }
+    if (target.startsWith("#")) {
+      const members = this.#rooms.get(target);
+      if (!members) return response(404, `Cannot list ${target}: no such room`);
+      const users = [...members].filter((m) => this.#online.has(m)).slice(0, WHO_MAX);
+      return response(200, `${users.length} online in ${target}`, { users });
+    }
+    const online = this.#online.get(target);
+    if (online) {
+      const status = online.status ? `: ${online.status}` : "";
+      return response(200, `${target} is online${status}`, { users: [target] });
+    }
+    if (await this.#store.getAccount(target)) {
+      return response(200, `${target} is offline`, { users: [] });
+    }
+    return response(404, `Cannot find ${target}: no such user`);
+  }
+}

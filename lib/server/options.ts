@@ -1,0 +1,74 @@
+/**
+ * Every operational limit of the server, with its default. Protocol limits
+ * (field lengths) live in lib/protocol/validate.ts; these are the ones an
+ * operator tunes, each with a command-line flag (lib/cli/server_args.ts).
+ *
+ * @module
+ */
+
+import { DEFAULT_MAX_OBJECT_BYTES } from "../protocol/codec.ts";
+
+/** Server settings. Every field has a default in {@linkcode SERVER_DEFAULTS}. */
+export interface ServerSettings {
+  /** Refuse guests: `presence` before `authenticate` gets 401. */
+  requireAuth: boolean;
+  /** Keep direct messages for offline accounts (else 410). */
+  offlineStore: boolean;
+  /** Messages one offline account may hold before 410. */
+  offlineLimit: number;
+  /** PBKDF2 iterations for new password hashes. */
+  hashIterations: number;
+  /** Silence after which the server sends `probe`, in ms. */
+  probeIntervalMs: number;
+  /** Time a probed connection has to answer, in ms. */
+  probeTimeoutMs: number;
+  /** Time a new connection has to send its first valid request, in ms. */
+  handshakeTimeoutMs: number;
+  /** Requests per second one connection may make on average (0 = no limit). */
+  rateLimit: number;
+  /** Requests one connection may make in a burst. */
+  rateBurst: number;
+  /** Consecutive 429 answers after which a connection is closed. */
+  floodDisconnect: number;
+  /** Failed `authenticate`/`register` per account or address before a cool-down. */
+  authFailures: number;
+  /** The window in which those failures count, in ms. */
+  authWindowMs: number;
+  /** The cool-down during which that account or address gets 403, in ms. */
+  authLockoutMs: number;
+  /** Concurrent connections in all (0 = no limit). */
+  maxConnections: number;
+  /** Concurrent connections from one source address (0 = no limit). */
+  maxPerAddress: number;
+  /** Bytes queued for one connection before it counts as a slow reader. */
+  maxQueueBytes: number;
+  /** Objects queued for one connection before it counts as a slow reader. */
+  maxQueueObjects: number;
+  /** Raw bytes one incoming object may take before it ends. */
+  maxObjectBytes: number;
+  /** Time shutdown waits for queued writes before closing, in ms. */
+  shutdownGraceMs: number;
+}
+
+/** The defaults, also printed by `--help`. */
+export const SERVER_DEFAULTS: Readonly<ServerSettings> = Object.freeze({
+  requireAuth: false,
+  offlineStore: true,
+  offlineLimit: 1000,
+  hashIterations: 600_000,
+  probeIntervalMs: 30_000,
+  probeTimeoutMs: 10_000,
+  handshakeTimeoutMs: 30_000,
+  rateLimit: 100,
+  rateBurst: 200,
+  floodDisconnect: 50,
+  authFailures: 5,
+  authWindowMs: 15 * 60_000,
+  authLockoutMs: 5 * 60_000,
+  maxConnections: 20_000,
+  maxPerAddress: 256,
+  maxQueueBytes: 1 << 20,
+  maxQueueObjects: 8192,
+  maxObjectBytes: DEFAULT_MAX_OBJECT_BYTES,
+  shutdownGraceMs: 2000,
+});

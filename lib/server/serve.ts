@@ -1,0 +1,189 @@
+/**
+ * The server: listener, accept loop, connection caps, liveness sweep and
+ * graceful shutdown. The one place that wires store, hub and connections.
+ *
+ * @module
+ */
+
+import { Outgoing } from "../protocol/codec.ts";
+import { response } from "../protocol/messages.ts";
+import { SqliteStore } from "../store/sqlite_store.ts";
+import type { Store } from "../store/store.ts";
+import { Connection } from "./connection.ts";
+import { Hub } from "./hub.ts";
+import { SERVER_DEFAULTS, type ServerSettings } from "./options.ts";
+
+/** Options for {@linkcode serve}: where to listen, what to store in, and any settings. */
+export interface ServeOptions extends Partial<ServerSettings> {
+  /** @default {7777} (0 picks a free port) */
+  port?: number;
+  /** @default {"0.0.0.0"} */
+  hostname?: string;
+  /** SQLite file, or ":memory:". Ignored when `store` is given. @default {":memory:"} */
+  dbPath?: string;
+  /** A store to use instead of opening `dbPath`; the server closes it on shutdown. */
+  store?: Store;
+  /** Log sink. @default {no logging} */
+  log?: (line: string) => void;
+}
+
+/** A running server. */
+export interface JimServer extends AsyncDisposable {
+  /** The port it listens on. */
+  readonly port: number;
+  /** The address it listens on. */
+  readonly hostname: string;
+  /** Connections open now. */
+  readonly connections: number;
+  /** Sends 101 to everyone, flushes within the grace period, closes all and the store. */
+  shutdown(): Promise<void>;
+  /** Resolves when the server has shut down. */
+  readonly finished: Promise<void>;
+}
+
+/** Starts a jim server. */
+export async function serve(options: ServeOptions = {}): Promise<JimServer> {
+  const settings: ServerSettings = { ...SERVER_DEFAULTS };
+  for (const key of Object.keys(SERVER_DEFAULTS) as (keyof ServerSettings)[]) {
+    const v = options[key];
+    if (v !== undefined) (settings as unknown as Record<string, unknown>)[key] = v;
+  }
+  const log = options.log ?? (() => {});
+  const store = options.store ?? SqliteStore.open(options.dbPath ?? ":memory:");
+  let hub: Hub;
+  let listener: Deno.TcpListener;
+  try {
+    hub = await Hub.create({ store, settings, log });
+    listener = Deno.listen({
+      port: options.port ?? 7777,
+      hostname: options.hostname ?? "0.0.0.0",
+      transport: "tcp",
+    });
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+
+  const connections = new Set<Connection>();
+  const perAddress = new Map<string, number>();
+  const running = new Set<Promise<void>>();
+  let stopping = false;
+
+  function release(c: Connection): void {
+    connections.delete(c);
+    const n = (perAddress.get(c.address) ?? 1) - 1;
+    if (n <= 0) perAddress.delete(c.address);
+    else perAddress.set(c.address, n);
+  }
+
+  function refuse(conn: Deno.TcpConn, text: string): void {
+    const bytes = new Outgoing(response(503, text)).bytes(true);
+    conn.write(bytes).catch(() => {}).finally(() => {
+      try {
+        conn.close();
+      } catch { /* already closed */ }
+    });
+  }
+
+  async function acceptLoop(): Promise<void> {
+    while (true) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch (e) {
+        if (stopping) return;
+        // Out of file descriptors and the like: pause rather than spin.
+        log(`accept failed: ${e}`);
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
+      if (stopping) {
+        conn.close();
+        continue;
+      }
+      const address = (conn.remoteAddr as Deno.NetAddr).hostname;
+      const fromAddress = perAddress.get(address) ?? 0;
+      if (settings.maxConnections > 0 && connections.size >= settings.maxConnections) {
+        refuse(conn, "Cannot connect: the server is full");
+        continue;
+      }
+      if (settings.maxPerAddress > 0 && fromAddress >= settings.maxPerAddress) {
+        refuse(conn, "Cannot connect: too many connections from your address");
+        continue;
+      }
+      perAddress.set(address, fromAddress + 1);
+      const c = new Connection(conn, { hub, settings, log, onClose: release });
+      connections.add(c);
+      const p = c.run().catch((e) => log(`connection failed: ${e}`));
+      running.add(p);
+      p.finally(() => running.delete(p));
+    }
+  }
+
+  // One sweep for every connection's timers, rather than a timer each.
+  const sweepEvery = Math.max(
+    10,
+    Math.min(
+      1000,
+      settings.probeTimeoutMs / 2,
+      settings.probeIntervalMs / 2,
+      settings.handshakeTimeoutMs / 2,
+    ),
+  );
+  const sweeper = setInterval(() => {
+    const now = performance.now();
+    for (const c of connections) {
+      if (c.closing) continue;
+      if (!c.greeted && now - c.openedAt > settings.handshakeTimeoutMs) {
+        c.abort("no valid request within the handshake timeout");
+      } else if (c.probedAt > 0) {
+        if (now - c.probedAt > settings.probeTimeoutMs) c.abort("no answer to probe");
+      } else if (now - c.lastHeard > settings.probeIntervalMs) {
+        c.probe();
+      }
+    }
+  }, sweepEvery);
+
+  const accepting = acceptLoop();
+  let resolveFinished!: () => void;
+  const finished = new Promise<void>((r) => resolveFinished = r);
+  let shutdownPromise: Promise<void> | null = null;
+
+  async function shutdown(): Promise<void> {
+    stopping = true;
+    clearInterval(sweeper);
+    try {
+      listener.close();
+    } catch { /* already closed */ }
+    await accepting;
+    const notice = new Outgoing(response(101, "server shutting down"));
+    for (const c of connections) {
+      c.send(notice);
+      c.close("server shutting down");
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const grace = new Promise<void>((r) => timer = setTimeout(r, settings.shutdownGraceMs));
+    await Promise.race([Promise.all(running), grace]);
+    clearTimeout(timer);
+    for (const c of connections) c.abort("shutdown grace period over");
+    await Promise.all(running);
+    await store.close();
+    resolveFinished();
+  }
+
+  const addr = listener.addr as Deno.NetAddr;
+  return {
+    port: addr.port,
+    hostname: addr.hostname,
+    get connections() {
+      return connections.size;
+    },
+    finished,
+    shutdown() {
+      return shutdownPromise ??= shutdown();
+    },
+    [Symbol.asyncDispose]() {
+      return shutdownPromise ??= shutdown();
+    },
+  };
+}

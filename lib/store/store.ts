@@ -1,0 +1,68 @@
+/**
+ * What the server keeps durably: accounts, offline mail, and accounts' room
+ * memberships. The hub sees only this interface; `sqlite_store.ts` is the
+ * embedded default, and a multi-node deployment can put another engine
+ * behind the same methods. Every method is asynchronous for that reason.
+ *
+ * @module
+ */
+
+import type { DeliveredMsg } from "../protocol/messages.ts";
+
+/** A registered account. */
+export interface Account {
+  name: string;
+  /** The encoded password hash (see lib/auth/password.ts). */
+  passwordHash: string;
+  blocked: boolean;
+  /** Unix milliseconds. */
+  createdAt: number;
+}
+
+/** A direct message waiting for its addressee to log in. */
+export interface OfflineMessage {
+  /** Increasing per store; delivery order. */
+  id: number;
+  message: DeliveredMsg;
+}
+
+/** A persistent room membership of an account. */
+export interface RoomMembership {
+  room: string;
+  account: string;
+}
+
+/** The durable state of a jim server. */
+export interface Store {
+  /** Creates an account; false when the name is taken. */
+  createAccount(name: string, passwordHash: string): Promise<boolean>;
+  /** The account of that name, or null. */
+  getAccount(name: string): Promise<Account | null>;
+  /** Blocks or unblocks an account; false when there is no such account. */
+  setBlocked(name: string, blocked: boolean): Promise<boolean>;
+  /** Every account, by name. */
+  listAccounts(): Promise<Account[]>;
+
+  /**
+   * Stores a message for an offline account. Resolves only once the message
+   * is durable (on disk for SQLite). False when that account already holds
+   * `limit` messages.
+   */
+  enqueueOffline(to: string, message: DeliveredMsg, limit: number): Promise<boolean>;
+  /** An account's waiting messages, oldest first (at most `max`). */
+  peekOffline(to: string, max: number): Promise<OfflineMessage[]>;
+  /** Removes an account's waiting messages up to and including `lastId`. */
+  ackOffline(to: string, lastId: number): Promise<void>;
+  /** How many messages wait for an account. */
+  countOffline(to: string): Promise<number>;
+
+  /** Every persistent room membership. */
+  listRoomMemberships(): Promise<RoomMembership[]>;
+  /** Records that an account is a member of a room (idempotent). */
+  addRoomMember(room: string, account: string): Promise<void>;
+  /** Removes an account from a room (idempotent). */
+  removeRoomMember(room: string, account: string): Promise<void>;
+
+  /** Flushes and releases the store; later calls reject. */
+  close(): Promise<void>;
+}

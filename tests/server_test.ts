@@ -1,0 +1,397 @@
+import { assert, assertEquals, assertMatch } from "@std/assert";
+import { guest, login, now, RawClient, register, startServer, tempDir } from "./_helpers.ts";
+
+const t = now;
+
+function assertShape(r: Record<string, unknown>, code: number): void {
+  assertEquals(r.response, code, JSON.stringify(r));
+  assert(Number.isInteger(r.time), `time must be an integer: ${JSON.stringify(r)}`);
+  const text = code < 400 ? r.alert : r.error;
+  assertEquals(typeof text, "string", JSON.stringify(r));
+}
+
+// -- identity --
+
+Deno.test("presence: a guest name gets 200, a name in use 409", async () => {
+  await using server = await startServer();
+  await using a = await guest(server.port, "alice");
+  await using b = await RawClient.connect(server.port);
+  const r = await b.request({ action: "presence", time: t(), user: { account_name: "alice" } });
+  assertShape(r, 409);
+  assertShape(
+    await a.request({
+      action: "presence",
+      time: t(),
+      user: { account_name: "alice", status: "away" },
+    }),
+    200,
+  );
+});
+
+Deno.test("presence: a registered name needs authentication (401)", async () => {
+  await using server = await startServer();
+  await register(server.port, "carol");
+  await using c = await RawClient.connect(server.port);
+  const r = await c.request({ action: "presence", time: t(), user: { account_name: "carol" } });
+  assertShape(r, 401);
+  assertMatch(r.error, /authenticate to use this name/);
+});
+
+Deno.test("presence: --require-auth refuses guests with 401", async () => {
+  await using server = await startServer({ requireAuth: true });
+  await using c = await RawClient.connect(server.port);
+  assertShape(
+    await c.request({ action: "presence", time: t(), user: { account_name: "dave" } }),
+    401,
+  );
+});
+
+Deno.test("register: 201, then the same name 409, a bad name or short password 400", async () => {
+  await using server = await startServer();
+  await using c = await RawClient.connect(server.port);
+  const user = { account_name: "erin", password: "long enough" };
+  assertShape(await c.request({ action: "register", time: t(), user }), 201);
+  assertShape(await c.request({ action: "register", time: t(), user }), 409);
+  assertShape(
+    await c.request({
+      action: "register",
+      time: t(),
+      user: { account_name: "bad name", password: "long enough" },
+    }),
+    400,
+  );
+  assertShape(
+    await c.request({
+      action: "register",
+      time: t(),
+      user: { account_name: "frank", password: "short" },
+    }),
+    400,
+  );
+});
+
+Deno.test("authenticate: 200; wrong password and unknown account get the same 402; second login 409", async () => {
+  await using server = await startServer();
+  await register(server.port, "gina");
+  await using c = await RawClient.connect(server.port);
+  const wrong = await c.request({
+    action: "authenticate",
+    time: t(),
+    user: { account_name: "gina", password: "nope nope" },
+  });
+  const unknown = await c.request({
+    action: "authenticate",
+    time: t(),
+    user: { account_name: "nobody", password: "nope nope" },
+  });
+  assertShape(wrong, 402);
+  assertShape(unknown, 402);
+  assertEquals(wrong.error, unknown.error);
+  await using g = await login(server.port, "gina");
+  const again = await c.request({
+    action: "authenticate",
+    time: t(),
+    user: { account_name: "gina", password: "correct horse" },
+  });
+  assertShape(again, 409);
+  // After authenticating, presence for another name is forbidden.
+  assertShape(
+    await g.request({ action: "presence", time: t(), user: { account_name: "other" } }),
+    403,
+  );
+  assertShape(
+    await g.request({
+      action: "presence",
+      time: t(),
+      user: { account_name: "gina", status: "here" },
+    }),
+    200,
+  );
+});
+
+// -- messages --
+
+Deno.test("msg: needs an identity (401); a forged from gets 403", async () => {
+  await using server = await startServer();
+  await using anon = await RawClient.connect(server.port);
+  assertShape(await anon.request({ action: "msg", time: t(), to: "x", message: "hi" }), 401);
+  await using a = await guest(server.port, "alice");
+  await using _b = await guest(server.port, "bob");
+  assertShape(
+    await a.request({ action: "msg", time: t(), to: "bob", from: "bob", message: "hi" }),
+    403,
+  );
+});
+
+Deno.test("msg: online recipient gets the message, sender 200; unknown name 404", async () => {
+  await using server = await startServer();
+  await using a = await guest(server.port, "alice");
+  await using b = await guest(server.port, "bob");
+  assertShape(
+    await a.request({ action: "msg", time: t(), to: "bob", from: "alice", message: "привет" }),
+    200,
+  );
+  const m = await b.message();
+  assertEquals([m.from, m.to, m.message, m.encoding], ["alice", "bob", "привет", "ascii"]);
+  assert(typeof m.time === "number");
+  assertShape(await a.request({ action: "msg", time: t(), to: "nobody", message: "hi" }), 404);
+});
+
+Deno.test("msg: offline account gets 202, delivery in order at next login; 410 when full or disabled", async () => {
+  await using server = await startServer({ offlineLimit: 2 });
+  await register(server.port, "hana");
+  await using a = await guest(server.port, "alice");
+  assertShape(await a.request({ action: "msg", time: t(), to: "hana", message: "one" }), 202);
+  assertShape(await a.request({ action: "msg", time: t(), to: "hana", message: "two" }), 202);
+  assertShape(await a.request({ action: "msg", time: t(), to: "hana", message: "three" }), 410);
+  await using h = await login(server.port, "hana");
+  assertEquals((await h.message()).message, "one");
+  assertEquals((await h.message()).message, "two");
+  await using server2 = await startServer({ offlineStore: false });
+  await register(server2.port, "ivan");
+  await using a2 = await guest(server2.port, "alice");
+  assertShape(await a2.request({ action: "msg", time: t(), to: "ivan", message: "x" }), 410);
+});
+
+Deno.test("offline mail survives a server restart on the same database file", async () => {
+  await using dir = await tempDir();
+  const dbPath = `${dir.path}/jim.db`;
+  {
+    await using server = await startServer({ dbPath });
+    await register(server.port, "jo");
+    await using a = await guest(server.port, "alice");
+    for (const text of ["a", "b", "c"]) {
+      assertShape(await a.request({ action: "msg", time: t(), to: "jo", message: text }), 202);
+    }
+  }
+  await using server = await startServer({ dbPath });
+  await using j = await login(server.port, "jo");
+  assertEquals([
+    (await j.message()).message,
+    (await j.message()).message,
+    (await j.message()).message,
+  ], [
+    "a",
+    "b",
+    "c",
+  ]);
+  // Delivered once: a second login gets nothing more.
+  await j.send({ action: "quit" });
+  await j.waitClosed();
+  await using j2 = await login(server.port, "jo");
+  await j2.request({ action: "presence", time: t(), user: { account_name: "jo" } });
+  assertEquals(j2.inbox.filter((o) => o.action === "msg").length, 0);
+});
+
+// -- rooms --
+
+Deno.test("rooms: join 201 then 200, fan-out to members but not the sender, 403/404 cases", async () => {
+  await using server = await startServer();
+  await using a = await guest(server.port, "alice");
+  await using b = await guest(server.port, "bob");
+  await using c = await guest(server.port, "cid");
+  assertShape(await a.request({ action: "msg", time: t(), to: "#den", message: "x" }), 404);
+  assertShape(await a.request({ action: "join", time: t(), room: "#den" }), 201);
+  assertShape(await b.request({ action: "join", time: t(), room: "#den" }), 200);
+  assertShape(await c.request({ action: "msg", time: t(), to: "#den", message: "x" }), 403);
+  assertShape(
+    await a.request({ action: "msg", time: t(), to: "#den", message: "hello room" }),
+    200,
+  );
+  const m = await b.message();
+  assertEquals([m.from, m.to, m.message], ["alice", "#den", "hello room"]);
+  assertShape(await c.request({ action: "leave", time: t(), room: "#den" }), 404);
+  assertShape(await b.request({ action: "leave", time: t(), room: "#den" }), 200);
+  assertShape(await a.request({ action: "who", time: t(), target: "#den" }), 200);
+  assertEquals(a.inbox.filter((o) => o.action === "msg").length, 0);
+});
+
+Deno.test("rooms: an account's membership persists across sessions; a guest's ends on disconnect", async () => {
+  await using dir = await tempDir();
+  const dbPath = `${dir.path}/jim.db`;
+  {
+    await using server = await startServer({ dbPath });
+    await register(server.port, "kim");
+    await using k = await login(server.port, "kim");
+    assertShape(await k.request({ action: "join", time: t(), room: "#club" }), 201);
+  }
+  await using server = await startServer({ dbPath });
+  await using k = await login(server.port, "kim");
+  await using g = await guest(server.port, "guest1");
+  assertShape(await g.request({ action: "join", time: t(), room: "#club" }), 200);
+  assertShape(await g.request({ action: "msg", time: t(), to: "#club", message: "hi kim" }), 200);
+  assertEquals((await k.message()).message, "hi kim");
+  await using g2 = await guest(server.port, "guest2");
+  assertShape(await g2.request({ action: "join", time: t(), room: "#tmp" }), 201);
+  g2.close();
+  await g2.reading;
+  // The guest-only room is gone once its guest is.
+  const deadline = Date.now() + 2000;
+  let code = 0;
+  while (Date.now() < deadline) {
+    code = (await g.request({ action: "msg", time: t(), to: "#tmp", message: "?" })).response;
+    if (code === 404) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assertEquals(code, 404);
+});
+
+// -- wire rules --
+
+Deno.test("wire: unknown action, probe from a client, bad time and limits get 400; the connection stays usable", async () => {
+  await using server = await startServer();
+  await using c = await guest(server.port, "lee");
+  const cases = [
+    { action: "dance", time: t() },
+    { action: "probe", time: t() },
+    { action: "msg", to: "lee", message: "x" },
+    { action: "averyveryverylongaction", time: t() },
+    { action: "msg", time: t(), to: "lee", message: "x".repeat(501) },
+    { action: "join", time: t(), room: "#" + "r".repeat(25) },
+    { time: t() },
+  ];
+  for (const req of cases) {
+    const r = await c.request(req);
+    assertShape(r, 400);
+  }
+  assertShape(
+    await c.request({ action: "msg", time: t(), to: "lee", message: "x".repeat(500) }),
+    200,
+  );
+});
+
+Deno.test("wire: a 500-character message between 25-character names passes with escapes and spaces", async () => {
+  await using server = await startServer();
+  const long = "a".repeat(25);
+  const other = "b".repeat(25);
+  await using a = await guest(server.port, long);
+  await using b = await guest(server.port, other);
+  // Python-style: separators with spaces, Cyrillic as \uXXXX escapes.
+  const text = "\\u0436".repeat(500);
+  const raw =
+    `{"action": "msg", "time": ${t()}, "to": "${other}", "from": "${long}", "encoding": "utf-8", "message": "${text}"}`;
+  await a.writeRaw(raw);
+  assertShape(await a.response(), 200);
+  assertEquals((await b.message()).message, "ж".repeat(500));
+});
+
+Deno.test("wire: malformed JSON and non-objects get 400 and the reader resynchronises", async () => {
+  await using server = await startServer();
+  await using c = await RawClient.connect(server.port);
+  await c.writeRaw('{"action": "presence", oops}\n[1,2,3]\nhello\n');
+  for (let i = 0; i < 3; i++) assertShape(await c.response(), 400);
+  assertShape(
+    await c.request({ action: "presence", time: t(), user: { account_name: "mo" } }),
+    200,
+  );
+});
+
+Deno.test("wire: a client's answer (response, no action) is ignored", async () => {
+  await using server = await startServer();
+  await using c = await guest(server.port, "ned");
+  await c.send({ response: 200, time: t(), alert: "ok" });
+  const r = await c.request({ action: "presence", time: t(), user: { account_name: "ned" } });
+  assertShape(r, 200);
+  assertEquals(c.inbox.length, 0);
+});
+
+Deno.test("wire: bare objects get one ASCII-escaped object per read; framed peers get UTF-8", async () => {
+  await using server = await startServer();
+  await using b = await guest(server.port, "olga");
+  await using bare = await RawClient.connect(server.port, { keepChunks: true });
+  await bare.writeRaw('{"action":"presence","time":1,"user":{"account_name":"pyclient"}}');
+  assertShape(await bare.response(), 200);
+  await b.send({ action: "msg", time: t(), to: "pyclient", message: "привет" });
+  const m = await bare.message();
+  assertEquals(m.message, "привет");
+  const wire = new TextDecoder().decode(bare.chunks.at(-1)!);
+  assert(/^[\x00-\x7f]*$/.test(wire), wire);
+  assertMatch(wire, /\\u043f/);
+  // Each read holds exactly one object.
+  for (const chunk of bare.chunks) {
+    assertEquals(new TextDecoder().decode(chunk).trim().split("\n").length, 1);
+  }
+});
+
+Deno.test("wire: requests split one byte at a time and several per packet all get answered in order", async () => {
+  await using server = await startServer();
+  await using c = await RawClient.connect(server.port);
+  const bytes = new TextEncoder().encode(
+    JSON.stringify({ action: "presence", time: 1, user: { account_name: "пётр" } }),
+  );
+  for (const b of bytes) await c.writeRaw(new Uint8Array([b]));
+  assertShape(await c.response(), 200);
+  await c.writeRaw(
+    '{"action":"who","time":1}{"action":"join","time":1,"room":"#a"} {"action":"dance","time":1}\n',
+  );
+  assertShape(await c.response(), 200);
+  assertShape(await c.response(), 201);
+  assertShape(await c.response(), 400);
+});
+
+Deno.test("wire: an object that never ends gets 400 within the bound, and the connection recovers", async () => {
+  await using server = await startServer({ maxObjectBytes: 4096 });
+  await using c = await RawClient.connect(server.port);
+  await c.writeRaw('{"action":"msg","message":"' + "x".repeat(10000));
+  const r = await c.response();
+  assertShape(r, 400);
+  assertMatch(r.error, /exceeds 4096 bytes/);
+  await c.writeRaw('"}\n');
+  assertShape(
+    await c.request({ action: "presence", time: t(), user: { account_name: "pat" } }),
+    200,
+  );
+});
+
+Deno.test("quit: the server closes the connection without a response", async () => {
+  await using server = await startServer();
+  await using c = await guest(server.port, "quinn");
+  await c.send({ action: "quit" });
+  await c.waitClosed();
+  assertEquals(c.inbox.length, 0);
+});
+
+// -- liveness and shutdown --
+
+Deno.test("probe: a silent connection is probed, answering keeps it, silence closes it", async () => {
+  await using server = await startServer({ probeIntervalMs: 100, probeTimeoutMs: 150 });
+  await using a = await guest(server.port, "ray");
+  await using b = await guest(server.port, "sam");
+  await a.take((o) => o.action === "probe");
+  assertShape(
+    await a.request({ action: "presence", time: t(), user: { account_name: "ray" } }),
+    200,
+  );
+  await b.take((o) => o.action === "probe");
+  await b.waitClosed();
+  assert(!a.closed);
+});
+
+Deno.test("shutdown: everyone gets 101 and the connection closes", async () => {
+  const server = await startServer();
+  const clients = await Promise.all(["u1", "u2", "u3"].map((n) => guest(server.port, n)));
+  await server.shutdown();
+  for (const c of clients) {
+    assertShape(await c.take((o) => o.response === 101), 101);
+    await c.waitClosed();
+    await c[Symbol.asyncDispose]();
+  }
+});
+
+Deno.test("100 concurrent clients each message a partner", async () => {
+  await using server = await startServer();
+  const n = 100;
+  const clients = await Promise.all(
+    Array.from({ length: n }, (_, i) => guest(server.port, `c${i}`)),
+  );
+  await Promise.all(
+    clients.map((c, i) =>
+      c.send({ action: "msg", time: t(), to: `c${(i + 1) % n}`, message: `from ${i}` })
+    ),
+  );
+  for (const [i, c] of clients.entries()) {
+    assertShape(await c.response(), 200);
+    assertEquals((await c.message()).message, `from ${(i + n - 1) % n}`);
+  }
+  for (const c of clients) await c[Symbol.asyncDispose]();
+});
