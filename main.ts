@@ -1,0 +1,53 @@
+// deno-lint-ignore-file no-console
+/**
+ * `jim`: one entry for every part, so one compiled binary serves them all.
+ *
+ *     jim server [options]          run a server
+ *     jim client [options] ADDR     chat
+ *     jim admin users|block|unblock manage accounts
+ *
+ * @module
+ */
+
+import { runAdmin } from "./lib/admin/admin.ts";
+import { runClient } from "./lib/client/run.ts";
+import { runServer } from "./lib/cli/server_main.ts";
+
+/** `jim --help`. */
+export const MAIN_HELP = `Usage: jim <command> [options]
+
+Commands:
+  server   run a JIM messenger server          (jim server --help)
+  client   connect to a server and chat        (jim client --help)
+  admin    list, block and unblock accounts    (jim admin --help)
+`;
+
+async function main(args: string[]): Promise<number> {
+  const [command, ...rest] = args;
+  switch (command) {
+    case "server":
+      return await runServer(rest);
+    case "client":
+      return await runClient(rest);
+    case "admin":
+      return await runAdmin(rest, {
+        stdout: (line) => console.log(line),
+        stderr: (line) => console.error(line),
+        env: Deno.env,
+      });
+    case "-h":
+    case "--help":
+    case "help":
+      console.log(MAIN_HELP);
+      return 0;
+    case undefined:
+      console.error(MAIN_HELP);
+      return 2;
+    default:
+      console.error(`jim: unknown command "${command}"`);
+      console.error("Usage: jim server|client|admin [options]; see jim --help");
+      return 2;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
