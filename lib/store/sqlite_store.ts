@@ -1,0 +1,429 @@
+/**
+ * The embedded {@linkcode Store}: one SQLite file through `node:sqlite`.
+ *
+ * - WAL mode with a busy timeout, so `jim admin` can write to the file while
+ *   a server runs on it.
+ * - `synchronous=FULL` by default: a message answered 202 is on disk before
+ *   the answer is sent.
+ * - Group commit: the {@linkcode SqliteStore.enqueueOffline} calls made in
+ *   the same turn of the event loop are written in one transaction (one
+ *   fsync; up to {@linkcode MAX_BATCH} calls), and each call resolves only
+ *   after its transaction commits.
+ * - The schema version is `PRAGMA user_version`; migrations run on open,
+ *   inside one write transaction, and are idempotent.
+ *
+ * @module
+ */
+
+import { DatabaseSync, type SQLOutputValue, type StatementSync } from "node:sqlite";
+import { dirname } from "node:path";
+import type { DeliveredMsg } from "../protocol/messages.ts";
+import type { Account, OfflineMessage, RoomMembership, Store } from "./store.ts";
+
+/** Options for {@linkcode SqliteStore.open}. */
+export interface SqliteStoreOptions {
+  /**
+   * SQLite's `synchronous` setting. `"full"` syncs the WAL on every commit, so
+   * a committed write survives a power loss; `"normal"` may lose the last
+   * commits on power loss (never on a process crash) and is faster.
+   *
+   * @default {"full"}
+   */
+  synchronous?: "full" | "normal";
+  /**
+   * How long a write waits for another process's lock, in milliseconds.
+   *
+   * @default {5000}
+   */
+  busyTimeoutMs?: number;
+}
+
+/**
+ * Schema migrations; entry `i` moves the schema from version `i` to `i + 1`.
+ * Append only: never edit a migration that has shipped.
+ */
+const MIGRATIONS: readonly string[] = [
+  // 1: accounts, offline mail, room memberships. `name` uses SQLite's default
+  // BINARY collation, so account names compare case-sensitively.
+  `CREATE TABLE IF NOT EXISTS accounts (
+     name TEXT PRIMARY KEY NOT NULL,
+     password_hash TEXT NOT NULL,
+     blocked INTEGER NOT NULL DEFAULT 0 CHECK (blocked IN (0, 1)),
+     created_at INTEGER NOT NULL
+   ) STRICT;
+   CREATE TABLE IF NOT EXISTS offline (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     recipient TEXT NOT NULL,
+     body TEXT NOT NULL
+   ) STRICT;
+   CREATE INDEX IF NOT EXISTS offline_recipient_id ON offline (recipient, id);
+   CREATE TABLE IF NOT EXISTS room_members (
+     room TEXT NOT NULL,
+     account TEXT NOT NULL,
+     PRIMARY KEY (room, account)
+   ) STRICT, WITHOUT ROWID;`,
+];
+
+/** The schema version this code writes. */
+export const SCHEMA_VERSION: number = MIGRATIONS.length;
+
+/**
+ * The most enqueues one transaction writes. A batch of 4096 100-character
+ * messages takes about 25 ms here, which bounds how long a flood of offline
+ * mail holds the event loop; one fsync per 4096 messages is already cheap.
+ */
+export const MAX_BATCH = 4096;
+
+/** How many recipients' offline counts the store remembers between batches. */
+const MAX_CACHED_COUNTS = 100_000;
+
+const CLOSED_MESSAGE = "Cannot use store: it is closed";
+
+type Row = Record<string, SQLOutputValue>;
+
+function text(row: Row, key: string): string {
+  const value = row[key];
+  if (typeof value !== "string") throw new TypeError(`Cannot read row: ${key} is not text`);
+  return value;
+}
+
+function integer(row: Row, key: string): number {
+  const value = row[key];
+  if (typeof value !== "number") throw new TypeError(`Cannot read row: ${key} is not a number`);
+  return value;
+}
+
+/** A `LIMIT` value: `Infinity` means no limit, anything else is at least 0. */
+function sqlLimit(max: number): number {
+  if (max === Infinity) return -1;
+  return Number.isFinite(max) && max > 0 ? Math.floor(max) : 0;
+}
+
+function toAccount(row: Row): Account {
+  return {
+    name: text(row, "name"),
+    passwordHash: text(row, "password_hash"),
+    blocked: integer(row, "blocked") === 1,
+    createdAt: integer(row, "created_at"),
+  };
+}
+
+/** One queued {@linkcode SqliteStore.enqueueOffline} call awaiting its batch. */
+interface PendingEnqueue {
+  to: string;
+  body: string;
+  limit: number;
+  resolve(stored: boolean): void;
+  reject(error: unknown): void;
+}
+
+function migrate(db: DatabaseSync): void {
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    const row = db.prepare("PRAGMA user_version").get() as Row | undefined;
+    const version = row === undefined ? 0 : integer(row, "user_version");
+    if (version > MIGRATIONS.length) {
+      throw new Error(
+        `Cannot open database: its schema version ${version} is newer than this jim's (${MIGRATIONS.length})`,
+      );
+    }
+    for (let v = version; v < MIGRATIONS.length; v++) db.exec(MIGRATIONS[v]!);
+    if (version !== MIGRATIONS.length) db.exec(`PRAGMA user_version = ${MIGRATIONS.length}`);
+    db.exec("COMMIT");
+  } catch (error) {
+    rollback(db);
+    throw error;
+  }
+}
+
+function rollback(db: DatabaseSync): void {
+  try {
+    if (db.isTransaction) db.exec("ROLLBACK");
+  } catch {
+    // The transaction is already gone; the original error is what matters.
+  }
+}
+
+/**
+ * A {@linkcode Store} in one SQLite database. Account names (and room names)
+ * compare case-sensitively: `alice` and `Alice` are two accounts.
+ *
+ * @example
+ * ```ts
+ * import { SqliteStore } from "./sqlite_store.ts";
+ * await using store = SqliteStore.open(":memory:");
+ * await store.createAccount("alice", "pbkdf2-sha256$…");
+ * ```
+ */
+export class SqliteStore implements Store, AsyncDisposable {
+  #db: DatabaseSync;
+  #closed = false;
+  #pending: PendingEnqueue[] = [];
+  #flushTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Offline messages per recipient, as this connection last counted them. */
+  #counts = new Map<string, number>();
+  #lastDataVersion = -1;
+
+  #insertAccount: StatementSync;
+  #selectAccount: StatementSync;
+  #updateBlocked: StatementSync;
+  #selectAccounts: StatementSync;
+  #countOffline: StatementSync;
+  #insertOffline: StatementSync;
+  #selectOffline: StatementSync;
+  #deleteOffline: StatementSync;
+  #dataVersion: StatementSync;
+  #selectRooms: StatementSync;
+  #insertRoomMember: StatementSync;
+  #deleteRoomMember: StatementSync;
+
+  private constructor(db: DatabaseSync) {
+    this.#db = db;
+    this.#insertAccount = db.prepare(
+      `INSERT INTO accounts (name, password_hash, blocked, created_at) VALUES (?, ?, 0, ?)
+       ON CONFLICT (name) DO NOTHING`,
+    );
+    this.#selectAccount = db.prepare(
+      "SELECT name, password_hash, blocked, created_at FROM accounts WHERE name = ?",
+    );
+    this.#updateBlocked = db.prepare("UPDATE accounts SET blocked = ? WHERE name = ?");
+    this.#selectAccounts = db.prepare(
+      "SELECT name, password_hash, blocked, created_at FROM accounts ORDER BY name",
+    );
+    this.#countOffline = db.prepare("SELECT count(*) AS n FROM offline WHERE recipient = ?");
+    this.#insertOffline = db.prepare("INSERT INTO offline (recipient, body) VALUES (?, ?)");
+    this.#selectOffline = db.prepare(
+      "SELECT id, body FROM offline WHERE recipient = ? ORDER BY id LIMIT ?",
+    );
+    this.#deleteOffline = db.prepare("DELETE FROM offline WHERE recipient = ? AND id <= ?");
+    this.#dataVersion = db.prepare("PRAGMA data_version");
+    this.#selectRooms = db.prepare(
+      "SELECT room, account FROM room_members ORDER BY room, account",
+    );
+    this.#insertRoomMember = db.prepare(
+      "INSERT INTO room_members (room, account) VALUES (?, ?) ON CONFLICT DO NOTHING",
+    );
+    this.#deleteRoomMember = db.prepare(
+      "DELETE FROM room_members WHERE room = ? AND account = ?",
+    );
+  }
+
+  /**
+   * Opens (creating if needed) the database at `path`, or a throwaway one for
+   * `":memory:"`, and brings its schema up to {@linkcode SCHEMA_VERSION}. The
+   * parent directories of a file path are created.
+   */
+  static open(path: string, options: SqliteStoreOptions = {}): SqliteStore {
+    const { synchronous = "full", busyTimeoutMs = 5000 } = options;
+    if (synchronous !== "full" && synchronous !== "normal") {
+      throw new TypeError(`Cannot open store: unknown synchronous mode ${synchronous}`);
+    }
+    if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
+      throw new RangeError("Cannot open store: busyTimeoutMs must be a non-negative integer");
+    }
+    if (path !== ":memory:" && !path.startsWith("file:")) {
+      Deno.mkdirSync(dirname(path), { recursive: true });
+    }
+    const db = new DatabaseSync(path);
+    try {
+      db.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
+      db.exec("PRAGMA journal_mode = WAL");
+      db.exec(`PRAGMA synchronous = ${synchronous.toUpperCase()}`);
+      migrate(db);
+      return new SqliteStore(db);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+  }
+
+  /** Runs a synchronous database step as a promise; rejects once closed. */
+  #call<T>(step: () => T): Promise<T> {
+    if (this.#closed) return Promise.reject(new Error(CLOSED_MESSAGE));
+    try {
+      return Promise.resolve(step());
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Creates an account; false when the name is taken (case-sensitively). */
+  createAccount(name: string, passwordHash: string): Promise<boolean> {
+    return this.#call(() =>
+      Number(this.#insertAccount.run(name, passwordHash, Date.now()).changes) === 1
+    );
+  }
+
+  /** The account of exactly that name, or null. */
+  getAccount(name: string): Promise<Account | null> {
+    return this.#call(() => {
+      const row = this.#selectAccount.get(name) as Row | undefined;
+      return row === undefined ? null : toAccount(row);
+    });
+  }
+
+  /** Blocks or unblocks an account; false when there is no such account. */
+  setBlocked(name: string, blocked: boolean): Promise<boolean> {
+    return this.#call(() => Number(this.#updateBlocked.run(blocked ? 1 : 0, name).changes) === 1);
+  }
+
+  /** Every account, ordered by name (by code point). */
+  listAccounts(): Promise<Account[]> {
+    return this.#call(() => (this.#selectAccounts.all() as Row[]).map(toAccount));
+  }
+
+  /**
+   * Stores a message for an offline account; false when that account already
+   * holds `limit` messages. Calls made in the same turn of the event loop are
+   * written in one transaction, in call order, and the limit holds exactly
+   * across them. Resolves after the transaction commits; if it fails, every
+   * call in it rejects.
+   */
+  enqueueOffline(to: string, message: DeliveredMsg, limit: number): Promise<boolean> {
+    if (this.#closed) return Promise.reject(new Error(CLOSED_MESSAGE));
+    const body = JSON.stringify(message);
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ to, body, limit, resolve, reject });
+      this.#flushTimer ??= setTimeout(() => this.#flush(false), 0);
+    });
+  }
+
+  /**
+   * Writes pending enqueues, at most {@linkcode MAX_BATCH} per transaction,
+   * and settles their promises. The timer writes one transaction and
+   * schedules the next, so a flood never holds the event loop for long;
+   * `all` writes everything now (before reads, and on close).
+   */
+  #flush(all: boolean): void {
+    if (this.#flushTimer !== undefined) {
+      clearTimeout(this.#flushTimer);
+      this.#flushTimer = undefined;
+    }
+    do {
+      const batch = this.#pending.length > MAX_BATCH
+        ? this.#pending.splice(0, MAX_BATCH)
+        : this.#pending.splice(0);
+      if (batch.length > 0) this.#commit(batch);
+    } while (all && this.#pending.length > 0);
+    if (this.#pending.length > 0) this.#flushTimer = setTimeout(() => this.#flush(false), 0);
+  }
+
+  /**
+   * The cached per-recipient offline counts, valid inside a write
+   * transaction: emptied when another connection has committed since the
+   * last look (`PRAGMA data_version`), or when it grows too large.
+   */
+  #offlineCounts(): Map<string, number> {
+    const version = integer(this.#dataVersion.get() as Row, "data_version");
+    if (version !== this.#lastDataVersion || this.#counts.size > MAX_CACHED_COUNTS) {
+      this.#counts.clear();
+      this.#lastDataVersion = version;
+    }
+    return this.#counts;
+  }
+
+  /** Writes one batch in one transaction; on failure every call in it rejects. */
+  #commit(batch: PendingEnqueue[]): void {
+    const stored: boolean[] = [];
+    const db = this.#db;
+    try {
+      db.exec("BEGIN IMMEDIATE");
+      const counts = this.#offlineCounts();
+      for (const item of batch) {
+        let count = counts.get(item.to);
+        if (count === undefined) {
+          count = integer(this.#countOffline.get(item.to) as Row, "n");
+        }
+        if (count >= item.limit) {
+          stored.push(false);
+        } else {
+          this.#insertOffline.run(item.to, item.body);
+          count++;
+          stored.push(true);
+        }
+        counts.set(item.to, count);
+      }
+      db.exec("COMMIT");
+    } catch (error) {
+      rollback(db);
+      this.#counts.clear();
+      for (const item of batch) item.reject(error);
+      return;
+    }
+    for (let i = 0; i < batch.length; i++) batch[i]!.resolve(stored[i]!);
+  }
+
+  /**
+   * An account's waiting messages, oldest first (at most `max`). Writes any
+   * pending enqueues first, so it sees every earlier call.
+   */
+  peekOffline(to: string, max: number): Promise<OfflineMessage[]> {
+    return this.#call(() => {
+      this.#flush(true);
+      const rows = this.#selectOffline.all(to, sqlLimit(max)) as Row[];
+      return rows.map((row) => ({
+        id: integer(row, "id"),
+        message: JSON.parse(text(row, "body")) as DeliveredMsg,
+      }));
+    });
+  }
+
+  /** Removes an account's waiting messages up to and including `lastId`. */
+  ackOffline(to: string, lastId: number): Promise<void> {
+    return this.#call(() => {
+      this.#flush(true);
+      this.#deleteOffline.run(to, lastId);
+      this.#counts.delete(to);
+    });
+  }
+
+  /** How many messages wait for an account (pending enqueues included). */
+  countOffline(to: string): Promise<number> {
+    return this.#call(() => {
+      this.#flush(true);
+      return integer(this.#countOffline.get(to) as Row, "n");
+    });
+  }
+
+  /** Every persistent room membership, ordered by room, then account. */
+  listRoomMemberships(): Promise<RoomMembership[]> {
+    return this.#call(() => {
+      return (this.#selectRooms.all() as Row[]).map((row) => ({
+        room: text(row, "room"),
+        account: text(row, "account"),
+      }));
+    });
+  }
+
+  /** Records that an account is a member of a room (idempotent). */
+  addRoomMember(room: string, account: string): Promise<void> {
+    return this.#call(() => {
+      this.#insertRoomMember.run(room, account);
+    });
+  }
+
+  /** Removes an account from a room (idempotent). */
+  removeRoomMember(room: string, account: string): Promise<void> {
+    return this.#call(() => {
+      this.#deleteRoomMember.run(room, account);
+    });
+  }
+
+  /**
+   * Writes pending enqueues and closes the database. Later calls reject with
+   * "Cannot use store: it is closed"; closing again does nothing.
+   */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    return this.#call(() => {
+      this.#flush(true);
+      this.#closed = true;
+      this.#db.close();
+    });
+  }
+
+  /** Same as {@linkcode SqliteStore.close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

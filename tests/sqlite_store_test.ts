@@ -1,0 +1,425 @@
+import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
+import { DatabaseSync } from "node:sqlite";
+import type { DeliveredMsg } from "../lib/protocol/messages.ts";
+import type { Store } from "../lib/store/store.ts";
+import { MAX_BATCH, SCHEMA_VERSION, SqliteStore } from "../lib/store/sqlite_store.ts";
+import { defaultDbPath } from "../lib/store/db_path.ts";
+
+function msg(from: string, to: string, message: string): DeliveredMsg {
+  return { action: "msg", time: 1_700_000_000, from, to, encoding: "utf-8", message };
+}
+
+/** `value`, failing the test when it is null or undefined (std's assert is untyped here). */
+function present<T>(value: T | null | undefined, what: string): T {
+  if (value === null || value === undefined) throw new Error(`Expected ${what}`);
+  return value;
+}
+
+async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
+  const path = await Deno.makeTempDir({ prefix: "jim_store_test_" });
+  return {
+    path,
+    async [Symbol.asyncDispose]() {
+      await Deno.remove(path, { recursive: true });
+    },
+  };
+}
+
+/** A store under test and how to dispose of it. */
+type Fixture = { store: Store } & AsyncDisposable;
+
+/** Every {@linkcode Store} implementation must pass these. */
+function storeContract(label: string, open: () => Promise<Fixture>): void {
+  function test(name: string, fn: (store: Store) => Promise<void>): void {
+    Deno.test(`${label} - ${name}`, async () => {
+      await using fixture = await open();
+      await fn(fixture.store);
+    });
+  }
+
+  // -- accounts --
+
+  test("createAccount() stores an account and refuses a taken name", async (store) => {
+    const before = Date.now();
+    assertEquals(await store.createAccount("alice", "hash-a"), true);
+    assertEquals(await store.createAccount("alice", "hash-b"), false);
+    const account = present(await store.getAccount("alice"), "an account");
+    assertEquals(account.name, "alice");
+    assertEquals(account.passwordHash, "hash-a");
+    assertEquals(account.blocked, false);
+    assert(account.createdAt >= before && account.createdAt <= Date.now());
+  });
+
+  test("account names compare case-sensitively", async (store) => {
+    assertEquals(await store.createAccount("alice", "h1"), true);
+    assertEquals(await store.createAccount("Alice", "h2"), true);
+    assertEquals((await store.getAccount("Alice"))?.passwordHash, "h2");
+    assertEquals(await store.getAccount("ALICE"), null);
+  });
+
+  test("getAccount() returns null for an unknown name", async (store) => {
+    assertEquals(await store.getAccount("nobody"), null);
+  });
+
+  test("setBlocked() blocks and unblocks; false for an unknown name", async (store) => {
+    await store.createAccount("bob", "h");
+    assertEquals(await store.setBlocked("bob", true), true);
+    assertEquals((await store.getAccount("bob"))?.blocked, true);
+    assertEquals(await store.setBlocked("bob", true), true);
+    assertEquals(await store.setBlocked("bob", false), true);
+    assertEquals((await store.getAccount("bob"))?.blocked, false);
+    assertEquals(await store.setBlocked("nobody", true), false);
+  });
+
+  test("listAccounts() returns every account by name", async (store) => {
+    for (const name of ["carol", "alice", "bob"]) await store.createAccount(name, `h-${name}`);
+    await store.setBlocked("bob", true);
+    const accounts = await store.listAccounts();
+    assertEquals(accounts.map((a) => a.name), ["alice", "bob", "carol"]);
+    assertEquals(accounts.map((a) => a.blocked), [false, true, false]);
+    assertEquals(accounts[2]?.passwordHash, "h-carol");
+  });
+
+  // -- offline mail --
+
+  test("peekOffline() returns messages oldest first, per recipient", async (store) => {
+    await store.enqueueOffline("bob", msg("alice", "bob", "one"), 10);
+    await store.enqueueOffline("carol", msg("alice", "carol", "other"), 10);
+    await store.enqueueOffline("bob", msg("alice", "bob", "two"), 10);
+    await store.enqueueOffline("bob", msg("dave", "bob", "три"), 10);
+    const waiting = await store.peekOffline("bob", 10);
+    assertEquals(waiting.map((m) => m.message), [
+      msg("alice", "bob", "one"),
+      msg("alice", "bob", "two"),
+      msg("dave", "bob", "три"),
+    ]);
+    const ids = waiting.map((m) => m.id);
+    assertEquals(ids, [...ids].sort((a, b) => a - b));
+    assertEquals((await store.peekOffline("bob", 2)).length, 2);
+    assertEquals(await store.peekOffline("nobody", 10), []);
+    assertEquals(await store.countOffline("bob"), 3);
+    assertEquals(await store.countOffline("carol"), 1);
+  });
+
+  test("ackOffline() removes messages up to and including lastId", async (store) => {
+    for (const text of ["a", "b", "c"]) {
+      await store.enqueueOffline("bob", msg("x", "bob", text), 10);
+    }
+    await store.enqueueOffline("carol", msg("x", "carol", "keep"), 10);
+    const [first, second] = await store.peekOffline("bob", 2);
+    await store.ackOffline("bob", present(second, "a second message").id);
+    assertEquals((await store.peekOffline("bob", 10)).map((m) => m.message.message), ["c"]);
+    await store.ackOffline("bob", present(first, "a message").id); // already gone: nothing happens
+    assertEquals(await store.countOffline("bob"), 1);
+    await store.ackOffline("bob", Number.MAX_SAFE_INTEGER);
+    assertEquals(await store.countOffline("bob"), 0);
+    assertEquals(await store.countOffline("carol"), 1);
+  });
+
+  test("enqueueOffline() enforces the per-recipient limit exactly", async (store) => {
+    const results = [];
+    for (let i = 0; i < 5; i++) {
+      results.push(await store.enqueueOffline("bob", msg("x", "bob", `${i}`), 3));
+    }
+    assertEquals(results, [true, true, true, false, false]);
+    assertEquals(await store.enqueueOffline("carol", msg("x", "carol", "c"), 3), true);
+    assertEquals(await store.countOffline("bob"), 3);
+    const [first] = await store.peekOffline("bob", 1);
+    await store.ackOffline("bob", first!.id);
+    assertEquals(await store.enqueueOffline("bob", msg("x", "bob", "again"), 3), true);
+    assertEquals(await store.enqueueOffline("bob", msg("x", "bob", "over"), 3), false);
+  });
+
+  test("enqueueOffline() keeps the limit exact within one batch", async (store) => {
+    await store.enqueueOffline("bob", msg("x", "bob", "earlier"), 4);
+    const results = await Promise.all([
+      store.enqueueOffline("bob", msg("x", "bob", "0"), 4),
+      store.enqueueOffline("carol", msg("x", "carol", "0"), 4),
+      store.enqueueOffline("bob", msg("x", "bob", "1"), 4),
+      store.enqueueOffline("bob", msg("x", "bob", "2"), 4),
+      store.enqueueOffline("bob", msg("x", "bob", "3"), 4),
+      store.enqueueOffline("bob", msg("x", "bob", "4"), 4),
+    ]);
+    assertEquals(results, [true, true, true, true, false, false]);
+    assertEquals((await store.peekOffline("bob", 10)).map((m) => m.message.message), [
+      "earlier",
+      "0",
+      "1",
+      "2",
+    ]);
+  });
+
+  test("enqueueOffline() stores many concurrent calls, all resolved, in order", async (store) => {
+    const recipients = ["r0", "r1", "r2", "r3", "r4"];
+    const calls: Promise<boolean>[] = [];
+    for (let i = 0; i < 1000; i++) {
+      const to = recipients[i % recipients.length]!;
+      calls.push(store.enqueueOffline(to, msg("sender", to, `${i}`), 1000));
+    }
+    const results = await Promise.all(calls);
+    assert(results.every((ok) => ok));
+    for (const [r, to] of recipients.entries()) {
+      const texts = (await store.peekOffline(to, 1000)).map((m) => Number(m.message.message));
+      assertEquals(texts.length, 200);
+      assertEquals(texts, texts.map((_, k) => r + k * recipients.length));
+    }
+  });
+
+  test("peekOffline() and countOffline() see enqueues not yet committed", async (store) => {
+    const pending = store.enqueueOffline("bob", msg("x", "bob", "hi"), 10);
+    assertEquals(await store.countOffline("bob"), 1);
+    assertEquals(await pending, true);
+  });
+
+  // -- rooms --
+
+  test("room memberships are added, listed and removed idempotently", async (store) => {
+    await store.addRoomMember("#b", "alice");
+    await store.addRoomMember("#a", "bob");
+    await store.addRoomMember("#a", "alice");
+    await store.addRoomMember("#a", "alice");
+    assertEquals(await store.listRoomMemberships(), [
+      { room: "#a", account: "alice" },
+      { room: "#a", account: "bob" },
+      { room: "#b", account: "alice" },
+    ]);
+    await store.removeRoomMember("#a", "alice");
+    await store.removeRoomMember("#a", "alice");
+    await store.removeRoomMember("#none", "alice");
+    assertEquals(await store.listRoomMemberships(), [
+      { room: "#a", account: "bob" },
+      { room: "#b", account: "alice" },
+    ]);
+  });
+
+  // -- closing --
+
+  test("close() writes pending enqueues before closing", async (store) => {
+    const pending = store.enqueueOffline("bob", msg("x", "bob", "last"), 10);
+    await store.close();
+    assertEquals(await pending, true);
+  });
+
+  test("every method rejects after close()", async (store) => {
+    await store.close();
+    await store.close(); // closing twice is harmless
+    const calls: Array<() => Promise<unknown>> = [
+      () => store.createAccount("a", "h"),
+      () => store.getAccount("a"),
+      () => store.setBlocked("a", true),
+      () => store.listAccounts(),
+      () => store.enqueueOffline("a", msg("x", "a", "m"), 10),
+      () => store.peekOffline("a", 10),
+      () => store.ackOffline("a", 1),
+      () => store.countOffline("a"),
+      () => store.listRoomMemberships(),
+      () => store.addRoomMember("#r", "a"),
+      () => store.removeRoomMember("#r", "a"),
+    ];
+    for (const call of calls) {
+      await assertRejects(call, Error, "Cannot use store: it is closed");
+    }
+  });
+}
+
+storeContract("SqliteStore (file)", async () => {
+  const dir = await tempDir();
+  const store = SqliteStore.open(`${dir.path}/nested/dir/jim.db`);
+  return {
+    store,
+    async [Symbol.asyncDispose]() {
+      await store.close();
+      await dir[Symbol.asyncDispose]();
+    },
+  };
+});
+
+storeContract("SqliteStore (:memory:)", () => {
+  const store = SqliteStore.open(":memory:");
+  return Promise.resolve({ store, [Symbol.asyncDispose]: () => store.close() });
+});
+
+// -- SqliteStore specifics --
+
+Deno.test("SqliteStore.open() creates parent directories and a WAL database", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/a/b/jim.db`;
+  await using _store = SqliteStore.open(path);
+  const db = new DatabaseSync(path);
+  try {
+    assertEquals(db.prepare("PRAGMA journal_mode").get()?.journal_mode, "wal");
+    assertEquals(db.prepare("PRAGMA user_version").get()?.user_version, SCHEMA_VERSION);
+  } finally {
+    db.close();
+  }
+});
+
+Deno.test("SqliteStore keeps accounts, mail, blocks and rooms across close and reopen", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/jim.db`;
+  {
+    await using store = SqliteStore.open(path);
+    await store.createAccount("alice", "hash");
+    await store.createAccount("bob", "hash2");
+    await store.setBlocked("bob", true);
+    await store.addRoomMember("#room", "alice");
+    await Promise.all([
+      store.enqueueOffline("alice", msg("bob", "alice", "first"), 10),
+      store.enqueueOffline("alice", msg("bob", "alice", "second"), 10),
+    ]);
+    store.enqueueOffline("alice", msg("bob", "alice", "third"), 10); // settled by close()
+  }
+  await using store = SqliteStore.open(path);
+  assertEquals((await store.getAccount("alice"))?.passwordHash, "hash");
+  assertEquals((await store.getAccount("bob"))?.blocked, true);
+  assertEquals(await store.listRoomMemberships(), [{ room: "#room", account: "alice" }]);
+  assertEquals((await store.peekOffline("alice", 10)).map((m) => m.message.message), [
+    "first",
+    "second",
+    "third",
+  ]);
+});
+
+Deno.test("SqliteStore.open() migrates idempotently on reopen", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/jim.db`;
+  for (let i = 0; i < 3; i++) {
+    await using store = SqliteStore.open(path, { synchronous: i === 1 ? "normal" : "full" });
+    assertEquals(await store.createAccount(`user${i}`, "h"), true);
+  }
+  const db = new DatabaseSync(path);
+  try {
+    assertEquals(db.prepare("PRAGMA user_version").get()?.user_version, SCHEMA_VERSION);
+    assertEquals(db.prepare("SELECT count(*) AS n FROM accounts").get()?.n, 3);
+  } finally {
+    db.close();
+  }
+});
+
+Deno.test("SqliteStore.open() refuses a database from a newer jim", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/jim.db`;
+  const db = new DatabaseSync(path);
+  db.exec(`PRAGMA user_version = ${SCHEMA_VERSION + 1}`);
+  db.close();
+  assertThrows(() => SqliteStore.open(path), Error, "is newer than this jim's");
+});
+
+Deno.test("SqliteStore.open() rejects an unknown synchronous mode", () => {
+  assertThrows(
+    () => SqliteStore.open(":memory:", { synchronous: "off" as "full" }),
+    TypeError,
+    "unknown synchronous mode off",
+  );
+});
+
+Deno.test("SqliteStore.enqueueOffline() commits one batch as one transaction", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/jim.db`;
+  await using store = SqliteStore.open(path);
+  const observer = new DatabaseSync(path);
+  try {
+    observer.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    const calls = [];
+    for (let i = 0; i < 100; i++) {
+      calls.push(store.enqueueOffline("bob", msg("a", "bob", "m"), 200));
+    }
+    assert((await Promise.all(calls)).every((ok) => ok));
+    // One transaction writes each changed page once (a handful of WAL frames);
+    // 100 transactions would write at least 300.
+    const frames = observer.prepare("PRAGMA wal_checkpoint(PASSIVE)").get()?.log;
+    assert(typeof frames === "number" && frames > 0 && frames < 30, `WAL frames: ${frames}`);
+  } finally {
+    observer.close();
+  }
+  assertEquals(await store.countOffline("bob"), 100);
+});
+
+Deno.test("SqliteStore.enqueueOffline() rejects the whole batch when it cannot commit", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/jim.db`;
+  await using store = SqliteStore.open(path, { busyTimeoutMs: 0 });
+  const other = new DatabaseSync(path);
+  try {
+    other.exec("BEGIN IMMEDIATE"); // holds the write lock
+    const calls = [
+      store.enqueueOffline("bob", msg("a", "bob", "1"), 10),
+      store.enqueueOffline("bob", msg("a", "bob", "2"), 10),
+    ];
+    for (const call of calls) await assertRejects(() => call, Error, "locked");
+    other.exec("ROLLBACK");
+  } finally {
+    other.close();
+  }
+  assertEquals(await store.enqueueOffline("bob", msg("a", "bob", "3"), 10), true);
+  assertEquals((await store.peekOffline("bob", 10)).map((m) => m.message.message), ["3"]);
+});
+
+Deno.test("SqliteStore.enqueueOffline() counts rows another connection added", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/jim.db`;
+  await using store = SqliteStore.open(path);
+  assertEquals(await store.enqueueOffline("bob", msg("a", "bob", "1"), 3), true);
+  assertEquals(await store.enqueueOffline("bob", msg("a", "bob", "2"), 3), true);
+  const other = new DatabaseSync(path);
+  try {
+    other.prepare("INSERT INTO offline (recipient, body) VALUES (?, ?)")
+      .run("bob", JSON.stringify(msg("a", "bob", "other")));
+  } finally {
+    other.close();
+  }
+  assertEquals(await store.enqueueOffline("bob", msg("a", "bob", "3"), 3), false);
+  assertEquals(await store.countOffline("bob"), 3);
+});
+
+Deno.test("SqliteStore.enqueueOffline() splits a flood into transactions of MAX_BATCH", async () => {
+  await using store = SqliteStore.open(":memory:");
+  const calls = [];
+  for (let i = 0; i < MAX_BATCH * 2 + 10; i++) {
+    calls.push(store.enqueueOffline("bob", msg("a", "bob", `${i}`), MAX_BATCH * 2 + 5));
+  }
+  const results = await Promise.all(calls);
+  assertEquals(results.filter((ok) => ok).length, MAX_BATCH * 2 + 5);
+  assertEquals(results.slice(-5), [false, false, false, false, false]);
+  const stored = await store.peekOffline("bob", Infinity);
+  assertEquals(stored.map((m) => Number(m.message.message)), stored.map((_, i) => i));
+});
+
+Deno.test("SqliteStore sees writes from another process's connection to the same file", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/jim.db`;
+  await using server = SqliteStore.open(path);
+  await server.createAccount("alice", "h");
+  {
+    await using admin = SqliteStore.open(path);
+    assertEquals(await admin.setBlocked("alice", true), true);
+  }
+  assertEquals((await server.getAccount("alice"))?.blocked, true);
+});
+
+// -- defaultDbPath --
+
+Deno.test("defaultDbPath() prefers JIM_DB, then XDG_DATA_HOME, then HOME", () => {
+  const all = { JIM_DB: "/srv/jim.db", XDG_DATA_HOME: "/xdg/", HOME: "/home/ann" };
+  assertEquals(defaultDbPath(new Map(Object.entries(all))), "/srv/jim.db");
+  assertEquals(
+    defaultDbPath(new Map(Object.entries({ ...all, JIM_DB: "" }))),
+    "/xdg/jim/jim.db",
+  );
+  assertEquals(
+    defaultDbPath(new Map([["HOME", "/home/ann"], ["XDG_DATA_HOME", "relative"]])),
+    "/home/ann/.local/share/jim/jim.db",
+  );
+  assertEquals(
+    defaultDbPath(new Map([["HOME", "/home/ann"]])),
+    "/home/ann/.local/share/jim/jim.db",
+  );
+});
+
+Deno.test("defaultDbPath() throws when neither HOME nor XDG_DATA_HOME is set", () => {
+  assertThrows(
+    () => defaultDbPath(new Map()),
+    Error,
+    "Cannot choose a database file: neither HOME nor XDG_DATA_HOME is set",
+  );
+});
