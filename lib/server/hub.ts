@@ -218,7 +218,7 @@ export class Hub {
     const account = await this.#store.getAccount(name);
     const ok = account
       ? await verifyPassword(password, account.passwordHash)
-      : await dummyVerify(password);
+      : await dummyVerify(password, { iterations: this.#settings.hashIterations });
     if (!account || !ok) {
       this.#guard.fail(name, address);
       this.#log(`failed login for ${JSON.stringify(name)} from ${address}`);
