@@ -1,0 +1,226 @@
+/**
+ * `jim admin`: list, block and unblock accounts in a server's database.
+ *
+ * It works on the database file while a server runs on it (WAL mode and a
+ * busy timeout let both write). The server reads `blocked` on every
+ * `authenticate`, so a block takes effect at the account's next login; a
+ * session already open is not cut.
+ *
+ * @module
+ */
+
+import { parseArgs } from "@std/cli/parse-args";
+import { defaultDbPath, type EnvReader } from "../store/db_path.ts";
+import { SqliteStore } from "../store/sqlite_store.ts";
+
+/** Where `jim admin` writes, and the environment it reads. */
+export interface AdminIo {
+  stdout(line: string): void;
+  stderr(line: string): void;
+  env: EnvReader;
+}
+
+/** The one-line usage shown after an argument error. */
+export const ADMIN_USAGE = "Usage: jim admin users|block NAME|unblock NAME [--db PATH]";
+
+/** The text `jim admin --help` prints. */
+export const ADMIN_HELP = `jim admin: manage the accounts of a jim server
+
+USAGE:
+  jim admin users [--db PATH]         list accounts
+  jim admin block NAME [--db PATH]    refuse the account's logins
+  jim admin unblock NAME [--db PATH]  allow the account's logins again
+
+OPTIONS:
+  --db PATH   the server's database (default: $JIM_DB, else
+              $XDG_DATA_HOME/jim/jim.db, else ~/.local/share/jim/jim.db)
+  -h, --help  show this help
+
+Safe to run while the server is running. A block takes effect at the
+account's next login. Account names are case-sensitive.`;
+
+/** A parsed `jim admin` command line. */
+type AdminCommand =
+  | { kind: "help" }
+  | { kind: "users"; db: string | undefined }
+  | { kind: "block" | "unblock"; name: string; db: string | undefined };
+
+/** A command line `jim admin` cannot run; exit code 2. */
+class AdminUsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "AdminUsageError";
+  }
+}
+
+/** Typed wrapper over the untyped std `parseArgs`. */
+function parseAdminArgs(args: string[]): AdminCommand {
+  const unknown: string[] = [];
+  const parsed: Record<string, unknown> = parseArgs(args, {
+    string: ["db", "_"],
+    boolean: ["help"],
+    alias: { h: "help" },
+    unknown(arg: string): boolean {
+      if (arg.startsWith("-")) {
+        unknown.push(arg);
+        return false;
+      }
+      return true;
+    },
+  });
+  const first = unknown[0];
+  if (first !== undefined) {
+    throw new AdminUsageError(`Cannot run jim admin: unknown option ${first.split("=")[0]}`);
+  }
+  if (parsed.help === true) return { kind: "help" };
+  const db = parsed.db;
+  if (db !== undefined && (typeof db !== "string" || db === "")) {
+    throw new AdminUsageError("Cannot run jim admin: --db needs a PATH");
+  }
+  const positional = (parsed._ as unknown[]).map(String);
+  const [command, ...rest] = positional;
+  switch (command) {
+    case undefined:
+      throw new AdminUsageError("Cannot run jim admin: missing command");
+    case "users":
+      if (rest.length > 0) {
+        throw new AdminUsageError(`Cannot run jim admin users: unexpected argument ${rest[0]}`);
+      }
+      return { kind: "users", db };
+    case "block":
+    case "unblock": {
+      const [name, extra] = rest;
+      if (name === undefined || name === "") {
+        throw new AdminUsageError(`Cannot run jim admin ${command}: missing NAME`);
+      }
+      if (extra !== undefined) {
+        throw new AdminUsageError(`Cannot run jim admin ${command}: unexpected argument ${extra}`);
+      }
+      return { kind: command, name, db };
+    }
+    default:
+      throw new AdminUsageError(`Cannot run jim admin: unknown command ${command}`);
+  }
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+/** Lays out rows in columns two spaces apart, with no trailing spaces. */
+function table(rows: string[][]): string[] {
+  const widths: number[] = [];
+  for (const row of rows) {
+    row.forEach((cell, i) => widths[i] = Math.max(widths[i] ?? 0, [...cell].length));
+  }
+  return rows.map((row) =>
+    row.map((cell, i) => cell + " ".repeat((widths[i] ?? 0) - [...cell].length)).join("  ")
+      .trimEnd()
+  );
+}
+
+async function listUsers(store: SqliteStore, io: AdminIo): Promise<number> {
+  const accounts = await store.listAccounts();
+  if (accounts.length === 0) {
+    io.stdout("No accounts");
+    return 0;
+  }
+  const rows = [["NAME", "BLOCKED", "CREATED", "OFFLINE"]];
+  for (const account of accounts) {
+    rows.push([
+      account.name,
+      account.blocked ? "yes" : "no",
+      new Date(account.createdAt).toISOString().slice(0, 10),
+      String(await store.countOffline(account.name)),
+    ]);
+  }
+  for (const line of table(rows)) io.stdout(line);
+  return 0;
+}
+
+async function setBlocked(
+  store: SqliteStore,
+  io: AdminIo,
+  name: string,
+  blocked: boolean,
+): Promise<number> {
+  const verb = blocked ? "block" : "unblock";
+  if (!await store.setBlocked(name, blocked)) {
+    io.stderr(`Cannot ${verb} ${name}: no such account`);
+    return 1;
+  }
+  io.stdout(`${blocked ? "Blocked" : "Unblocked"} ${name} (takes effect at the next login)`);
+  return 0;
+}
+
+/**
+ * Runs `jim admin` with the arguments after `admin`, and returns the exit
+ * code: 0 done, 1 failed (no such account, unusable database), 2 bad
+ * command line.
+ *
+ * @example
+ * ```ts
+ * import { runAdmin } from "./admin.ts";
+ * const code = await runAdmin(["users", "--db", ":memory:"], {
+ *   stdout: (line) => console.log(line),
+ *   stderr: (line) => console.error(line),
+ *   env: Deno.env,
+ * });
+ * console.assert(code === 0);
+ * ```
+ */
+export async function runAdmin(args: string[], io: AdminIo): Promise<number> {
+  let command: AdminCommand;
+  try {
+    command = parseAdminArgs(args);
+  } catch (error) {
+    if (!(error instanceof AdminUsageError)) throw error;
+    io.stderr(error.message);
+    io.stderr(ADMIN_USAGE);
+    return 2;
+  }
+  if (command.kind === "help") {
+    for (const line of ADMIN_HELP.split("\n")) io.stdout(line);
+    return 0;
+  }
+
+  let path: string;
+  let store: SqliteStore;
+  try {
+    path = command.db ?? defaultDbPath(io.env);
+  } catch (error) {
+    io.stderr(errorText(error));
+    return 1;
+  }
+  try {
+    if (path !== ":memory:" && !exists(path)) {
+      io.stderr(`Cannot open database ${path}: no such file`);
+      return 1;
+    }
+    store = SqliteStore.open(path);
+  } catch (error) {
+    io.stderr(`Cannot open database ${path}: ${errorText(error)}`);
+    return 1;
+  }
+
+  try {
+    if (command.kind === "users") return await listUsers(store, io);
+    return await setBlocked(store, io, command.name, command.kind === "block");
+  } catch (error) {
+    const action = command.kind === "users" ? "list accounts" : `${command.kind} ${command.name}`;
+    io.stderr(`Cannot ${action}: ${errorText(error)}`);
+    return 1;
+  } finally {
+    await store.close();
+  }
+}
