@@ -1,0 +1,166 @@
+import { assert, assertEquals, assertMatch, assertThrows } from "@std/assert";
+import { UsageError } from "../lib/cli/parse.ts";
+import { parseServerArgs, SERVER_HELP } from "../lib/cli/server_args.ts";
+import { now, RawClient, tempDir } from "./_helpers.ts";
+
+const root = new URL("..", import.meta.url).pathname;
+
+Deno.test("parseServerArgs() reads ports, addresses, paths and limits", () => {
+  const a = parseServerArgs([
+    "-p",
+    "8000",
+    "-a",
+    "127.0.0.1",
+    "--db",
+    "/tmp/x.db",
+    "--rate-limit",
+    "0",
+  ]);
+  assertEquals([a.port, a.hostname, a.dbPath, a.settings.rateLimit], [
+    8000,
+    "127.0.0.1",
+    "/tmp/x.db",
+    0,
+  ]);
+  const b = parseServerArgs(["--probe-interval", "5", "--no-offline-store", "--require-auth"]);
+  assertEquals(b.settings, { probeIntervalMs: 5000, offlineStore: false, requireAuth: true });
+  const d = parseServerArgs([]);
+  assertEquals([d.port, d.hostname, d.dbPath, d.settings], [7777, "0.0.0.0", undefined, {}]);
+});
+
+Deno.test("parseServerArgs() refuses bad ports, unknown flags, missing values and stray words", () => {
+  const cases: [string[], RegExp][] = [
+    [["-p", "70000"], /port must be a number from 0 to 65535, got "70000"/],
+    [["-p", "abc"], /port must be a number/],
+    [["--bogus"], /unknown option --bogus/],
+    [["--addr"], /--addr needs/],
+    [["--rate-limit", "-1"], /unknown option -1/],
+    [["--rate-limit", "x"], /--rate-limit must be a whole number/],
+    [["--offline-limit", "1.5"], /--offline-limit must be a whole number/],
+    [["extra"], /unexpected argument "extra"/],
+  ];
+  for (const [args, message] of cases) {
+    const e = assertThrows(() => parseServerArgs(args), UsageError) as UsageError;
+    assertMatch(e.message, message, args.join(" "));
+  }
+});
+
+Deno.test("SERVER_HELP names every flag with its default", () => {
+  for (
+    const flag of [
+      "--port",
+      "--addr",
+      "--db",
+      "--require-auth",
+      "--probe-interval",
+      "--max-per-address",
+    ]
+  ) {
+    assert(SERVER_HELP.includes(flag), flag);
+  }
+  assertMatch(SERVER_HELP, /--probe-interval N\s+silence before a probe \(default 30s\)/);
+});
+
+async function startChild(
+  args: string[],
+): Promise<{ child: Deno.ChildProcess; port: number; stderr: () => string }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${root}server.ts`, "-p", "0", "-a", "127.0.0.1", ...args],
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let text = "";
+  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  const reading = (async () => {
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      text += value;
+    }
+  })();
+  const deadline = Date.now() + 10000;
+  let port = 0;
+  while (Date.now() < deadline) {
+    const m = text.match(/listening on [^:]+:(\d+)/);
+    if (m) {
+      port = Number(m[1]);
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  if (!port) throw new Error(`server did not start: ${text}`);
+  const status = child.status;
+  child.status.then(() => reading);
+  void status;
+  return { child, port, stderr: () => text };
+}
+
+Deno.test("server.ts exits 2 with one line and usage on a bad command line", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${root}server.ts`, "--port", "nope"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assertEquals(out.code, 2);
+  const err = new TextDecoder().decode(out.stderr).trim().split("\n");
+  assertEquals(err[0], 'jim server: port must be a number from 0 to 65535, got "nope"');
+  assertMatch(err[1]!, /^Usage: jim server/);
+});
+
+Deno.test("server.ts on SIGTERM sends 101 to clients, exits 0, and keeps its data", async () => {
+  await using dir = await tempDir();
+  const db = `${dir.path}/jim.db`;
+  const { child, port } = await startChild(["--db", db, "--hash-iterations", "1000"]);
+  {
+    await using c = await RawClient.connect(port);
+    const r = await c.request({
+      action: "register",
+      time: now(),
+      user: { account_name: "zoe", password: "long enough" },
+    });
+    assertEquals(r.response, 201);
+    child.kill("SIGTERM");
+    const notice = await c.take((o) => o.response === 101);
+    assertEquals(notice.alert, "server shutting down");
+    await c.waitClosed();
+  }
+  assertEquals((await child.status).code, 0);
+  // The account is still there for the next server on the same file.
+  const second = await startChild(["--db", db, "--hash-iterations", "1000"]);
+  {
+    await using c = await RawClient.connect(second.port);
+    const r = await c.request({
+      action: "authenticate",
+      time: now(),
+      user: { account_name: "zoe", password: "long enough" },
+    });
+    assertEquals(r.response, 200);
+  }
+  second.child.kill("SIGINT");
+  assertEquals((await second.child.status).code, 0);
+});
+
+Deno.test("server.ts reports a port in use plainly and exits 1", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      `${root}server.ts`,
+      "-p",
+      String(port),
+      "-a",
+      "127.0.0.1",
+      "--db",
+      ":memory:",
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assertEquals(out.code, 1);
+  assertEquals(
+    new TextDecoder().decode(out.stderr).trim(),
+    `jim server: Cannot listen on 127.0.0.1:${port}: address already in use`,
+  );
+});
