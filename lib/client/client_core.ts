@@ -1,0 +1,838 @@
+/**
+ * The client without a screen: one connection to a JIM server, the state
+ * around it (identity, rooms, conversations, an offline queue) and the
+ * commands, reporting everything as typed {@linkcode CoreEvent}s. A terminal
+ * view, a line-mode script runner, or any other front end drives it.
+ *
+ * Requests are answered in order, so answers are matched to a FIFO of
+ * pending requests; 100/101 notices, messages and probes may arrive between
+ * them. On connection loss the core reconnects with backoff and jitter,
+ * identifies itself again, re-joins its rooms and sends what was queued.
+ *
+ * @module
+ */
+
+import { unixTime } from "../protocol/messages.ts";
+import type { AuthMode } from "./args.ts";
+import { backoffDelay, wait } from "./backoff.ts";
+import { type ClientCommand, helpText } from "./commands.ts";
+import { TcpTransport, type Transport } from "./connection.ts";
+import { type ChatLine, type Conversation, Conversations, SERVER_WINDOW } from "./conversations.ts";
+import {
+  type Answer,
+  describeAnswer,
+  describeNotice,
+  type RequestContext,
+  toAnswer,
+  whoUsers,
+} from "./describe.ts";
+
+/** Where the connection stands. */
+export type ConnectionState =
+  /** Opening the socket and identifying, the first time. */
+  | "connecting"
+  /** Identified; requests go straight out. */
+  | "online"
+  /** Lost; waiting to retry or retrying. Messages are queued. */
+  | "reconnecting"
+  /** Closed for good (quit, or retries exhausted). */
+  | "offline";
+
+/** The reconnect in progress, for a countdown. */
+export interface ReconnectInfo {
+  /** 1-based attempt number. */
+  attempt: number;
+  /** When the attempt starts, in epoch milliseconds. */
+  at: number;
+  /** Attempts allowed; `undefined`: unlimited. */
+  maxAttempts: number | undefined;
+}
+
+/** What the core reports. */
+export type CoreEvent =
+  | { type: "line"; conversation: string; line: ChatLine }
+  | { type: "state"; state: ConnectionState }
+  /** The current window, the window list or a window's contents changed. */
+  | { type: "windows" };
+
+/** What came of a command or message. */
+export interface Outcome {
+  /** Whether it did what was asked (for messages: 200 or 202). */
+  ok: boolean;
+  /** The server's response code, if it answered. */
+  code?: number;
+  /** The sentence shown, if any. */
+  text: string;
+}
+
+/** Reconnect policy. */
+export interface ReconnectOptions {
+  /**
+   * First delay, in milliseconds.
+   * @default {1000}
+   */
+  minDelayMs?: number;
+  /**
+   * Longest delay, in milliseconds.
+   * @default {30000}
+   */
+  maxDelayMs?: number;
+  /**
+   * Attempts after a loss; `undefined`: unlimited; 0: do not reconnect.
+   * @default {undefined}
+   */
+  retries?: number | undefined;
+}
+
+/** Options for {@linkcode ClientCore}. */
+export interface ClientCoreOptions {
+  host: string;
+  port: number;
+  /** The name to use. */
+  user: string;
+  /**
+   * Guest, log in, or register then log in.
+   * @default {"guest"}
+   */
+  auth?: AuthMode;
+  /** Needed for `login` and `register`. */
+  password?: string;
+  reconnect?: ReconnectOptions;
+  /**
+   * Messages kept while offline; more are refused (and reported).
+   * @default {500}
+   */
+  maxQueued?: number;
+  /** Opens a connection; tests may substitute their own. */
+  connect?: (host: string, port: number) => Promise<Transport>;
+  /** Randomness for jitter. */
+  random?: () => number;
+}
+
+/** Identification refused by the server (or the connection lost during it). */
+export class IdentifyError extends Error {
+  /** The server's code, if it answered. */
+  readonly code: number | undefined;
+  constructor(message: string, code?: number) {
+    super(message);
+    this.name = "IdentifyError";
+    this.code = code;
+  }
+}
+
+interface QueuedMessage {
+  to: string;
+  text: string;
+  resolve: (outcome: Outcome) => void;
+}
+
+interface Pending {
+  context: RequestContext | { action: "probe" };
+  resolve: (answer: Answer | null) => void;
+  /** A message to queue again if the connection drops before the answer. */
+  message?: QueuedMessage;
+}
+
+function lineTime(value: unknown): Date {
+  // Unix seconds; anything else (missing, milliseconds, nonsense) is "now".
+  if (typeof value === "number" && Number.isFinite(value) && value > 0 && value < 1e11) {
+    return new Date(value * 1000);
+  }
+  return new Date();
+}
+
+const ME_PREFIX = "/me ";
+
+/** The client core; see the module doc. */
+export class ClientCore {
+  readonly host: string;
+  readonly port: number;
+  /** The buffers. */
+  readonly conversations: Conversations = new Conversations();
+  #user: string;
+  #auth: "guest" | "login";
+  #initialAuth: AuthMode;
+  #password: string | undefined;
+  #status: string | undefined;
+  #state: ConnectionState = "connecting";
+  #reconnectInfo: ReconnectInfo | null = null;
+  #transport: Transport | null = null;
+  #reader: Promise<void> = Promise.resolve();
+  #pending: Pending[] = [];
+  #queue: QueuedMessage[] = [];
+  readonly #rooms = new Set<string>();
+  readonly #leaveOnReconnect = new Set<string>();
+  readonly #names = new Set<string>();
+  readonly #roomsSeen = new Set<string>();
+  readonly #listeners: ((event: CoreEvent) => void)[] = [];
+  readonly #abort = new AbortController();
+  readonly #minDelay: number;
+  readonly #maxDelay: number;
+  readonly #retries: number | undefined;
+  readonly #maxQueued: number;
+  readonly #connect: (host: string, port: number) => Promise<Transport>;
+  readonly #random: () => number;
+  #closing = false;
+  #loop: Promise<void> = Promise.resolve();
+  #settled: (() => void)[] = [];
+
+  constructor(options: ClientCoreOptions) {
+    this.host = options.host;
+    this.port = options.port;
+    this.#user = options.user;
+    this.#initialAuth = options.auth ?? "guest";
+    this.#auth = this.#initialAuth === "guest" ? "guest" : "login";
+    this.#password = options.password;
+    this.#minDelay = options.reconnect?.minDelayMs ?? 1000;
+    this.#maxDelay = options.reconnect?.maxDelayMs ?? 30000;
+    this.#retries = options.reconnect?.retries;
+    this.#maxQueued = options.maxQueued ?? 500;
+    this.#connect = options.connect ?? ((h, p) => TcpTransport.connect(h, p));
+    this.#random = options.random ?? Math.random;
+    if (this.#initialAuth !== "guest" && this.#password === undefined) {
+      throw new TypeError(`Cannot create client: a password is needed to ${this.#initialAuth}`);
+    }
+  }
+
+  // -- state --
+
+  /** The name in use. */
+  get user(): string {
+    return this.#user;
+  }
+
+  /** Whether the identity is a registered account (else a guest). */
+  get authenticated(): boolean {
+    return this.#auth === "login";
+  }
+
+  /** Connection state. */
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  /** The reconnect in progress, if any. */
+  get reconnectInfo(): ReconnectInfo | null {
+    return this.#reconnectInfo;
+  }
+
+  /** Rooms joined (or to re-join), in join order. */
+  get rooms(): readonly string[] {
+    return [...this.#rooms];
+  }
+
+  /** Messages waiting for the connection. */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  /** Names seen (senders, `who` answers, conversations), for completion. */
+  get knownNames(): string[] {
+    const names = new Set(this.#names);
+    for (const c of this.conversations.list) {
+      if (c.name !== SERVER_WINDOW && !c.name.startsWith("#")) names.add(c.name);
+    }
+    return [...names];
+  }
+
+  /** Rooms joined or seen, for completion. */
+  get knownRooms(): string[] {
+    return [...new Set([...this.#rooms, ...this.#roomsSeen])];
+  }
+
+  /** Registers a listener for every {@linkcode CoreEvent}. */
+  on(listener: (event: CoreEvent) => void): void {
+    this.#listeners.push(listener);
+  }
+
+  #emit(event: CoreEvent): void {
+    for (const l of this.#listeners) l(event);
+  }
+
+  #setState(state: ConnectionState): void {
+    if (this.#state === state) return;
+    this.#state = state;
+    this.#emit({ type: "state", state });
+    this.#wakeSettled();
+  }
+
+  /** Adds a line to a buffer and reports it. */
+  #line(conversation: string, line: Omit<ChatLine, "time"> & { time?: Date }): void {
+    const full: ChatLine = { time: new Date(), ...line };
+    this.conversations.add(conversation, full);
+    this.#emit({ type: "line", conversation, line: full });
+  }
+
+  /** Shows client text in a buffer (default: the current one). */
+  info(text: string, conversation?: string): void {
+    this.#line(conversation ?? this.conversations.current.name, { kind: "info", text });
+  }
+
+  /** Shows an error in a buffer (default: the current one). */
+  error(text: string, conversation?: string): void {
+    this.#line(conversation ?? this.conversations.current.name, { kind: "error", text });
+  }
+
+  // -- connection --
+
+  /**
+   * Connects and identifies.
+   *
+   * @throws {ConnectError} the server cannot be reached
+   * @throws {IdentifyError} the server refused the name or password
+   */
+  async start(): Promise<string> {
+    this.#setState("connecting");
+    const transport = await this.#connect(this.host, this.port);
+    this.#attach(transport);
+    try {
+      const greeting = await this.#identify(true);
+      this.#setState("online");
+      this.info(greeting, SERVER_WINDOW);
+      return greeting;
+    } catch (error) {
+      transport.close();
+      await this.#reader;
+      this.#setState("offline");
+      throw error;
+    }
+  }
+
+  #attach(transport: Transport): void {
+    this.#transport = transport;
+    this.#reader = (async () => {
+      for await (const item of transport.read()) {
+        if (item.kind === "error") {
+          this.error(`Cannot read the server's data: ${item.message}`, SERVER_WINDOW);
+        } else {
+          this.#handle(item.value);
+        }
+      }
+      const info = await transport.closed;
+      this.#lost(transport, info.reason);
+    })();
+  }
+
+  #request(
+    context: RequestContext | { action: "probe" },
+    body: Record<string, unknown>,
+    message?: QueuedMessage,
+  ): Promise<Answer | null> {
+    const t = this.#transport;
+    if (!t) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      const pending: Pending = { context, resolve };
+      if (message) pending.message = message;
+      this.#pending.push(pending);
+      t.send({ ...body, time: unixTime() });
+    });
+  }
+
+  #presenceBody(status?: string): Record<string, unknown> {
+    const user: Record<string, unknown> = { account_name: this.#user };
+    if (status !== undefined) user.status = status;
+    return { action: "presence", type: "status", user };
+  }
+
+  async #identify(first: boolean): Promise<string> {
+    const name = this.#user;
+    const fail = (answer: Answer | null, context: RequestContext): never => {
+      if (answer === null) {
+        throw new IdentifyError("the connection closed before the server answered");
+      }
+      throw new IdentifyError(describeAnswer(context, answer).text, answer.code);
+    };
+    let greeting: string;
+    if (this.#auth === "guest") {
+      const context: RequestContext = { action: "presence", name, guest: true };
+      const answer = await this.#request(context, this.#presenceBody(this.#status));
+      if (answer?.code !== 200) fail(answer, context);
+      greeting = describeAnswer(context, answer!).text;
+    } else {
+      const password = this.#password!;
+      if (first && this.#initialAuth === "register") {
+        const context: RequestContext = { action: "register", name };
+        const answer = await this.#request(context, {
+          action: "register",
+          user: { account_name: name, password },
+        });
+        if (answer?.code !== 201 && answer?.code !== 200) fail(answer, context);
+        this.info(describeAnswer(context, answer!).text, SERVER_WINDOW);
+      }
+      const context: RequestContext = { action: "authenticate", name };
+      const answer = await this.#request(context, {
+        action: "authenticate",
+        user: { account_name: name, password },
+      });
+      if (answer?.code !== 200) fail(answer, context);
+      greeting = describeAnswer(context, answer!).text;
+      if (this.#status !== undefined) {
+        const ctx: RequestContext = {
+          action: "presence",
+          name,
+          guest: false,
+          status: this.#status,
+        };
+        await this.#request(ctx, this.#presenceBody(this.#status));
+      }
+    }
+    return `${greeting} on ${this.host}:${this.port}`;
+  }
+
+  #lost(transport: Transport, reason: string): void {
+    if (transport !== this.#transport) return;
+    this.#transport = null;
+    const pending = this.#pending.splice(0);
+    const resend = pending.flatMap((p) => (p.message ? [p.message] : []));
+    for (const p of pending) if (!p.message) p.resolve(null);
+    if (this.#closing || this.#state === "offline") {
+      for (const m of resend) this.#notSent(m, "the connection closed before the server answered");
+      this.#wakeSettled();
+      return;
+    }
+    if (this.#state !== "online") {
+      // Lost while connecting or re-identifying: the caller handles it.
+      this.#queue.unshift(...resend);
+      return;
+    }
+    this.error(`Connection to ${this.host}:${this.port} lost: ${reason}`, SERVER_WINDOW);
+    if (resend.length > 0) {
+      this.#queue.unshift(...resend);
+      this.info(
+        `${resend.length} message(s) not confirmed by the server will be sent again on reconnect`,
+        SERVER_WINDOW,
+      );
+    }
+    this.#loop = this.#reconnect();
+  }
+
+  async #reconnect(): Promise<void> {
+    const retries = this.#retries;
+    const signal = this.#abort.signal;
+    for (let attempt = 1; retries === undefined || attempt <= retries; attempt++) {
+      const ms = backoffDelay(attempt, {
+        minDelayMs: this.#minDelay,
+        maxDelayMs: this.#maxDelay,
+        random: this.#random,
+      });
+      this.#reconnectInfo = { attempt, at: Date.now() + ms, maxAttempts: retries };
+      this.#state = "connecting"; // force a state event below
+      this.#setState("reconnecting");
+      try {
+        await wait(ms, signal);
+      } catch {
+        return; // closing
+      }
+      let transport: Transport | null = null;
+      try {
+        transport = await this.#connect(this.host, this.port);
+        if (this.#closing) {
+          transport.close();
+          return;
+        }
+        this.#attach(transport);
+        const greeting = await this.#identify(false);
+        this.#reconnectInfo = null;
+        this.#setState("online");
+        this.info(`Reconnected: ${greeting}`, SERVER_WINDOW);
+        this.#afterReconnect();
+        return;
+      } catch (error) {
+        if (transport) {
+          transport.close();
+          await this.#reader;
+        }
+        if (this.#closing) return;
+        const text = error instanceof Error ? error.message : String(error);
+        this.error(`Reconnect attempt ${attempt} failed: ${text}`, SERVER_WINDOW);
+        // A wrong password or a name now registered will not heal by waiting.
+        if (error instanceof IdentifyError && (error.code === 401 || error.code === 402)) break;
+      }
+    }
+    this.#reconnectInfo = null;
+    this.#giveUp("Gave up reconnecting");
+  }
+
+  #afterReconnect(): void {
+    for (const room of this.#leaveOnReconnect) {
+      void this.#request({ action: "leave", room }, { action: "leave", room });
+    }
+    this.#leaveOnReconnect.clear();
+    for (const room of this.#rooms) {
+      const context: RequestContext = { action: "join", room };
+      void this.#request(context, { action: "join", room }).then((answer) => {
+        if (answer && answer.code >= 400) this.error(describeAnswer(context, answer).text, room);
+      });
+    }
+    const queued = this.#queue.splice(0);
+    if (queued.length > 0) {
+      this.info(`Sending ${queued.length} queued message(s)`, SERVER_WINDOW);
+    }
+    for (const m of queued) this.#deliver(m);
+  }
+
+  #giveUp(why: string): void {
+    this.#setState("offline");
+    const queued = this.#queue.splice(0);
+    for (const m of queued) this.#notSent(m, "no connection");
+    this.error(
+      `${why}: not connected to ${this.host}:${this.port}` +
+        (queued.length > 0 ? `; ${queued.length} queued message(s) were not sent` : ""),
+      SERVER_WINDOW,
+    );
+  }
+
+  #notSent(m: QueuedMessage, why: string): void {
+    const text = `Not sent (${why}): ${m.text}`;
+    this.error(text, m.to);
+    m.resolve({ ok: false, text });
+  }
+
+  /** Sends `quit`, closes the connection and stops reconnecting. */
+  async quit(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#abort.abort();
+    const t = this.#transport;
+    if (t) {
+      t.send({ action: "quit" });
+      await t.flush();
+      t.close();
+    }
+    await this.#reader;
+    await this.#loop;
+    const queued = this.#queue.splice(0);
+    for (const m of queued) this.#notSent(m, "client quit");
+    this.#reconnectInfo = null;
+    this.#setState("offline");
+  }
+
+  /** Resolves once nothing is pending or queued (or the client is offline). */
+  async settle(): Promise<void> {
+    while (this.#state !== "offline" && (this.#pending.length > 0 || this.#queue.length > 0)) {
+      await new Promise<void>((resolve) => this.#settled.push(resolve));
+    }
+  }
+
+  #wakeSettled(): void {
+    const waiting = this.#settled.splice(0);
+    for (const w of waiting) w();
+  }
+
+  // -- incoming --
+
+  #handle(value: Record<string, unknown>): void {
+    const action = value.action;
+    if (action === "msg") return this.#incomingMessage(value);
+    if (action === "probe") {
+      void this.#request({ action: "probe" }, this.#presenceBody(this.#status));
+      return;
+    }
+    if (action !== undefined) return; // unknown unsolicited object: tolerated
+    const answer = toAnswer(value);
+    if (!answer) return;
+    if (answer.code === 100 || answer.code === 101) {
+      const d = describeNotice(answer);
+      this.#line(SERVER_WINDOW, { kind: d.ok ? "info" : "error", text: d.text });
+      return;
+    }
+    const pending = this.#pending.shift();
+    if (!pending) {
+      this.error(describeNotice(answer).text, SERVER_WINDOW);
+      return;
+    }
+    pending.resolve(answer);
+    this.#wakeSettled();
+  }
+
+  #incomingMessage(value: Record<string, unknown>): void {
+    const from = typeof value.from === "string" ? value.from : "?";
+    const to = typeof value.to === "string" ? value.to : this.#user;
+    const text = typeof value.message === "string" ? value.message : "";
+    const room = to.startsWith("#");
+    const conversation = room ? to : from === this.#user ? to : from;
+    if (from !== this.#user) this.#names.add(from);
+    if (room) this.#roomsSeen.add(to);
+    const own = from === this.#user;
+    const time = lineTime(value.time);
+    if (text.startsWith(ME_PREFIX)) {
+      this.#line(conversation, {
+        kind: "action",
+        from,
+        text: text.slice(ME_PREFIX.length),
+        own,
+        time,
+      });
+    } else {
+      this.#line(conversation, { kind: "msg", from, text, own, time });
+    }
+  }
+
+  // -- outgoing --
+
+  /**
+   * Sends `text` to a name or room; shows it in that buffer at once. While
+   * not connected the message is queued and sent after reconnecting.
+   */
+  sendMessage(to: string, text: string, options: { action?: boolean } = {}): Promise<Outcome> {
+    const wire = options.action ? ME_PREFIX + text : text;
+    this.#line(to, {
+      kind: options.action ? "action" : "msg",
+      from: this.#user,
+      text,
+      own: true,
+    });
+    return new Promise<Outcome>((resolve) => {
+      const m: QueuedMessage = { to, text: wire, resolve };
+      if (this.#state === "online" && this.#transport) {
+        this.#deliver(m);
+      } else if (this.#state === "offline") {
+        this.#notSent(m, "not connected");
+      } else if (this.#queue.length >= this.#maxQueued) {
+        this.#notSent(m, `offline queue full at ${this.#maxQueued}`);
+      } else {
+        this.#queue.push(m);
+        this.info("Not connected: queued, it will be sent when the connection is back", to);
+      }
+    });
+  }
+
+  #deliver(m: QueuedMessage): void {
+    const context: RequestContext = { action: "msg", to: m.to };
+    const body = { action: "msg", to: m.to, from: this.#user, encoding: "utf-8", message: m.text };
+    void this.#request(context, body, m).then((answer) => {
+      if (answer === null) return; // re-queued or reported by #lost
+      const d = describeAnswer(context, answer);
+      if (d.text) this.#line(m.to, { kind: d.ok ? "info" : "error", text: d.text });
+      m.resolve({
+        ok: answer.code === 200 || answer.code === 202,
+        code: answer.code,
+        text: d.text,
+      });
+    });
+  }
+
+  async #simple(
+    context: RequestContext,
+    body: Record<string, unknown>,
+    window: string,
+  ): Promise<Outcome> {
+    if (this.#state !== "online") {
+      const text = "Not connected: try again when the connection is back";
+      this.error(text, window);
+      return { ok: false, text };
+    }
+    const answer = await this.#request(context, body);
+    if (answer === null) {
+      const text = "No answer: the connection was lost";
+      this.error(text, window);
+      return { ok: false, text };
+    }
+    const d = describeAnswer(context, answer);
+    if (d.text) this.#line(window, { kind: d.ok ? "info" : "error", text: d.text });
+    return { ok: d.ok, code: answer.code, text: d.text };
+  }
+
+  /** Runs one parsed command (all but `/register`, `/login` and `/quit`, which need the view). */
+  async execute(command: ClientCommand): Promise<Outcome> {
+    const current = this.conversations.current;
+    switch (command.kind) {
+      case "empty":
+        return { ok: true, text: "" };
+      case "invalid":
+        this.error(command.message);
+        return { ok: false, text: command.message };
+      case "say":
+      case "me": {
+        if (current.name === SERVER_WINDOW) {
+          const text = "This is the server window: use /msg NAME text, /join #room or /switch";
+          this.error(text);
+          return { ok: false, text };
+        }
+        return await this.sendMessage(current.name, command.text, {
+          action: command.kind === "me",
+        });
+      }
+      case "msg": {
+        const outcome = this.sendMessage(command.to, command.text);
+        if (this.conversations.current.name !== command.to) {
+          this.info(`-> ${command.to}: ${command.text}`);
+        }
+        this.#emit({ type: "windows" });
+        return await outcome;
+      }
+      case "query":
+        this.switchTo(command.to);
+        return { ok: true, text: "" };
+      case "join":
+        return await this.join(command.room);
+      case "leave": {
+        const room = command.room ?? (current.name.startsWith("#") ? current.name : undefined);
+        if (!room) {
+          const text = "Usage: /leave #ROOM (this window is not a room)";
+          this.error(text);
+          return { ok: false, text };
+        }
+        return await this.leave(room);
+      }
+      case "status":
+        return await this.setStatus(command.text);
+      case "who":
+        return await this.who(
+          command.target ?? (current.name.startsWith("#") ? current.name : undefined),
+        );
+      case "clear":
+        this.conversations.clear(current.name);
+        this.#emit({ type: "windows" });
+        return { ok: true, text: "" };
+      case "close":
+        if (!this.conversations.close(current.name)) {
+          const text = "The server window cannot be closed";
+          this.error(text);
+          return { ok: false, text };
+        }
+        this.#emit({ type: "windows" });
+        return { ok: true, text: "" };
+      case "help":
+        for (const line of helpText(command.topic)) this.info(line);
+        return { ok: true, text: "" };
+      case "switch": {
+        const target = this.conversations.resolve(command.target);
+        if (!target) {
+          const text = `No window ${command.target}: /msg NAME or /join #ROOM opens one`;
+          this.error(text);
+          return { ok: false, text };
+        }
+        this.switchTo(target.name);
+        return { ok: true, text: "" };
+      }
+      case "register":
+      case "login":
+      case "quit": {
+        const text = `/${command.kind} needs the terminal`;
+        this.error(text);
+        return { ok: false, text };
+      }
+    }
+  }
+
+  /** Makes a buffer current (opening it if new). */
+  switchTo(name: string): Conversation {
+    const c = this.conversations.switchTo(name);
+    this.#emit({ type: "windows" });
+    return c;
+  }
+
+  /** Joins a room and switches to its buffer. */
+  async join(room: string): Promise<Outcome> {
+    this.#roomsSeen.add(room);
+    if (this.#state !== "online") {
+      this.#rooms.add(room);
+      this.#leaveOnReconnect.delete(room);
+      this.switchTo(room);
+      const text = `Not connected: will join ${room} when the connection is back`;
+      this.info(text, room);
+      return { ok: true, text };
+    }
+    const context: RequestContext = { action: "join", room };
+    const answer = await this.#request(context, { action: "join", room });
+    if (answer === null) {
+      const text = `No answer to joining ${room}: the connection was lost`;
+      this.error(text);
+      return { ok: false, text };
+    }
+    const d = describeAnswer(context, answer);
+    if (d.ok) {
+      this.#rooms.add(room);
+      this.switchTo(room);
+      this.info(d.text, room);
+    } else {
+      this.error(d.text);
+    }
+    return { ok: d.ok, code: answer.code, text: d.text };
+  }
+
+  /** Leaves a room (its buffer stays open). */
+  async leave(room: string): Promise<Outcome> {
+    if (this.#state !== "online") {
+      this.#rooms.delete(room);
+      this.#leaveOnReconnect.add(room);
+      const text = `Not connected: will leave ${room} when the connection is back`;
+      this.info(text);
+      return { ok: true, text };
+    }
+    const outcome = await this.#simple({ action: "leave", room }, { action: "leave", room }, room);
+    if (outcome.code === 200 || outcome.code === 404) this.#rooms.delete(room);
+    return outcome;
+  }
+
+  /** Sets the presence status (kept for reconnects). */
+  setStatus(text: string): Promise<Outcome> {
+    this.#status = text;
+    const context: RequestContext = {
+      action: "presence",
+      name: this.#user,
+      guest: this.#auth === "guest",
+      status: text,
+    };
+    if (this.#state !== "online") {
+      const note = "Not connected: the status will be set when the connection is back";
+      this.info(note);
+      return Promise.resolve({ ok: true, text: note });
+    }
+    return this.#simple(context, this.#presenceBody(text), this.conversations.current.name);
+  }
+
+  /** Asks who is online (in a room, or whether a name is). */
+  async who(target?: string): Promise<Outcome> {
+    const context: RequestContext = target === undefined
+      ? { action: "who" }
+      : { action: "who", target };
+    const body: Record<string, unknown> = { action: "who" };
+    if (target !== undefined) body.target = target;
+    if (this.#state !== "online") {
+      return this.#simple(context, body, this.conversations.current.name);
+    }
+    const answer = await this.#request(context, body);
+    if (answer) {
+      for (const u of whoUsers(answer) ?? []) {
+        if (u !== this.#user) this.#names.add(u);
+      }
+    }
+    if (answer === null) {
+      const text = "No answer: the connection was lost";
+      this.error(text);
+      return { ok: false, text };
+    }
+    const d = describeAnswer(context, answer);
+    this.#line(this.conversations.current.name, { kind: d.ok ? "info" : "error", text: d.text });
+    return { ok: d.ok, code: answer.code, text: d.text };
+  }
+
+  /** `/login`: authenticates as `name` on this connection; later reconnects use it. */
+  async login(name: string, password: string): Promise<Outcome> {
+    const context: RequestContext = { action: "authenticate", name };
+    const outcome = await this.#simple(context, {
+      action: "authenticate",
+      user: { account_name: name, password },
+    }, SERVER_WINDOW);
+    if (outcome.code === 200) {
+      this.#user = name;
+      this.#auth = "login";
+      this.#password = password;
+      this.#emit({ type: "windows" });
+    }
+    return outcome;
+  }
+
+  /** `/register`: creates an account with the current name, then logs in to it. */
+  async register(password: string): Promise<Outcome> {
+    const name = this.#user;
+    const outcome = await this.#simple({ action: "register", name }, {
+      action: "register",
+      user: { account_name: name, password },
+    }, SERVER_WINDOW);
+    if (outcome.code !== 201 && outcome.code !== 200) return outcome;
+    return await this.login(name, password);
+  }
+}
