@@ -63,6 +63,8 @@ export interface Outcome {
   code?: number;
   /** The sentence shown, if any. */
   text: string;
+  /** Set when it failed for want of a connection, not because the server refused. */
+  offline?: boolean;
 }
 
 /** Reconnect policy. */
@@ -409,6 +411,7 @@ export class ClientCore {
   async #reconnect(): Promise<void> {
     const retries = this.#retries;
     const signal = this.#abort.signal;
+    let lastFailure = "";
     for (let attempt = 1; retries === undefined || attempt <= retries; attempt++) {
       const ms = backoffDelay(attempt, {
         minDelayMs: this.#minDelay,
@@ -444,7 +447,11 @@ export class ClientCore {
         }
         if (this.#closing) return;
         const text = error instanceof Error ? error.message : String(error);
-        this.error(`Reconnect attempt ${attempt} failed: ${text}`, SERVER_WINDOW);
+        // Report the first failure and any change of reason; the status line counts the rest.
+        if (text !== lastFailure) {
+          this.error(`Reconnect attempt ${attempt} failed: ${text}`, SERVER_WINDOW);
+          lastFailure = text;
+        }
         // A wrong password or a name now registered will not heal by waiting.
         if (error instanceof IdentifyError && (error.code === 401 || error.code === 402)) break;
       }
@@ -485,7 +492,7 @@ export class ClientCore {
   #notSent(m: QueuedMessage, why: string): void {
     const text = `Not sent (${why}): ${m.text}`;
     this.error(text, m.to);
-    m.resolve({ ok: false, text });
+    m.resolve({ ok: false, text, offline: true });
   }
 
   /** Sends `quit`, closes the connection and stops reconnecting. */
@@ -620,13 +627,13 @@ export class ClientCore {
     if (this.#state !== "online") {
       const text = "Not connected: try again when the connection is back";
       this.error(text, window);
-      return { ok: false, text };
+      return { ok: false, text, offline: true };
     }
     const answer = await this.#request(context, body);
     if (answer === null) {
       const text = "No answer: the connection was lost";
       this.error(text, window);
-      return { ok: false, text };
+      return { ok: false, text, offline: true };
     }
     const d = describeAnswer(context, answer);
     if (d.text) this.#line(window, { kind: d.ok ? "info" : "error", text: d.text });
@@ -739,7 +746,7 @@ export class ClientCore {
     if (answer === null) {
       const text = `No answer to joining ${room}: the connection was lost`;
       this.error(text);
-      return { ok: false, text };
+      return { ok: false, text, offline: true };
     }
     const d = describeAnswer(context, answer);
     if (d.ok) {
@@ -802,7 +809,7 @@ export class ClientCore {
     if (answer === null) {
       const text = "No answer: the connection was lost";
       this.error(text);
-      return { ok: false, text };
+      return { ok: false, text, offline: true };
     }
     const d = describeAnswer(context, answer);
     this.#line(this.conversations.current.name, { kind: d.ok ? "info" : "error", text: d.text });

@@ -1,0 +1,150 @@
+// deno-lint-ignore-file no-console
+/**
+ * `jim client …`: parses the command line, asks for a password if needed,
+ * connects, and hands over to the terminal view, line mode or one-shot
+ * mode. Returns the exit code; never throws for a person's mistake.
+ *
+ * @module
+ */
+
+import { promptSecret } from "@std/cli/prompt-secret";
+import { nameProblem } from "../protocol/validate.ts";
+import { CLIENT_HELP, CLIENT_USAGE, type ClientArgs, parseClientArgs, UsageError } from "./args.ts";
+import { ClientCore, IdentifyError } from "./client_core.ts";
+import { ConnectError } from "./connection.ts";
+import { HistoryLog } from "./history_log.ts";
+import { EXIT, type LineOutput, printLines, readLines, runLines, sendOne } from "./line_mode.ts";
+import { TerminalUI } from "./terminal_ui.ts";
+
+function env(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined; // no permission to read it: as if unset
+  }
+}
+
+function isTerminal(stream: { isTerminal(): boolean }): boolean {
+  try {
+    return stream.isTerminal();
+  } catch {
+    return false;
+  }
+}
+
+/** Reads a password without echo (typed wrapper over std's `promptSecret`). */
+function askPassword(message: string): string | null {
+  const answer: unknown = promptSecret(message, { mask: "" });
+  return typeof answer === "string" ? answer : null;
+}
+
+function password(args: ClientArgs, user: string, interactive: boolean): string {
+  const fromEnv = env("JIM_PASSWORD");
+  if (fromEnv !== undefined && fromEnv !== "") return fromEnv;
+  if (!interactive) {
+    throw new UsageError(
+      "Cannot read the password: stdin is not a terminal and JIM_PASSWORD is not set",
+    );
+  }
+  const first = askPassword(
+    args.auth === "register" ? `New password for ${user}:` : `Password for ${user}:`,
+  );
+  if (first === null || first === "") throw new UsageError("Cannot read the password: none given");
+  if (args.auth === "register") {
+    const again = askPassword("Repeat the password:");
+    if (again !== first) throw new UsageError("Cannot register: the passwords differ");
+  }
+  return first;
+}
+
+const stdout: LineOutput = {
+  out: (line) => console.log(line),
+  err: (line) => console.error(line),
+};
+
+/**
+ * Runs the client with command-line `args` (without `client`) and returns
+ * the exit code: 0 ok, 1 refused by the server, 2 usage, 3 connection.
+ */
+export async function runClient(args: string[]): Promise<number> {
+  let parsed: ClientArgs;
+  let user: string;
+  let pass: string | undefined;
+  const stdinTty = isTerminal(Deno.stdin);
+  const stdoutTty = isTerminal(Deno.stdout);
+  try {
+    parsed = parseClientArgs(args);
+    if (parsed.help) {
+      console.log(CLIENT_HELP);
+      return EXIT.ok;
+    }
+    const name = parsed.user ?? env("USER") ?? env("LOGNAME");
+    if (!name) throw new UsageError("Cannot pick a name: $USER is not set; give --user NAME");
+    const problem = nameProblem(name);
+    if (problem) {
+      throw new UsageError(
+        `Cannot use the name "${name}": ${problem.replace("account_name ", "it ")}`,
+      );
+    }
+    user = name;
+    if (parsed.auth !== "guest") pass = password(parsed, user, stdinTty);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`jim client: ${error.message}`);
+    console.error(CLIENT_USAGE);
+    console.error("Try 'jim client --help' for more");
+    return EXIT.usage;
+  }
+
+  const oneShot = parsed.message !== undefined;
+  const screen = !oneShot && stdinTty && stdoutTty;
+  const noColor = parsed.noColor || (env("NO_COLOR") ?? "") !== "";
+  const core = new ClientCore({
+    host: parsed.host,
+    port: parsed.port,
+    user,
+    auth: parsed.auth,
+    ...(pass === undefined ? {} : { password: pass }),
+    reconnect: {
+      minDelayMs: parsed.reconnectDelayMs,
+      maxDelayMs: parsed.reconnectMaxDelayMs,
+      retries: parsed.retries ?? (screen ? undefined : 3),
+    },
+  });
+  let log: HistoryLog | null = null;
+  if (parsed.logDir !== undefined) {
+    const history = new HistoryLog(parsed.logDir, (message) => core.error(message));
+    core.on((event) => {
+      if (event.type === "line") history.append(event.conversation, event.line);
+    });
+    log = history;
+  }
+  if (!screen) {
+    if (oneShot) {
+      core.on((event) => {
+        if (event.type === "line" && event.line.kind === "error") console.error(event.line.text);
+      });
+    } else {
+      printLines(core, stdout, !noColor && stdoutTty);
+    }
+  }
+
+  try {
+    try {
+      await core.start();
+    } catch (error) {
+      if (error instanceof ConnectError || error instanceof IdentifyError) {
+        console.error(error.message);
+        return error instanceof ConnectError ? EXIT.connection : EXIT.refused;
+      }
+      throw error;
+    }
+    if (oneShot) return await sendOne(core, parsed.to!, parsed.message!);
+    if (!screen) return await runLines(core, readLines(Deno.stdin.readable), { to: parsed.to });
+    if (parsed.to !== undefined) core.switchTo(parsed.to);
+    await new TerminalUI(core, { color: !noColor }).run();
+    return EXIT.ok;
+  } finally {
+    await log?.close();
+  }
+}
