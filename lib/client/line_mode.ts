@@ -116,9 +116,19 @@ export async function runLines(
   return code;
 }
 
-/** `--to T --message M`: sends one message and returns the exit code (0 on 200/202). */
-export async function sendOne(core: ClientCore, to: string, message: string): Promise<number> {
+/**
+ * `--to T --message M`: sends one message and returns the exit code (0 on
+ * 200/202). A sentence for good news (202) goes to `output`; errors are
+ * printed by whoever listens for error lines.
+ */
+export async function sendOne(
+  core: ClientCore,
+  to: string,
+  message: string,
+  output: LineOutput,
+): Promise<number> {
   const outcome = await core.sendMessage(to, message);
+  if (outcome.ok && outcome.text) output.out(outcome.text);
   await core.quit();
   return exitFor(outcome);
 }

@@ -139,7 +139,7 @@ export async function runClient(args: string[]): Promise<number> {
       }
       throw error;
     }
-    if (oneShot) return await sendOne(core, parsed.to!, parsed.message!);
+    if (oneShot) return await sendOne(core, parsed.to!, parsed.message!, stdout);
     if (!screen) return await runLines(core, readLines(Deno.stdin.readable), { to: parsed.to });
     if (parsed.to !== undefined) core.switchTo(parsed.to);
     await new TerminalUI(core, { color: !noColor }).run();

@@ -1,0 +1,250 @@
+/**
+ * The client as a process (`deno run client.ts …`) with piped stdin and
+ * stdout, against a real server started in this process.
+ */
+
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { guest, login, now, register, startServer, tempDir } from "./_helpers.ts";
+
+const CLIENT = new URL("../client.ts", import.meta.url).pathname;
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function command(
+  args: string[],
+  env: Record<string, string> = {},
+  stdin: "piped" | "null" = "piped",
+) {
+  return new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net=127.0.0.1",
+      "--allow-env",
+      "--allow-read",
+      "--allow-write",
+      CLIENT,
+      ...args,
+    ],
+    stdin,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", ...env },
+  });
+}
+
+/** Runs the client with `input` on stdin and waits for it to exit. */
+async function run(args: string[], input = "", env: Record<string, string> = {}): Promise<Run> {
+  const child = command(args, env).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(input));
+  await writer.close();
+  const out = await child.output();
+  const decoder = new TextDecoder();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+/** A running client whose stdout can be waited on line by line. */
+class LiveClient {
+  readonly #child: Deno.ChildProcess;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #stdout = "";
+  #stderr = "";
+  #wake: (() => void)[] = [];
+  readonly #reading: Promise<void>;
+
+  constructor(args: string[], env: Record<string, string> = {}) {
+    this.#child = command(args, env).spawn();
+    this.#writer = this.#child.stdin.getWriter();
+    const decoder = new TextDecoder();
+    const pump = async (stream: ReadableStream<Uint8Array>, err: boolean) => {
+      for await (const chunk of stream) {
+        if (err) this.#stderr += decoder.decode(chunk);
+        else this.#stdout += decoder.decode(chunk);
+        for (const w of this.#wake.splice(0)) w();
+      }
+    };
+    this.#reading = Promise.all([pump(this.#child.stdout, false), pump(this.#child.stderr, true)])
+      .then(() => {
+        for (const w of this.#wake.splice(0)) w();
+      });
+  }
+
+  get stdout(): string {
+    return this.#stdout;
+  }
+
+  async line(text: string): Promise<void> {
+    await this.#writer.write(new TextEncoder().encode(text + "\n"));
+  }
+
+  /** Waits until stdout contains `text` (fails after 10 s with what was printed). */
+  async waitFor(text: string): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    while (!this.#stdout.includes(text)) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new Error(`no "${text}" in stdout:\n${this.#stdout}\nstderr:\n${this.#stderr}`);
+      }
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((r) => {
+        this.#wake.push(r);
+        timer = setTimeout(r, left);
+      });
+      clearTimeout(timer);
+    }
+  }
+
+  /** Closes stdin and waits for exit. */
+  async finish(): Promise<Run> {
+    await this.#writer.close();
+    const status = await this.#child.status;
+    await this.#reading;
+    return { code: status.code, stdout: this.#stdout, stderr: this.#stderr };
+  }
+}
+
+async function freePort(): Promise<number> {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = l.addr.port;
+  l.close();
+  return port;
+}
+
+Deno.test("client process: piped lines join a room, message it and /msg someone", async () => {
+  await using server = await startServer();
+  await using bob = await guest(server.port, "bob");
+  const r = await run(
+    ["127.0.0.1", String(server.port), "--user", "alice"],
+    "/join #general\nhello room\n/msg bob hi bob\n",
+  );
+  assertEquals(r.code, 0, r.stderr);
+  assertStringIncludes(r.stdout, `Signed in as guest alice on 127.0.0.1:${server.port}`);
+  assertStringIncludes(r.stdout, "[#general] -- You created and joined #general");
+  const m = await bob.message();
+  assertEquals([m.from, m.to, m.message], ["alice", "bob", "hi bob"]);
+  assertEquals(r.stderr, "");
+});
+
+Deno.test("client process: --to sends every stdin line there and prints incoming messages", async () => {
+  await using server = await startServer();
+  await using bob = await guest(server.port, "bob");
+  const alice = new LiveClient([
+    "127.0.0.1",
+    String(server.port),
+    "--user",
+    "alice",
+    "--to",
+    "bob",
+  ]);
+  await alice.waitFor("Signed in as guest alice");
+  await alice.line("first");
+  assertEquals((await bob.message()).message, "first");
+  await bob.request({
+    action: "msg",
+    time: now(),
+    to: "alice",
+    encoding: "utf-8",
+    message: "Привет, alice 😀",
+  });
+  await alice.waitFor("[bob] <bob> Привет, alice 😀");
+  await alice.line("second");
+  assertEquals((await bob.message()).message, "second");
+  const r = await alice.finish();
+  assertEquals(r.code, 0, r.stderr);
+});
+
+Deno.test("client process: --to/--message exits 0 on 202 and prints the sentence", async () => {
+  await using server = await startServer();
+  await register(server.port, "bob");
+  const r = await run([
+    "127.0.0.1",
+    String(server.port),
+    "--user",
+    "alice",
+    "--to",
+    "bob",
+    "-m",
+    "see you",
+  ]);
+  assertEquals(r.code, 0, r.stderr);
+  assertEquals(r.stdout, "bob is offline; the message will be delivered when they log in\n");
+  await using bob = await login(server.port, "bob");
+  assertEquals((await bob.message()).message, "see you");
+});
+
+Deno.test("client process: --to/--message exits 1 with the server's refusal", async () => {
+  await using server = await startServer();
+  const r = await run([
+    "127.0.0.1",
+    String(server.port),
+    "--user",
+    "alice",
+    "--to",
+    "nobody",
+    "-m",
+    "hi",
+  ]);
+  assertEquals(r.code, 1);
+  assertEquals(r.stderr.trim(), "Not sent: nobody called nobody is online or registered");
+});
+
+Deno.test("client process: a refused connection is one plain line and exit 3", async () => {
+  const port = await freePort();
+  const r = await run(["127.0.0.1", String(port), "--user", "alice"]);
+  assertEquals(r.code, 3);
+  assertEquals(r.stderr, `Cannot connect to 127.0.0.1:${port}: connection refused\n`);
+});
+
+Deno.test("client process: bad usage is one line plus usage, exit 2", async () => {
+  for (const args of [["127.0.0.1", "70000"], [], ["127.0.0.1", "--frob"]]) {
+    const r = await run(["--user", "alice", ...args]);
+    assertEquals(r.code, 2, args.join(" "));
+    const lines = r.stderr.trim().split("\n");
+    assert(lines[0]!.startsWith("jim client: Cannot "), r.stderr);
+    assertEquals(lines[1], "Usage: jim client [OPTIONS] ADDR [PORT]");
+    assert(!r.stderr.includes("    at "), r.stderr);
+  }
+  const help = await run(["--help"]);
+  assertEquals(help.code, 0);
+  assertStringIncludes(help.stdout, "Exit codes:");
+});
+
+Deno.test("client process: --register then --login read JIM_PASSWORD", async () => {
+  await using server = await startServer();
+  const env = { JIM_PASSWORD: "open sesame" };
+  const reg = await run(
+    ["127.0.0.1", String(server.port), "--user", "carol", "--register"],
+    "",
+    env,
+  );
+  assertEquals(reg.code, 0, reg.stderr);
+  assertStringIncludes(reg.stdout, "Account carol created");
+  assertStringIncludes(reg.stdout, "Logged in as carol");
+  const bad = await run(["127.0.0.1", String(server.port), "--user", "carol", "--login"], "", {
+    JIM_PASSWORD: "wrong one",
+  });
+  assertEquals(bad.code, 1);
+  assertEquals(bad.stderr, "Cannot log in: wrong account name or password\n");
+  const none = await run(["127.0.0.1", String(server.port), "--user", "carol", "--login"]);
+  assertEquals(none.code, 2);
+  assertStringIncludes(none.stderr, "JIM_PASSWORD is not set");
+});
+
+Deno.test("client process: unknown commands get a hint and exit 1; --log-dir keeps history", async () => {
+  await using server = await startServer();
+  await using dir = await tempDir();
+  await using bob = await guest(server.port, "bob");
+  const r = await run(
+    ["127.0.0.1", String(server.port), "--user", "alice", "--log-dir", dir.path],
+    "/frob\n/msg bob logged line\n",
+  );
+  assertEquals(r.code, 1);
+  assertStringIncludes(r.stderr, "Unknown command /frob");
+  assertEquals((await bob.message()).message, "logged line");
+  const log = await Deno.readTextFile(`${dir.path}/bob.log`);
+  assert(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d <alice> logged line$/m.test(log), log);
+});
