@@ -107,7 +107,7 @@ class LiveClient {
   }
 }
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = l.addr.port;
   l.close();
@@ -193,7 +193,7 @@ Deno.test("client process: --to/--message exits 1 with the server's refusal", as
 });
 
 Deno.test("client process: a refused connection is one plain line and exit 3", async () => {
-  const port = await freePort();
+  const port = freePort();
   const r = await run(["127.0.0.1", String(port), "--user", "alice"]);
   assertEquals(r.code, 3);
   assertEquals(r.stderr, `Cannot connect to 127.0.0.1:${port}: connection refused\n`);
