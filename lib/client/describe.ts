@@ -193,7 +193,7 @@ export function describeAnswer(context: RequestContext, answer: Answer): Descrip
           ok: false,
           text: target?.startsWith("#")
             ? `There is no room ${target}`
-            : `${target ?? "That name"} is not online`,
+            : `Nobody called ${target ?? "that"} is online or registered`,
         };
       }
       return generic(answer, "Who");

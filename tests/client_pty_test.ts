@@ -1,0 +1,256 @@
+/**
+ * The terminal client as a person uses it: in a pseudo-terminal (tmux),
+ * typing, receiving while typing, and living through a server crash and
+ * restart on the same port and database file.
+ */
+
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { login, now, register, tempDir } from "./_helpers.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const COLUMNS = 100;
+const ROWS = 20;
+
+function hasTmux(): boolean {
+  try {
+    return new Deno.Command("tmux", { args: ["-V"], stdout: "null", stderr: "null" }).outputSync()
+      .success;
+  } catch {
+    return false;
+  }
+}
+
+/** One tmux server (own socket) with one pane running the client. */
+class Tmux implements AsyncDisposable {
+  readonly #socket = `jim-test-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+  readonly #config: string;
+
+  constructor(config: string) {
+    this.#config = config;
+  }
+
+  async tmux(...args: string[]): Promise<string> {
+    const out = await new Deno.Command("tmux", {
+      args: ["-L", this.#socket, "-f", this.#config, ...args],
+      stdout: "piped",
+      stderr: "piped",
+      env: { LC_ALL: "C.UTF-8", LANG: "C.UTF-8" },
+    }).output();
+    const text = new TextDecoder().decode(out.stdout);
+    if (!out.success) {
+      throw new Error(`tmux ${args.join(" ")} failed: ${new TextDecoder().decode(out.stderr)}`);
+    }
+    return text;
+  }
+
+  async start(command: string[], env: Record<string, string>): Promise<void> {
+    const envArgs = Object.entries(env).flatMap(([k, v]) => ["-e", `${k}=${v}`]);
+    await this.tmux(
+      "new-session",
+      "-d",
+      "-x",
+      String(COLUMNS),
+      "-y",
+      String(ROWS),
+      ...envArgs,
+      ...command,
+    );
+  }
+
+  /** Types literal text. */
+  type(text: string): Promise<string> {
+    return this.tmux("send-keys", "-t", "0", "-l", text);
+  }
+
+  /** Presses named keys (tmux names: Enter, Left, BSpace, M-1, …). */
+  press(...keys: string[]): Promise<string> {
+    return this.tmux("send-keys", "-t", "0", ...keys);
+  }
+
+  async screen(): Promise<string[]> {
+    return (await this.tmux("capture-pane", "-p", "-t", "0")).replace(/\n$/, "").split("\n");
+  }
+
+  async cursor(): Promise<[number, number]> {
+    const [x, y] = (await this.tmux("display-message", "-p", "-t", "0", "#{cursor_x} #{cursor_y}"))
+      .trim().split(" ").map(Number);
+    return [x!, y!];
+  }
+
+  /** Polls the screen until `predicate` holds; fails after 15 s showing the screen. */
+  async waitFor(what: string | ((screen: string[]) => boolean)): Promise<string[]> {
+    const test = typeof what === "string" ? (s: string[]) => s.join("\n").includes(what) : what;
+    const deadline = Date.now() + 15_000;
+    while (true) {
+      const screen = await this.screen();
+      if (test(screen)) return screen;
+      if (Date.now() > deadline) {
+        throw new Error(`screen never showed ${String(what)}:\n${screen.join("\n")}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.tmux("kill-server").catch(() => "");
+  }
+}
+
+/** A server child process on a fixed port, so that it can be killed and started again. */
+async function startServer(port: number, db: string): Promise<{ kill(): Promise<void> }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      `${ROOT}server.ts`,
+      "-p",
+      String(port),
+      "-a",
+      "127.0.0.1",
+      "--db",
+      db,
+      "--hash-iterations",
+      "1000",
+      "--rate-limit",
+      "0",
+    ],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let log = "";
+  let listening!: () => void;
+  const ready = new Promise<void>((r) => listening = r);
+  const drained = (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of child.stderr) {
+      log += decoder.decode(chunk);
+      if (log.includes("listening on")) listening();
+    }
+  })();
+  const timeout = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  await Promise.race([
+    ready,
+    drained.then(() => Promise.reject(new Error(`server exited:\n${log}`))),
+  ]);
+  clearTimeout(timeout);
+  return {
+    async kill() {
+      child.kill("SIGKILL");
+      await child.status;
+      await drained;
+    },
+  };
+}
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = l.addr.port;
+  l.close();
+  return port;
+}
+
+Deno.test({
+  name: "client in a terminal: types, receives while typing, survives a server restart",
+  ignore: !hasTmux(),
+  async fn() {
+    await using dir = await tempDir();
+    const config = `${dir.path}/tmux.conf`;
+    await Deno.writeTextFile(config, "set -g status off\n");
+    const db = `${dir.path}/jim.db`;
+    const port = freePort();
+    let server = await startServer(port, db);
+    await register(port, "alice", "alice password");
+    await register(port, "bob", "bob password");
+    let bob = await login(port, "bob", "bob password");
+
+    await using term = new Tmux(config);
+    // Through a shell that reports the client's exit status on the screen.
+    await term.start([
+      "sh",
+      "-c",
+      '"$@"; echo "client exited with status $?"; exec sleep 60',
+      "sh",
+      Deno.execPath(),
+      "run",
+      "-A",
+      `${ROOT}client.ts`,
+      "127.0.0.1",
+      String(port),
+      "--user",
+      "alice",
+      "--login",
+      "--reconnect-delay",
+      "100",
+      "--reconnect-max-delay",
+      "300",
+      "--log-dir",
+      `${dir.path}/history`,
+    ], { JIM_PASSWORD: "alice password", TERM: "xterm-256color", LC_ALL: "C.UTF-8" });
+    await term.waitFor(`Logged in as alice on 127.0.0.1:${port}`);
+
+    // Open a window for bob and talk.
+    await term.type("/msg bob");
+    await term.press("Enter");
+    await term.waitFor((s) => s.at(-1)!.startsWith("[bob]"));
+    await term.type("hello bob");
+    await term.press("Enter");
+    assertEquals((await bob.message()).message, "hello bob");
+
+    // Half a line typed, with an edit, when bob's message comes in.
+    await term.type("half typxed");
+    await term.press("Left", "Left", "BSpace", "End");
+    await term.waitFor((s) => s.at(-1)!.trimEnd() === "[bob] half typed");
+    await bob.request({
+      action: "msg",
+      time: now(),
+      to: "alice",
+      encoding: "utf-8",
+      message: "are you there? Привет 你好",
+    });
+    let screen = await term.waitFor("<bob> are you there? Привет 你好");
+    assertEquals(screen.at(-1)!.trimEnd(), "[bob] half typed", screen.join("\n"));
+    assertStringIncludes(screen.at(-2)!, "[alice]");
+    assertStringIncludes(screen.at(-2)!, `[127.0.0.1:${port} online]`);
+    assertEquals(await term.cursor(), ["[bob] half typed".length, ROWS - 1]);
+    await term.type(" 你好");
+    await term.waitFor((s) => s.at(-1)!.trimEnd() === "[bob] half typed 你好");
+    assertEquals(await term.cursor(), ["[bob] half typed".length + 5, ROWS - 1]);
+    await term.press("Enter");
+    assertEquals((await bob.message()).message, "half typed 你好");
+    // Answers come in order: once /who is answered, so is the message (else it
+    // would count as unconfirmed and be sent again after the restart).
+    await term.type("/who bob");
+    await term.press("Enter");
+    await term.waitFor("bob is online");
+
+    // The server dies mid-chat: the client counts down, queues, and reconnects.
+    await server.kill();
+    await bob[Symbol.asyncDispose]();
+    await term.waitFor("reconnecting");
+    await term.type("sent while offline");
+    await term.press("Enter");
+    await term.waitFor("Not connected: queued");
+    server = await startServer(port, db);
+    screen = await term.waitFor("bob is offline; the message will be delivered when they log in");
+    assertStringIncludes(screen.at(-2)!, `[127.0.0.1:${port} online]`);
+    bob = await login(port, "bob", "bob password");
+    assertEquals((await bob.message()).message, "sent while offline");
+
+    // The server window tells the story; Alt-1 goes there.
+    await term.press("M-1");
+    screen = await term.waitFor((s) => s.at(-1)!.startsWith("[server]"));
+    const text = screen.join("\n");
+    assertStringIncludes(text, "Connection to 127.0.0.1");
+    assertStringIncludes(text, "Reconnected: Logged in as alice");
+
+    await term.type("/quit");
+    await term.press("Enter");
+    await term.waitFor("client exited with status 0");
+    await bob[Symbol.asyncDispose]();
+    await server.kill();
+    const history = await Deno.readTextFile(`${dir.path}/history/bob.log`);
+    assert(history.includes("<alice> sent while offline"), history);
+    assert(history.includes("<bob> are you there?"), history);
+  },
+});
