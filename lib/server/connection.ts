@@ -66,7 +66,8 @@ export class Connection implements Peer {
   #drainWaiters: Array<(ok: boolean) => void> = [];
   #closing = false;
   #closed = false;
-  #slow = false;
+  /** Set once this connection has left the hub (see #leave). */
+  #left: Promise<void> | null = null;
   #strikes = 0;
 
   /** performance.now() of the last object received. */
@@ -117,7 +118,6 @@ export class Connection implements Peer {
       // Too slow: keep the message with the rest of the unsent queue, so an
       // account's direct messages reach the offline store, and drop the peer.
       this.#queue.push(message);
-      this.#slow = true;
       this.#log(
         `${this.#label()}: disconnected: too slow to read (${this.#queuedBytes} bytes queued)`,
       );
@@ -209,7 +209,7 @@ export class Connection implements Peer {
       }
     } finally {
       this.close("connection ended");
-      await this.#hub.disconnect(this.#session, this.#slow ? this.#queue : []);
+      await this.#leave([]);
       this.#onClose?.(this);
     }
   }
@@ -311,6 +311,20 @@ export class Connection implements Peer {
   #abort(): void {
     this.#closing = true;
     this.#finish();
+    // Leave the hub now rather than when the reader notices the closed
+    // socket: until then the hub would route messages here that could only
+    // be dropped. What is still queued was not delivered: an account's
+    // direct messages among it go to the offline store.
+    const unsent = this.#queue.splice(0);
+    this.#queuedBytes = 0;
+    this.#leave(unsent);
+  }
+
+  /** Leaves the hub once; `unsent` is what the hub should keep for an offline account. */
+  #leave(unsent: Outgoing[]): Promise<void> {
+    return this.#left ??= this.#hub.disconnect(this.#session, unsent).catch((e) =>
+      this.#log(`${this.#label()}: cannot leave the hub: ${e}`)
+    );
   }
 
   #finish(): void {

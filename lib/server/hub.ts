@@ -77,6 +77,8 @@ export class Hub {
   readonly #rooms = new Map<string, Set<string>>();
   /** All connected sessions, named or not. */
   readonly #sessions = new Set<Session>();
+  /** Offline messages being delivered: already in the store, never to be stored again. */
+  readonly #fromStore = new WeakSet<Outgoing>();
 
   private constructor(options: HubOptions) {
     this.#store = options.store;
@@ -122,14 +124,23 @@ export class Hub {
       for (const room of session.rooms) this.#removeMember(room, name);
     }
     if (name !== null && session.account && this.#settings.offlineStore) {
+      // Enqueued now, in order, before any later message to this name can
+      // be (those go to the store too, now that the name is offline).
+      const kept: Promise<void>[] = [];
       for (const out of unsent) {
         const m = out.value as DeliveredMsg;
-        if (m.action === "msg" && m.to === name) {
-          await this.#store.enqueueOffline(name, m, this.#settings.offlineLimit).catch((e) =>
-            this.#log(`cannot keep unsent message for ${name}: ${e}`)
-          );
-        }
+        // Messages read from the store are still there until acknowledged.
+        if (m.action !== "msg" || m.to !== name || this.#fromStore.has(out)) continue;
+        kept.push(
+          this.#store.enqueueOffline(name, m, this.#settings.offlineLimit).then(
+            (stored) => {
+              if (!stored) this.#log(`cannot keep unsent message for ${name}: mailbox full`);
+            },
+            (e) => this.#log(`cannot keep unsent message for ${name}: ${e}`),
+          ),
+        );
       }
+      await Promise.all(kept);
     }
   }
 
@@ -256,7 +267,9 @@ export class Hub {
         if (batch.length === 0) return;
         let last = -1;
         for (const { id, message } of batch) {
-          if (!session.peer.send(new Outgoing(message))) break;
+          const out = new Outgoing(message);
+          this.#fromStore.add(out);
+          if (!session.peer.send(out)) break;
           last = id;
         }
         // Deleted only once written to the socket: a crash in between
