@@ -74,9 +74,17 @@ export class JimClient implements BenchClient {
     }
   }
 
-  /** Relay handshake: {@linkcode relayReady} resolves when every member of the group is in. */
-  relayHello(group: RelayGroup): void {
+  /**
+   * Relay handshake: {@linkcode relayReady} resolves once the relay says `ok`
+   * (every member of the group is in). Call before {@linkcode open}: a read
+   * can complete before the code after `open` runs.
+   */
+  expectRelayOk(): void {
     this.relayReady = new Promise((resolve) => this.#onRelayReady = resolve);
+  }
+
+  /** Sends the relay hello for `group`. */
+  relayHello(group: RelayGroup): void {
     this.#conn!.write(`group ${group.key} ${group.size}\n`);
   }
 
@@ -192,6 +200,7 @@ export class JimDriver implements Driver {
   async connect(name: string, hooks: ClientHooks, group?: RelayGroup): Promise<JimClient> {
     const relay = this.#options.relay ?? false;
     const client = new JimClient(name, hooks, relay);
+    if (relay) client.expectRelayOk();
     await client.open(this.#options.hostname, this.#options.port);
     if (relay) {
       if (!group) throw new Error("Cannot connect to the relay: no group given");

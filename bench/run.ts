@@ -359,7 +359,7 @@ async function startTarget(ctx: Context, name: string, o?: JimServerOptions): Pr
 }
 
 /** One load-generator process, spoken to in JSON lines. */
-class GenProc {
+export class GeneratorProcess implements AsyncDisposable {
   readonly #child: Deno.ChildProcess;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   readonly #lines: AsyncIterator<string>;
@@ -370,7 +370,8 @@ class GenProc {
     this.#lines = lines(child.stdout)[Symbol.asyncIterator]();
   }
 
-  static async start(config: GeneratorConfig): Promise<GenProc> {
+  /** Spawns a generator and waits for its hello. */
+  static async start(config: GeneratorConfig): Promise<GeneratorProcess> {
     const child = new Deno.Command("sh", {
       args: [
         "-c",
@@ -387,7 +388,7 @@ class GenProc {
       stdout: "piped",
       stderr: "inherit",
     }).spawn();
-    const gen = new GenProc(child);
+    const gen = new GeneratorProcess(child);
     await gen.#next("hello");
     return gen;
   }
@@ -415,6 +416,11 @@ class GenProc {
     return msg.result as T;
   }
 
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.exit();
+  }
+
+  /** Asks the generator to exit (killing it if it does not) and waits for it. */
   async exit(): Promise<void> {
     try {
       await this.send({ cmd: "exit" });
@@ -430,6 +436,9 @@ class GenProc {
       this.#child.kill("SIGKILL");
     } catch {
       // exited
+    }
+    while (!(await this.#lines.next()).done) {
+      // drain stdout so its stream closes
     }
     await this.#child.status;
   }
@@ -503,7 +512,11 @@ interface Measured {
 }
 
 /** Runs one phase on every generator at once, with server CPU sampled around it. */
-async function measure(target: Target, gens: GenProc[], command: Command): Promise<Measured> {
+async function measure(
+  target: Target,
+  gens: GeneratorProcess[],
+  command: Command,
+): Promise<Measured> {
   const before = await sampleProcess(target.pid);
   const results = await Promise.all(gens.map((g) => g.send<RunResult>(command)));
   const after = await sampleProcess(target.pid);
@@ -589,10 +602,10 @@ async function withGens<T>(
   ctx: Context,
   target: Target,
   n: number,
-  fn: (gens: GenProc[]) => Promise<T>,
+  fn: (gens: GeneratorProcess[]) => Promise<T>,
 ): Promise<T> {
   const gens = await Promise.all(
-    Array.from({ length: n }, () => GenProc.start(genConfig(ctx, target))),
+    Array.from({ length: n }, () => GeneratorProcess.start(genConfig(ctx, target))),
   );
   try {
     return await fn(gens);

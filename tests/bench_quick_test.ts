@@ -1,0 +1,157 @@
+/**
+ * The benchmark's own instruments: the histogram, and the load generator
+ * against a real jim server, the relay, and a relay that misbehaves (the
+ * generator must fail loudly).
+ */
+
+import { assert, assertEquals, assertRejects } from "@std/assert";
+import { GeneratorProcess } from "../bench/run.ts";
+import type { GeneratorConfig, RunResult, TargetKind } from "../bench/generator.ts";
+import { Histogram } from "../bench/stats.ts";
+import { startServer } from "./_helpers.ts";
+
+function config(target: TargetKind, port: number): GeneratorConfig {
+  return { target, hostname: "127.0.0.1", port, connectBatch: 8, size: 100, drainSeconds: 2 };
+}
+
+/** Starts bench/relay.ts on a free port; resolves once it listens. */
+async function startRelay(): Promise<{ port: number } & AsyncDisposable> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net=127.0.0.1", new URL("../bench/relay.ts", import.meta.url).pathname],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += new TextDecoder().decode(value);
+  }
+  const port = Number(text.match(/listening (\d+)/)?.[1]);
+  return {
+    port,
+    async [Symbol.asyncDispose]() {
+      child.kill("SIGTERM");
+      await reader.cancel();
+      await child.status;
+    },
+  };
+}
+
+// -- Histogram --
+
+Deno.test("Histogram.quantile() stays within 1% of the exact value", () => {
+  const h = new Histogram();
+  for (let i = 1; i <= 100000; i++) h.record(i);
+  for (const q of [0.5, 0.99, 0.999]) {
+    const exact = q * 100000;
+    assert(Math.abs(h.quantile(q) - exact) / exact <= 0.011, `q=${q}: ${h.quantile(q)}`);
+  }
+  assertEquals(h.quantile(1), 100000);
+  assertEquals(h.count, 100000);
+});
+
+Deno.test("Histogram.merge() equals recording everything in one", () => {
+  const a = new Histogram(), b = new Histogram(), all = new Histogram();
+  for (let i = 0; i < 1000; i++) {
+    const v = (i * 7919) % 5000;
+    (i % 2 ? a : b).record(v);
+    all.record(v);
+  }
+  a.merge(Histogram.from(b.toJSON()));
+  assertEquals(a.toJSON(), all.toJSON());
+});
+
+// -- generator --
+
+Deno.test("generator counts every direct message through a jim server", async () => {
+  await using server = await startServer();
+  await using gen = await GeneratorProcess.start(config("jim", server.port));
+  await gen.send({ cmd: "direct-setup", pairs: 2, firstPair: 0 });
+  const r = await gen.send<RunResult>({
+    cmd: "run",
+    mode: "window",
+    window: 4,
+    rate: 0,
+    seconds: 0.3,
+  });
+  assert(r.messages > 0);
+  assertEquals(r.deliveries, r.messages);
+  assertEquals(r.ack.count, r.messages);
+  await gen.send({ cmd: "close" });
+});
+
+Deno.test("generator fans out through a jim room and through the relay", async () => {
+  await using server = await startServer();
+  await using relay = await startRelay();
+  for (const [target, port] of [["jim", server.port], ["relay", relay.port]] as const) {
+    await using gen = await GeneratorProcess.start(config(target, port));
+    await gen.send({ cmd: "room-setup", members: 5, senders: 2, room: "#bench" });
+    const r = await gen.send<RunResult>({
+      cmd: "run",
+      mode: "rate",
+      window: 8,
+      rate: 200,
+      seconds: 0.3,
+    });
+    assert(r.messages > 0, target);
+    assertEquals(r.deliveries, r.messages * 4, target);
+    await gen.send({ cmd: "close" });
+  }
+});
+
+Deno.test("generator fails loudly when a message arrives twice", async () => {
+  // A relay that pairs connections and repeats the first message it forwards.
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  const serving = (async () => {
+    const waiting: Deno.Conn[] = [];
+    for await (const conn of listener) {
+      conns.push(conn);
+      waiting.push(conn);
+      if (waiting.length < 2) continue;
+      const [a, b] = waiting.splice(0) as [Deno.Conn, Deno.Conn];
+      for (const c of [a, b]) await c.write(new TextEncoder().encode("ok\n"));
+      (async () => {
+        const buf = new Uint8Array(65536);
+        let first = true;
+        try {
+          while (true) {
+            const n = await a.read(buf);
+            if (n === null) return;
+            let text = new TextDecoder().decode(buf.subarray(0, n));
+            if (first) {
+              text = text.replace(/^group [^\n]*\n/, "");
+              const line = text.slice(0, text.indexOf("\n") + 1);
+              if (line) {
+                text = line + text;
+                first = false;
+              }
+            }
+            await b.write(new TextEncoder().encode(text));
+          }
+        } catch {
+          // closed
+        }
+      })();
+    }
+  })();
+  const gen = await GeneratorProcess.start(config("relay", listener.addr.port));
+  await gen.send({ cmd: "direct-setup", pairs: 1, firstPair: 0 });
+  await assertRejects(
+    () => gen.send({ cmd: "run", mode: "window", window: 1, rate: 0, seconds: 0.2 }),
+    Error,
+    "duplicate",
+  );
+  await gen.exit();
+  listener.close();
+  for (const c of conns) {
+    try {
+      c.close();
+    } catch {
+      // closed already
+    }
+  }
+  await serving.catch(() => {});
+});
