@@ -162,7 +162,15 @@ export class JsonObjectDecoder {
             this.#depth++;
           } else if (b === CLOSE_BRACE || b === CLOSE_BRACKET) {
             if (--this.#depth === 0) {
-              if (this.#state === State.Object) events.push(this.#complete(chunk, start, i + 1));
+              if (this.#state === State.Object) {
+                // The closing byte counts too: it may be the one over the bound.
+                if (this.#pendingLength + (i + 1 - start) > this.#max) {
+                  this.#dropPending();
+                  events.push(this.#tooBig());
+                } else {
+                  events.push(this.#complete(chunk, start, i + 1));
+                }
+              }
               this.#state = State.Between;
               this.#afterObject = true;
               start = -1;
@@ -177,10 +185,7 @@ export class JsonObjectDecoder {
             if (size > this.#max) {
               this.#dropPending();
               this.#state = State.Discard;
-              events.push({
-                kind: "error",
-                message: `Cannot parse request: object exceeds ${this.#max} bytes`,
-              });
+              events.push(this.#tooBig());
             }
           }
           break;
@@ -189,6 +194,10 @@ export class JsonObjectDecoder {
     }
     if (this.#state === State.Object && start >= 0) this.#keep(chunk.subarray(start));
     return events;
+  }
+
+  #tooBig(): DecodeError {
+    return { kind: "error", message: `Cannot parse request: object exceeds ${this.#max} bytes` };
   }
 
   #begin(): void {

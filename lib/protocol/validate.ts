@@ -124,9 +124,10 @@ export function isClientAnswer(value: Record<string, unknown>): boolean {
  * @throws {ProtocolError} 400 with the rule broken
  */
 export function validateRequest(value: Record<string, unknown>, rawBytes = Infinity): Request {
-  // Compact output is at most 5/4 of its source (`1e21` becomes `1e+21`), so a
-  // source under 512 bytes cannot break the 640-character limit.
-  if (rawBytes >= 512 && exceeds(JSON.stringify(value), LIMITS.object)) {
+  // Compact output is at most 21/4 of its source: strings, keys and literals
+  // never grow, and a number grows the most as `1e20` (4 bytes) becoming 21
+  // digits. So a source of at most 121 bytes cannot break the limit.
+  if (rawBytes * 21 / 4 > LIMITS.object && exceeds(JSON.stringify(value), LIMITS.object)) {
     throw bad(`object exceeds ${LIMITS.object} characters`);
   }
   const action = value.action;
