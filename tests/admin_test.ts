@@ -45,22 +45,23 @@ Deno.test("runAdmin() --help prints ADMIN_HELP and returns 0", async () => {
 
 Deno.test("runAdmin() answers a bad command line with one error, usage and 2", async (t) => {
   const cases: Array<[string[], string]> = [
-    [[], "Cannot run jim admin: missing command"],
-    [["frob"], "Cannot run jim admin: unknown command frob"],
-    [["users", "--frob"], "Cannot run jim admin: unknown option --frob"],
-    [["users", "--frob=1"], "Cannot run jim admin: unknown option --frob"],
-    [["users", "-x"], "Cannot run jim admin: unknown option -x"],
-    [["users", "bob"], "Cannot run jim admin users: unexpected argument bob"],
-    [["block"], "Cannot run jim admin block: missing NAME"],
-    [["unblock", "--db", "x.db"], "Cannot run jim admin unblock: missing NAME"],
-    [["block", "alice", "bob"], "Cannot run jim admin block: unexpected argument bob"],
-    [["users", "--db"], "Cannot run jim admin: --db needs a PATH"],
+    [[], "Cannot parse arguments: a command is required"],
+    [["frob"], 'Cannot parse arguments: unknown command "frob"'],
+    [["users", "--frob"], "Cannot parse arguments: unknown option --frob"],
+    [["users", "--frob=1"], "Cannot parse arguments: unknown option --frob"],
+    [["users", "-x"], "Cannot parse arguments: unknown option -x"],
+    [["users", "bob"], 'Cannot parse arguments: unexpected argument "bob"'],
+    [["block"], "Cannot parse arguments: NAME is required"],
+    [["unblock", "--db", "x.db"], "Cannot parse arguments: NAME is required"],
+    [["block", "alice", "bob"], 'Cannot parse arguments: unexpected argument "bob"'],
+    [["users", "--db"], "Cannot parse --db: a value is required"],
+    [["users", "--db", "a.db", "--db", "b.db"], "Cannot parse --db: given more than once"],
   ];
   for (const [args, message] of cases) {
     await t.step(args.join(" ") || "(nothing)", async () => {
       const { out, err, io } = recorder();
       assertEquals(await runAdmin(args, io), 2);
-      assertEquals(err, [message, ADMIN_USAGE]);
+      assertEquals(err, [`jim admin: ${message}`, ADMIN_USAGE]);
       assertEquals(out, []);
     });
   }
@@ -137,6 +138,10 @@ Deno.test("runAdmin() block of an unknown account fails with 1", async () => {
     assertEquals(err, [`Cannot ${verb} alice: no such account`]);
     assertEquals(out, []);
   }
+  // Names are taken exactly as given: "007" is not the number 7.
+  const { err, io } = recorder();
+  assertEquals(await runAdmin(["block", "007", "--db", db.path], io), 1);
+  assertEquals(err, ["Cannot block 007: no such account"]);
 });
 
 Deno.test("runAdmin() refuses a database file that does not exist", async () => {

@@ -1,5 +1,6 @@
 import { assertEquals, assertThrows } from "@std/assert";
-import { CLIENT_HELP, CLIENT_USAGE, parseClientArgs, UsageError } from "../lib/client/args.ts";
+import { UsageError } from "../lib/cli/parse.ts";
+import { CLIENT_HELP, CLIENT_USAGE, parseClientArgs } from "../lib/client/args.ts";
 
 Deno.test("parseClientArgs() takes ADDR and an optional PORT (default 7777)", () => {
   const a = parseClientArgs(["127.0.0.1"]);
@@ -53,20 +54,30 @@ Deno.test("parseClientArgs() reads every flag", () => {
 
 Deno.test("parseClientArgs() rejects bad usage with one-line UsageErrors", () => {
   const cases: [string[], string][] = [
-    [[], "Cannot connect: no server address given"],
-    [["h", "0"], 'Cannot parse PORT: expected an integer from 1 to 65535, got "0"'],
-    [["h", "65536"], 'Cannot parse PORT: expected an integer from 1 to 65535, got "65536"'],
-    [["h", "port"], 'Cannot parse PORT: expected an integer from 1 to 65535, got "port"'],
+    [[], "Cannot parse arguments: ADDR is required"],
+    [["--", "-h"], 'Cannot parse ADDR: expected a host name or address, got "-h"'],
+    [["h", "0"], 'Cannot parse PORT: expected a whole number from 1 to 65535, got "0"'],
+    [["h", "65536"], 'Cannot parse PORT: expected a whole number from 1 to 65535, got "65536"'],
+    [["h", "port"], 'Cannot parse PORT: expected a whole number from 1 to 65535, got "port"'],
     [["h", "--frob"], "Cannot parse arguments: unknown option --frob"],
     [["h", "-x"], "Cannot parse arguments: unknown option -x"],
-    [["h", "1", "2"], 'Cannot parse arguments: unexpected "2"'],
+    [["h", "1", "2"], 'Cannot parse arguments: unexpected argument "2"'],
     [["h", "--user"], "Cannot parse --user: a value is required"],
+    [["h", "--user="], "Cannot parse --user: a value is required"],
+    [["h", "--to", "a", "--to", "b"], "Cannot parse --to: given more than once"],
     [["h", "-m", "hi"], "Cannot send --message: --to TARGET is required"],
     [
       ["h", "--login", "--register"],
       "Cannot parse arguments: --login and --register exclude each other",
     ],
-    [["h", "--retries", "-1"], "Cannot parse arguments: unknown option -1"],
+    [
+      ["h", "--retries", "-1"],
+      'Cannot parse --retries: expected a whole number from 0 to 1000000, got "-1"',
+    ],
+    [
+      ["h", "--reconnect-delay", "0"],
+      'Cannot parse --reconnect-delay: expected a whole number from 1 to 3600000, got "0"',
+    ],
     [
       ["h", "--reconnect-delay", "500", "--reconnect-max-delay", "100"],
       "Cannot parse --reconnect-max-delay: it must not be below --reconnect-delay",

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { parseArgs } from "@std/cli/parse-args";
+import { limitPositional, parseFlags, UsageError } from "../cli/parse.ts";
 import { defaultDbPath, type EnvReader } from "../store/db_path.ts";
 import { SqliteStore } from "../store/sqlite_store.ts";
 
@@ -45,61 +45,31 @@ type AdminCommand =
   | { kind: "users"; db: string | undefined }
   | { kind: "block" | "unblock"; name: string; db: string | undefined };
 
-/** A command line `jim admin` cannot run; exit code 2. */
-class AdminUsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "AdminUsageError";
-  }
-}
-
-/** Typed wrapper over the untyped std `parseArgs`. */
-function parseAdminArgs(args: string[]): AdminCommand {
-  const unknown: string[] = [];
-  const parsed: Record<string, unknown> = parseArgs(args, {
-    string: ["db", "_"],
+/** Reads the arguments after `admin`; throws {@linkcode UsageError}. */
+function parseAdminArgs(args: readonly string[]): AdminCommand {
+  const { values, flags, positional } = parseFlags(args, {
+    string: ["db"],
     boolean: ["help"],
     alias: { h: "help" },
-    unknown(arg: string): boolean {
-      if (arg.startsWith("-")) {
-        unknown.push(arg);
-        return false;
-      }
-      return true;
-    },
   });
-  const first = unknown[0];
-  if (first !== undefined) {
-    throw new AdminUsageError(`Cannot run jim admin: unknown option ${first.split("=")[0]}`);
-  }
-  if (parsed.help === true) return { kind: "help" };
-  const db = parsed.db;
-  if (db !== undefined && (typeof db !== "string" || db === "")) {
-    throw new AdminUsageError("Cannot run jim admin: --db needs a PATH");
-  }
-  const positional = (parsed._ as unknown[]).map(String);
-  const [command, ...rest] = positional;
+  if (flags.help) return { kind: "help" };
+  const { db } = values;
+  const [command, name] = positional;
   switch (command) {
     case undefined:
-      throw new AdminUsageError("Cannot run jim admin: missing command");
+      throw new UsageError("Cannot parse arguments: a command is required");
     case "users":
-      if (rest.length > 0) {
-        throw new AdminUsageError(`Cannot run jim admin users: unexpected argument ${rest[0]}`);
-      }
+      limitPositional(positional, 1);
       return { kind: "users", db };
     case "block":
-    case "unblock": {
-      const [name, extra] = rest;
+    case "unblock":
       if (name === undefined || name === "") {
-        throw new AdminUsageError(`Cannot run jim admin ${command}: missing NAME`);
+        throw new UsageError("Cannot parse arguments: NAME is required");
       }
-      if (extra !== undefined) {
-        throw new AdminUsageError(`Cannot run jim admin ${command}: unexpected argument ${extra}`);
-      }
+      limitPositional(positional, 2);
       return { kind: command, name, db };
-    }
     default:
-      throw new AdminUsageError(`Cannot run jim admin: unknown command ${command}`);
+      throw new UsageError(`Cannot parse arguments: unknown command "${command}"`);
   }
 }
 
@@ -184,8 +154,8 @@ export async function runAdmin(args: string[], io: AdminIo): Promise<number> {
   try {
     command = parseAdminArgs(args);
   } catch (error) {
-    if (!(error instanceof AdminUsageError)) throw error;
-    io.stderr(error.message);
+    if (!(error instanceof UsageError)) throw error;
+    io.stderr(`jim admin: ${error.message}`);
     io.stderr(ADMIN_USAGE);
     return 2;
   }

@@ -7,7 +7,7 @@
  */
 
 import { SERVER_DEFAULTS, type ServerSettings } from "../server/options.ts";
-import { intFlag, parseFlags, parsePort, UsageError } from "./parse.ts";
+import { intFlag, limitPositional, parseFlags, parsePort } from "./parse.ts";
 
 /** A numeric setting's flag. `scale` turns the flag's unit into the setting's. */
 interface NumericFlag {
@@ -199,31 +199,26 @@ export interface ServerArgs {
  * @throws {UsageError} with a one-line reason
  */
 export function parseServerArgs(args: readonly string[]): ServerArgs {
-  const { values, positional } = parseFlags(args, {
+  const { values, flags, positional } = parseFlags(args, {
     string: ["port", "addr", "db", ...NUMERIC_FLAGS.map((f) => f.flag)],
     boolean: ["help", "require-auth", "offline-store", "quiet"],
     negatable: ["offline-store"],
     alias: { p: "port", a: "addr", h: "help" },
-    default: { "offline-store": true },
   });
-  if (positional.length > 0) throw new UsageError(`unexpected argument "${positional[0]}"`);
+  limitPositional(positional, 0);
   const settings: Partial<ServerSettings> = {};
   for (const f of NUMERIC_FLAGS) {
     const n = intFlag(values, f.flag, f);
     if (n !== undefined) (settings as Record<string, number>)[f.key] = n * (f.scale ?? 1);
   }
-  if (values["require-auth"]) settings.requireAuth = true;
-  if (values["offline-store"] === false) settings.offlineStore = false;
-  const addr = values.addr;
-  if (addr === "") throw new UsageError("--addr needs an address");
-  const db = values.db;
-  if (db === "") throw new UsageError("--db needs a path");
+  if (flags["require-auth"]) settings.requireAuth = true;
+  if (!flags["offline-store"]) settings.offlineStore = false;
   return {
-    help: values.help === true,
-    port: values.port === undefined ? 7777 : parsePort(values.port as string, { min: 0 }),
-    hostname: (addr as string | undefined) ?? "0.0.0.0",
-    dbPath: db as string | undefined,
-    quiet: values.quiet === true,
+    help: flags.help,
+    port: values.port === undefined ? 7777 : parsePort(values.port, { what: "--port", min: 0 }),
+    hostname: values.addr ?? "0.0.0.0",
+    dbPath: values.db,
+    quiet: flags.quiet,
     settings,
   };
 }

@@ -1,11 +1,11 @@
 /**
- * The client's command line: a typed, validating wrapper over std's
- * `parseArgs`, and the help text.
+ * The client's command line: its flags, checked through the shared
+ * {@linkcode parseFlags}, and the help text.
  *
  * @module
  */
 
-import { parseArgs } from "@std/cli/parse-args";
+import { intFlag, limitPositional, parseFlags, parsePort, UsageError } from "../cli/parse.ts";
 
 /** The default server port. */
 export const DEFAULT_PORT = 7777;
@@ -41,14 +41,6 @@ export interface ClientArgs {
   help: boolean;
 }
 
-/** A bad command line; the entry prints the message and usage and exits 2. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
-
 /** The usage line. */
 export const CLIENT_USAGE = "Usage: jim client [OPTIONS] ADDR [PORT]";
 
@@ -76,62 +68,27 @@ Options:
 Exit codes: 0 ok, 1 the server refused a request, 2 bad usage,
 3 cannot connect or connection lost.`;
 
-const STRING_FLAGS = [
-  "user",
-  "to",
-  "message",
-  "log-dir",
-  "retries",
-  "reconnect-delay",
-  "reconnect-max-delay",
-] as const;
-const BOOLEAN_FLAGS = ["login", "register", "help", "color"] as const;
-const ALIASES: Record<string, string> = { u: "user", m: "message", h: "help" };
-const KNOWN = new Set<string>([...STRING_FLAGS, ...BOOLEAN_FLAGS, ...Object.keys(ALIASES)]);
-
-function integer(value: string, flag: string, min: number, max: number): number {
-  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
-    throw new UsageError(
-      `Cannot parse ${flag}: expected an integer from ${min} to ${max}, got "${value}"`,
-    );
-  }
-  return Number(value);
-}
-
-function stringFlag(parsed: Record<string, unknown>, key: string): string | undefined {
-  const v = parsed[key];
-  if (v === undefined) return undefined;
-  if (Array.isArray(v)) throw new UsageError(`Cannot parse --${key}: given more than once`);
-  if (typeof v !== "string" || v === "") {
-    throw new UsageError(`Cannot parse --${key}: a value is required`);
-  }
-  return v;
-}
-
 /**
  * Parses and validates the client's arguments.
  *
  * @throws {UsageError} on an unknown flag, a missing address, a bad port or a bad value
  */
 export function parseClientArgs(args: readonly string[]): ClientArgs {
-  const unknown: string[] = [];
-  const parsed = parseArgs([...args], {
-    string: [...STRING_FLAGS],
-    boolean: [...BOOLEAN_FLAGS],
+  const { values, flags, positional } = parseFlags(args, {
+    string: [
+      "user",
+      "to",
+      "message",
+      "log-dir",
+      "retries",
+      "reconnect-delay",
+      "reconnect-max-delay",
+    ],
+    boolean: ["login", "register", "help", "color"],
     negatable: ["color"],
-    alias: ALIASES,
-    default: { color: true },
-    unknown: (arg: string, key?: string) => {
-      if (key !== undefined && !KNOWN.has(key)) unknown.push(arg);
-      return key === undefined; // keep positionals
-    },
-  }) as Record<string, unknown> & { _: (string | number)[] };
-  if (unknown.length > 0) {
-    throw new UsageError(`Cannot parse arguments: unknown option ${unknown[0]}`);
-  }
-  const help = parsed.help === true;
-  const positional = parsed._.map(String);
-  if (help) {
+    alias: { u: "user", m: "message", h: "help" },
+  });
+  if (flags.help) {
     return {
       host: "",
       port: DEFAULT_PORT,
@@ -144,41 +101,28 @@ export function parseClientArgs(args: readonly string[]): ClientArgs {
       reconnectDelayMs: 1000,
       reconnectMaxDelayMs: 30000,
       retries: undefined,
-      help,
+      help: true,
     };
   }
-  if (positional.length === 0) throw new UsageError("Cannot connect: no server address given");
-  if (positional.length > 2) {
-    throw new UsageError(`Cannot parse arguments: unexpected "${positional[2]}"`);
-  }
-  const host = positional[0]!;
+  const [host, portText] = positional;
+  if (host === undefined) throw new UsageError("Cannot parse arguments: ADDR is required");
+  limitPositional(positional, 2);
   if (host.startsWith("-") || host.trim() === "") {
-    throw new UsageError(`Cannot parse arguments: bad address "${host}"`);
+    throw new UsageError(`Cannot parse ADDR: expected a host name or address, got "${host}"`);
   }
-  const portText = positional[1];
-  const port = portText === undefined ? DEFAULT_PORT : integer(portText, "PORT", 1, 65535);
-  if (parsed.login === true && parsed.register === true) {
+  const port = portText === undefined ? DEFAULT_PORT : parsePort(portText);
+  if (flags.login && flags.register) {
     throw new UsageError("Cannot parse arguments: --login and --register exclude each other");
   }
-  const auth: AuthMode = parsed.register === true
-    ? "register"
-    : parsed.login === true
-    ? "login"
-    : "guest";
-  const to = stringFlag(parsed, "to");
-  const message = stringFlag(parsed, "message");
+  const auth: AuthMode = flags.register ? "register" : flags.login ? "login" : "guest";
+  const { to, message } = values;
   if (message !== undefined && to === undefined) {
     throw new UsageError("Cannot send --message: --to TARGET is required");
   }
-  const retriesText = stringFlag(parsed, "retries");
-  const delayText = stringFlag(parsed, "reconnect-delay");
-  const maxText = stringFlag(parsed, "reconnect-max-delay");
-  const reconnectDelayMs = delayText === undefined
-    ? 1000
-    : integer(delayText, "--reconnect-delay", 1, 3_600_000);
-  const reconnectMaxDelayMs = maxText === undefined
-    ? Math.max(30000, reconnectDelayMs)
-    : integer(maxText, "--reconnect-max-delay", 1, 3_600_000);
+  const delays = { min: 1, max: 3_600_000 };
+  const reconnectDelayMs = intFlag(values, "reconnect-delay", delays) ?? 1000;
+  const reconnectMaxDelayMs = intFlag(values, "reconnect-max-delay", delays) ??
+    Math.max(30000, reconnectDelayMs);
   if (reconnectMaxDelayMs < reconnectDelayMs) {
     throw new UsageError(
       "Cannot parse --reconnect-max-delay: it must not be below --reconnect-delay",
@@ -187,17 +131,15 @@ export function parseClientArgs(args: readonly string[]): ClientArgs {
   return {
     host,
     port,
-    user: stringFlag(parsed, "user"),
+    user: values.user,
     auth,
     to,
     message,
-    logDir: stringFlag(parsed, "log-dir"),
-    noColor: parsed.color === false,
+    logDir: values["log-dir"],
+    noColor: !flags.color,
     reconnectDelayMs,
     reconnectMaxDelayMs,
-    retries: retriesText === undefined
-      ? undefined
-      : integer(retriesText, "--retries", 0, 1_000_000),
-    help,
+    retries: intFlag(values, "retries", { min: 0, max: 1_000_000 }),
+    help: false,
   };
 }

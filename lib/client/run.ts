@@ -8,8 +8,9 @@
  */
 
 import { promptSecret } from "@std/cli/prompt-secret";
+import { UsageError } from "../cli/parse.ts";
 import { nameProblem } from "../protocol/validate.ts";
-import { CLIENT_HELP, CLIENT_USAGE, type ClientArgs, parseClientArgs, UsageError } from "./args.ts";
+import { CLIENT_HELP, CLIENT_USAGE, type ClientArgs, parseClientArgs } from "./args.ts";
 import { ClientCore, IdentifyError } from "./client_core.ts";
 import { ConnectError } from "./connection.ts";
 import { HistoryLog } from "./history_log.ts";
