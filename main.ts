@@ -44,7 +44,7 @@ async function main(args: string[]): Promise<number> {
       console.error(MAIN_HELP);
       return 2;
     default:
-      console.error(`jim: unknown command "${command}"`);
+      console.error(`jim: Cannot parse arguments: unknown command "${command}"`);
       console.error("Usage: jim server|client|admin [options]; see jim --help");
       return 2;
   }
