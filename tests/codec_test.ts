@@ -114,7 +114,7 @@ Deno.test("JsonObjectDecoder rejects invalid UTF-8 and NUL bytes without stoppin
 Deno.test("JsonObjectDecoder reports sizes and marks newline framing only after a newline", () => {
   const d = new JsonObjectDecoder();
   const [e] = d.push(enc.encode('{"a":"ж"}'));
-  assertEquals(e, { kind: "object", value: { a: "ж" }, bytes: 10 });
+  assertEquals(e, { kind: "object", value: { a: "ж" }, bytes: 10, text: '{"a":"ж"}' });
   assert(!d.newlineFramed);
   d.push(enc.encode("\n"));
   assert(d.newlineFramed);

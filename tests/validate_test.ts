@@ -1,4 +1,4 @@
-import { assertEquals, assertThrows } from "@std/assert";
+import { assert, assertEquals, assertThrows } from "@std/assert";
 import { ProtocolError } from "../lib/protocol/messages.ts";
 import { isClientAnswer, LIMITS, validateRequest } from "../lib/protocol/validate.ts";
 
@@ -92,4 +92,38 @@ Deno.test("isClientAnswer() recognises a response without an action", () => {
   assertEquals(isClientAnswer({ response: 200, alert: "ok" }), true);
   assertEquals(isClientAnswer({ response: 200, action: "msg" }), false);
   assertEquals(isClientAnswer({ action: "msg" }), false);
+});
+
+Deno.test("validateRequest() judges the object limit from source text exactly as from re-serialising", () => {
+  const pad = (n: number) => "x".repeat(n);
+  const sources = [
+    `{"action":"msg","time":1e20,"to":"bob","message":"${pad(560)}"}`,
+    `{"action":"msg","time":1E20,"to":"bob","message":"${pad(560)}"}`,
+    `{"action":"msg","time":100000000000000000000,"to":"bob","message":"${pad(560)}"}`,
+    `{"action":"msg","time":1,"to":"bob","message":"${pad(500)}","x":[1e20,1e20,1e20,1e20,1e20]}`,
+    `{"action": "msg", "time": 1.0, "to": "bob", "message": "${"\\u0436".repeat(100)}"}`,
+    `{"action":"msg","time":0.0000001,"to":"bob","message":"${pad(590)}"}`,
+  ];
+  for (const src of sources) {
+    const value = JSON.parse(src);
+    const bytes = new TextEncoder().encode(src).length;
+    const full = (() => {
+      try {
+        return validateRequest(value);
+      } catch (e) {
+        return (e as Error).message;
+      }
+    })();
+    const fast = (() => {
+      try {
+        return validateRequest(value, bytes, src);
+      } catch (e) {
+        return (e as Error).message;
+      }
+    })();
+    assertEquals(fast, full, src.slice(0, 60));
+  }
+  // Under 640 characters as sent, over it as compact JSON: still refused.
+  assert(sources[3]!.length < 640);
+  rejects(JSON.parse(sources[3]!), "object exceeds 640 characters");
 });

@@ -111,6 +111,22 @@ function encoding(value: Record<string, unknown>): Encoding {
   throw bad(`encoding must be "ascii" or "utf-8"`);
 }
 
+const EXPONENT = /[0-9][eE]/;
+
+/**
+ * Whether an object's compact form could exceed the object limit, judged from
+ * its source without re-serialising it. Strings, keys and literals never grow
+ * when re-serialised (escapes only shrink), and neither does a number written
+ * without an exponent; a number with one grows at most 21/4 (`1e20` becomes 21
+ * digits).
+ */
+function mayExceedObject(rawBytes: number, rawText: string | undefined): boolean {
+  if (rawText !== undefined && rawText.length <= LIMITS.object && !EXPONENT.test(rawText)) {
+    return false;
+  }
+  return rawBytes * 21 / 4 > LIMITS.object;
+}
+
 /** Whether a decoded object is a client's answer (has `response`, no `action`), to be ignored. */
 export function isClientAnswer(value: Record<string, unknown>): boolean {
   return value.action === undefined && value.response !== undefined;
@@ -121,13 +137,15 @@ export function isClientAnswer(value: Record<string, unknown>): boolean {
  *
  * @param value the decoded object
  * @param rawBytes its size as it arrived, to skip re-serialising small objects
+ * @param rawText its source text, to skip re-serialising most objects
  * @throws {ProtocolError} 400 with the rule broken
  */
-export function validateRequest(value: Record<string, unknown>, rawBytes = Infinity): Request {
-  // Compact output is at most 21/4 of its source: strings, keys and literals
-  // never grow, and a number grows the most as `1e20` (4 bytes) becoming 21
-  // digits. So a source of at most 121 bytes cannot break the limit.
-  if (rawBytes * 21 / 4 > LIMITS.object && exceeds(JSON.stringify(value), LIMITS.object)) {
+export function validateRequest(
+  value: Record<string, unknown>,
+  rawBytes = Infinity,
+  rawText?: string,
+): Request {
+  if (mayExceedObject(rawBytes, rawText) && exceeds(JSON.stringify(value), LIMITS.object)) {
     throw bad(`object exceeds ${LIMITS.object} characters`);
   }
   const action = value.action;
