@@ -141,6 +141,13 @@ export const NUMERIC_FLAGS: readonly NumericFlag[] = [
     help: "PBKDF2-SHA256 iterations for new passwords",
   },
   {
+    flag: "hash-concurrency",
+    key: "hashConcurrency",
+    min: 1,
+    max: 1024,
+    help: "password hashes computed at once (default: cores - 1)",
+  },
+  {
     flag: "shutdown-grace",
     key: "shutdownGraceMs",
     min: 0,

@@ -18,6 +18,8 @@ export interface ServerSettings {
   offlineLimit: number;
   /** PBKDF2 iterations for new password hashes. */
   hashIterations: number;
+  /** Password hashes computed at once; the rest wait, so the event loop keeps a core. */
+  hashConcurrency: number;
   /** Silence after which the server sends `probe`, in ms. */
   probeIntervalMs: number;
   /** Time a probed connection has to answer, in ms. */
@@ -56,6 +58,7 @@ export const SERVER_DEFAULTS: Readonly<ServerSettings> = Object.freeze({
   offlineStore: true,
   offlineLimit: 1000,
   hashIterations: 600_000,
+  hashConcurrency: Math.max(1, (globalThis.navigator?.hardwareConcurrency ?? 2) - 1),
   probeIntervalMs: 30_000,
   probeTimeoutMs: 10_000,
   handshakeTimeoutMs: 30_000,
