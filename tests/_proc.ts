@@ -37,10 +37,14 @@ export interface ChildServer extends AsyncDisposable {
 }
 
 /**
- * Starts `server.ts` on 127.0.0.1, port 0, and waits until it listens. The
- * flags default to cheap hashing and no rate limit, like `startServer`.
+ * Starts `server.ts` on 127.0.0.1, port 0, and waits until it listens.
+ * `--hash-iterations 1000` and `--rate-limit 0` (cheap hashing and no rate
+ * limit, like `startServer`) apply unless `args` gives those flags.
  */
 export async function spawnServer(options: SpawnServerOptions = {}): Promise<ChildServer> {
+  const extra = options.args ?? [];
+  const defaults = Object.entries({ "--hash-iterations": "1000", "--rate-limit": "0" })
+    .filter(([flag]) => !extra.includes(flag)).flat();
   const args = [
     "run",
     "-A",
@@ -51,11 +55,8 @@ export async function spawnServer(options: SpawnServerOptions = {}): Promise<Chi
     "127.0.0.1",
     "--db",
     options.dbPath ?? ":memory:",
-    "--hash-iterations",
-    "1000",
-    "--rate-limit",
-    "0",
-    ...(options.args ?? []),
+    ...defaults,
+    ...extra,
   ];
   const child = new Deno.Command(Deno.execPath(), {
     args,

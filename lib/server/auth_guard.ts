@@ -34,6 +34,8 @@ export class AuthGuard {
   readonly #options: AuthGuardOptions;
   readonly #now: () => number;
   readonly #entries = new Map<string, Entry>();
+  /** Attempts begun and not yet ended, per key: they may all fail. */
+  readonly #inFlight = new Map<string, number>();
   #sweepAt = SWEEP_AT;
 
   constructor(options: AuthGuardOptions) {
@@ -49,6 +51,43 @@ export class AuthGuard {
       this.#entries.get("i:" + address)?.lockedUntil ?? 0,
     );
     return until > now ? Math.ceil((until - now) / 1000) : 0;
+  }
+
+  /**
+   * Starts an attempt: returns 0 and counts it as in flight, or the seconds
+   * to wait. Attempts in flight count toward the limit as if they had
+   * failed, so guesses made at once on many connections cannot get past it.
+   * End every attempt that got 0 with {@linkcode AuthGuard.end}.
+   */
+  begin(account: string, address: string): number {
+    const wait = this.lockedFor(account, address);
+    if (wait > 0) return wait;
+    const a = "a:" + account;
+    const i = "i:" + address;
+    if (
+      this.#pending(a) >= this.#options.maxFailures || this.#pending(i) >= this.#options.maxFailures
+    ) {
+      return 1;
+    }
+    this.#inFlight.set(a, (this.#inFlight.get(a) ?? 0) + 1);
+    this.#inFlight.set(i, (this.#inFlight.get(i) ?? 0) + 1);
+    return 0;
+  }
+
+  /** Ends an attempt begun with {@linkcode AuthGuard.begin} (before recording its outcome). */
+  end(account: string, address: string): void {
+    for (const key of ["a:" + account, "i:" + address]) {
+      const n = (this.#inFlight.get(key) ?? 1) - 1;
+      if (n <= 0) this.#inFlight.delete(key);
+      else this.#inFlight.set(key, n);
+    }
+  }
+
+  /** Failures counted in the current window plus attempts in flight. */
+  #pending(key: string): number {
+    const entry = this.#entries.get(key);
+    const live = entry && this.#now() - entry.windowStart <= this.#options.windowMs;
+    return (live ? entry.failures : 0) + (this.#inFlight.get(key) ?? 0);
   }
 
   /** Records a failure for both keys. */
@@ -84,7 +123,12 @@ export class AuthGuard {
         this.#entries.delete(key);
       }
     }
-    // Still full of live entries (an attack from many names): forget the oldest.
+    // Still full of live entries (an attack from many names): forget the
+    // oldest, those not locked out first, so a spray cannot lift a lockout.
+    for (const [key, e] of this.#entries) {
+      if (this.#entries.size < MAX_ENTRIES) break;
+      if (e.lockedUntil <= now) this.#entries.delete(key);
+    }
     for (const key of this.#entries.keys()) {
       if (this.#entries.size < MAX_ENTRIES) break;
       this.#entries.delete(key);

@@ -183,6 +183,11 @@ export class Connection implements Peer {
         if (n === buf.length && buf.length < MAX_READ) buf = new Uint8Array(buf.length * 2);
         for (const event of events) {
           if (this.#closing) break;
+          // Our own answers fill our queue too. Past half of it, stop and let
+          // the peer read (TCP holds back the rest of its requests) rather
+          // than drop a peer that reads, only more slowly than it asks. One
+          // that never reads is then found by the probe timeout.
+          if (this.#overHalf() && !(await this.drain())) break;
           this.lastHeard = performance.now();
           this.probedAt = 0;
           if (!this.#admit()) continue;
@@ -193,7 +198,7 @@ export class Connection implements Peer {
           if (isClientAnswer(event.value)) continue;
           let reply: Response | Promise<Response> | null;
           try {
-            reply = this.#dispatch(event.value, event.bytes);
+            reply = this.#dispatch(event.value, event.bytes, event.text);
           } catch (e) {
             reply = this.#failure(e);
           }
@@ -214,8 +219,17 @@ export class Connection implements Peer {
     }
   }
 
-  #dispatch(value: Record<string, unknown>, bytes: number): Response | Promise<Response> | null {
-    const request = validateRequest(value, bytes);
+  #overHalf(): boolean {
+    const s = this.#settings;
+    return this.#queuedBytes > s.maxQueueBytes / 2 || this.#queue.length > s.maxQueueObjects / 2;
+  }
+
+  #dispatch(
+    value: Record<string, unknown>,
+    bytes: number,
+    text: string,
+  ): Response | Promise<Response> | null {
+    const request = validateRequest(value, bytes, text);
     this.greeted = true;
     if (request.action === "quit") {
       this.close("quit");

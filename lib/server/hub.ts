@@ -18,6 +18,7 @@ import {
 import type { Store } from "../store/store.ts";
 import { AuthGuard } from "./auth_guard.ts";
 import type { ServerSettings } from "./options.ts";
+import { Semaphore } from "./semaphore.ts";
 
 /** What the hub needs of a connection. */
 export interface Peer {
@@ -52,6 +53,7 @@ export interface HubOptions {
     | "offlineStore"
     | "offlineLimit"
     | "hashIterations"
+    | "hashConcurrency"
     | "authFailures"
     | "authWindowMs"
     | "authLockoutMs"
@@ -71,6 +73,8 @@ export class Hub {
   readonly #settings: HubOptions["settings"];
   readonly #log: (line: string) => void;
   readonly #guard: AuthGuard;
+  /** Bounds concurrent password hashing (each takes a core for ~100 ms). */
+  readonly #hashing: Semaphore;
   /** Online sessions by name (guests and accounts share one namespace). */
   readonly #online = new Map<string, Session>();
   /** Room name → member names (persistent account members and online guests). */
@@ -89,6 +93,7 @@ export class Hub {
       windowMs: options.settings.authWindowMs,
       lockoutMs: options.settings.authLockoutMs,
     });
+    this.#hashing = new Semaphore(options.settings.hashConcurrency);
   }
 
   /** Creates a hub and loads the persistent room memberships. */
@@ -222,14 +227,23 @@ export class Hub {
       return response(409, `Cannot authenticate: already logged in as ${session.name}`);
     }
     const address = session.peer.address;
-    const wait = this.#guard.lockedFor(name, address);
+    const wait = this.#guard.begin(name, address);
     if (wait > 0) {
       return response(403, `Cannot authenticate: too many failed attempts; try again in ${wait} s`);
     }
-    const account = await this.#store.getAccount(name);
-    const ok = account
-      ? await verifyPassword(password, account.passwordHash)
-      : await dummyVerify(password, { iterations: this.#settings.hashIterations });
+    let account;
+    let ok;
+    try {
+      account = await this.#store.getAccount(name);
+      const found = account;
+      ok = await this.#hashing.run(() =>
+        found
+          ? verifyPassword(password, found.passwordHash)
+          : dummyVerify(password, { iterations: this.#settings.hashIterations })
+      );
+    } finally {
+      this.#guard.end(name, address);
+    }
     if (!account || !ok) {
       this.#guard.fail(name, address);
       this.#log(`failed login for ${JSON.stringify(name)} from ${address}`);
@@ -298,7 +312,9 @@ export class Hub {
       this.#guard.fail(name, address);
       return response(409, `Cannot register ${name}: the name is taken`);
     }
-    const hash = await hashPassword(password, { iterations: this.#settings.hashIterations });
+    const hash = await this.#hashing.run(() =>
+      hashPassword(password, { iterations: this.#settings.hashIterations })
+    );
     if (!(await this.#store.createAccount(name, hash))) {
       this.#guard.fail(name, address);
       return response(409, `Cannot register ${name}: the name is taken`);
