@@ -51,10 +51,13 @@ Options:
   --pairs N                  direct: client pairs (default 50)
   --size N                   message payload characters (default 100)
   --window N                 direct: messages in flight per connection (default 16)
+  --direct-rate N            direct: msg/s of the second phase (default 50% of the maximum);
+                             a fixed rate makes CPU/msg comparable between builds
   --procs N                  direct: generator processes (default 1)
   --room-sizes LIST          room: member counts (default 50,500)
   --room-senders N           room: senders (default 5)
   --room-window N            room: messages in flight per sender (default 8)
+  --room-rate N              room: messages/s of the second phase (default 50% of the maximum)
   --idle N                   idle: connections (default 10000)
   --connect-batch N          connections opened at once (default 8: ngircd's backlog is 10)
   --storm-concurrency N      storm: concurrent login loops (default 4)
@@ -78,6 +81,10 @@ export interface BenchOptions {
   pairs: number;
   size: number;
   window: number;
+  /** direct: the second phase's rate instead of 50% of the maximum */
+  directRate: number | null;
+  /** room: the second phase's message rate instead of 50% of the maximum */
+  roomRate: number | null;
   procs: number;
   roomSizes: number[];
   roomSenders: number;
@@ -137,6 +144,8 @@ export function parseBenchArgs(args: string[]): BenchOptions | null {
     "pairs",
     "size",
     "window",
+    "direct-rate",
+    "room-rate",
     "procs",
     "room-senders",
     "room-window",
@@ -175,6 +184,12 @@ export function parseBenchArgs(args: string[]): BenchOptions | null {
     pairs: positive(flags.pairs, "pairs", q(50, 5)),
     size,
     window: positive(flags.window, "window", 16),
+    directRate: flags["direct-rate"] === undefined
+      ? null
+      : positive(flags["direct-rate"], "direct-rate", 0),
+    roomRate: flags["room-rate"] === undefined
+      ? null
+      : positive(flags["room-rate"], "room-rate", 0),
     procs: positive(flags.procs, "procs", 1),
     roomSizes,
     roomSenders: positive(flags["room-senders"], "room-senders", q(5, 3)),
@@ -642,7 +657,7 @@ async function direct(ctx: Context): Promise<void> {
           seconds: o.seconds,
         });
         ctx.rows.push(runRow("direct: max", target, max, "msg", "direct-max"));
-        const rate = max.run.messages / max.run.seconds / 2;
+        const rate = o.directRate ?? max.run.messages / max.run.seconds / 2;
         const half = await measure(target, gens, {
           cmd: "run",
           mode: "rate",
@@ -650,7 +665,8 @@ async function direct(ctx: Context): Promise<void> {
           rate: rate / gens.length,
           seconds: o.seconds,
         });
-        ctx.rows.push(runRow("direct: 50% load", target, half, "msg", "direct-half"));
+        const label = o.directRate ? `direct: ${fmtRate(rate)} msg/s` : "direct: 50% load";
+        ctx.rows.push(runRow(label, target, half, "msg", "direct-half"));
       }));
   }
 }
@@ -678,7 +694,7 @@ async function room(ctx: Context): Promise<void> {
           ctx.rows.push(
             runRow(`room ${members}: max`, target, max, "delivery", `room${members}-max`),
           );
-          const rate = max.run.messages / max.run.seconds / 2;
+          const rate = o.roomRate ?? max.run.messages / max.run.seconds / 2;
           const half = await measure(target, gens, {
             cmd: "run",
             mode: "rate",
@@ -687,7 +703,13 @@ async function room(ctx: Context): Promise<void> {
             seconds: o.seconds,
           });
           ctx.rows.push(
-            runRow(`room ${members}: 50% load`, target, half, "delivery", `room${members}-half`),
+            runRow(
+              o.roomRate ? `room ${members}: ${fmtRate(rate)} msg/s` : `room ${members}: 50% load`,
+              target,
+              half,
+              "delivery",
+              `room${members}-half`,
+            ),
           );
         }));
     }
