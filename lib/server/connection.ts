@@ -78,6 +78,11 @@ export class Connection implements Peer {
   greeted = false;
   /** performance.now() when a probe went out unanswered, or 0. */
   probedAt = 0;
+  /** performance.now() when closing began, or 0. */
+  closingAt = 0;
+  /** Resolves once the socket is closed. */
+  readonly #socketClosed: Promise<void>;
+  #resolveSocketClosed!: () => void;
 
   constructor(conn: Deno.TcpConn, options: ConnectionOptions) {
     this.#conn = conn;
@@ -93,6 +98,7 @@ export class Connection implements Peer {
       burst: Math.max(1, options.settings.rateBurst),
     });
     this.openedAt = this.lastHeard = performance.now();
+    this.#socketClosed = new Promise((r) => this.#resolveSocketClosed = r);
     this.#session = this.#hub.connect(this);
     try {
       conn.setNoDelay(true);
@@ -140,6 +146,7 @@ export class Connection implements Peer {
   close(reason: string): void {
     if (this.#closing) return;
     this.#closing = true;
+    this.closingAt = performance.now();
     this.#log(`${this.#label()}: closing: ${reason}`);
     this.#scheduleFlush();
     // The writer closes the socket once the queue is empty.
@@ -215,6 +222,9 @@ export class Connection implements Peer {
     } finally {
       this.close("connection ended");
       await this.#leave([]);
+      // Counted (and reachable by shutdown and the sweeper) until the socket
+      // is closed: a queue may still be flushing to a peer that has quit.
+      await this.#socketClosed;
       this.#onClose?.(this);
     }
   }
@@ -323,6 +333,7 @@ export class Connection implements Peer {
   }
 
   #abort(): void {
+    if (!this.#closing) this.closingAt = performance.now();
     this.#closing = true;
     this.#finish();
     // Leave the hub now rather than when the reader notices the closed
@@ -348,6 +359,7 @@ export class Connection implements Peer {
     try {
       this.#conn.close();
     } catch { /* already closed */ }
+    this.#resolveSocketClosed();
   }
 
   #label(): string {

@@ -128,12 +128,18 @@ export async function serve(options: ServeOptions = {}): Promise<JimServer> {
       settings.probeTimeoutMs / 2,
       settings.probeIntervalMs / 2,
       settings.handshakeTimeoutMs / 2,
+      settings.shutdownGraceMs / 2,
     ),
   );
   const sweeper = setInterval(() => {
     const now = performance.now();
     for (const c of connections) {
-      if (c.closing) continue;
+      if (c.closing) {
+        // It flushes what it has queued; a peer that does not read it gets
+        // the grace period, as at shutdown, and no longer.
+        if (now - c.closingAt > settings.shutdownGraceMs) c.abort("did not read its last answers");
+        continue;
+      }
       if (!c.greeted && now - c.openedAt > settings.handshakeTimeoutMs) {
         c.abort("no valid request within the handshake timeout");
       } else if (c.probedAt > 0) {
