@@ -43,6 +43,32 @@ const MAX_WRITE = 65536;
 
 const PROBE = { action: "probe" } as const;
 
+/** Plain responses of the current second, serialised once for every connection. */
+const replies = new Map<string, Outgoing>();
+let repliesTime = -1;
+/** Distinct texts cached per second; names in texts make the rest one-offs. */
+const REPLIES_MAX = 64;
+
+/**
+ * The outgoing form of a response. Nearly every answer is one of a few
+ * constant objects (`{"response":200,"time":T,"alert":"OK"}`), so their bytes
+ * are shared for the second their `time` names.
+ */
+function replyOutgoing(r: Response): Outgoing {
+  if (Object.keys(r).length !== 3) return new Outgoing(r); // extra fields (`who`)
+  if (r.time !== repliesTime) {
+    replies.clear();
+    repliesTime = r.time;
+  }
+  const key = r.response + ("alert" in r ? "a" + r.alert : "e" + r.error);
+  let out = replies.get(key);
+  if (!out) {
+    out = new Outgoing(r);
+    if (replies.size < REPLIES_MAX) replies.set(key, out);
+  }
+  return out;
+}
+
 /**
  * A connection implements {@linkcode Peer} for the hub. Writes go through one
  * queue bounded in bytes and objects, drained by one writer that awaits the
@@ -271,7 +297,7 @@ export class Connection implements Peer {
 
   #reply(r: Response): void {
     if (this.#closing && r.response !== 429) return;
-    this.send(new Outgoing(r));
+    this.send(replyOutgoing(r));
   }
 
   // -- writing --
@@ -317,7 +343,8 @@ export class Connection implements Peer {
         while (written < chunk.length) {
           written += await this.#conn.write(chunk.subarray(written));
         }
-        this.#queue.splice(0, taken);
+        if (taken === this.#queue.length) this.#queue = [];
+        else this.#queue.splice(0, taken);
         this.#queuedBytes = Math.max(0, this.#queuedBytes - chunk.length);
       }
     } catch {
