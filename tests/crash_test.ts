@@ -12,8 +12,19 @@
  */
 
 import { assert, assertEquals } from "@std/assert";
+import type { DeliveredMsg } from "../lib/protocol/messages.ts";
 import { SqliteStore } from "../lib/store/sqlite_store.ts";
-import { guest, login, type Obj, register, tempDir } from "./_helpers.ts";
+import type { Account, OfflineMessage, RoomMembership, Store } from "../lib/store/store.ts";
+import {
+  guest,
+  login,
+  now,
+  type Obj,
+  RawClient,
+  register,
+  startServer,
+  tempDir,
+} from "./_helpers.ts";
 import { report, spawnServer } from "./_proc.ts";
 
 const LONG = Deno.env.get("JIM_LONG") === "1";
@@ -143,4 +154,89 @@ Deno.test(`crash: ${ROUNDS} rounds of SIGKILL under load lose no 202-acknowledge
   assertEquals(duplicates, [], "messages delivered more than once");
   assertEquals(strange, [], "messages nobody sent");
   assert(tally.acked.size > 0, "no load reached the server");
+});
+
+// -- unexpected exceptions --
+
+/** A store that fails on one account name, as a broken disk or a bug would. */
+class FaultyStore implements Store {
+  readonly #inner = SqliteStore.open(":memory:");
+  readonly #bad: string;
+  constructor(bad: string) {
+    this.#bad = bad;
+  }
+  #check(name: string): void {
+    if (name === this.#bad) throw new Error(`disk on fire reading ${name}`);
+  }
+  createAccount(name: string, hash: string): Promise<boolean> {
+    return this.#inner.createAccount(name, hash);
+  }
+  getAccount(name: string): Promise<Account | null> {
+    this.#check(name);
+    return this.#inner.getAccount(name);
+  }
+  setBlocked(name: string, blocked: boolean): Promise<boolean> {
+    return this.#inner.setBlocked(name, blocked);
+  }
+  listAccounts(): Promise<Account[]> {
+    return this.#inner.listAccounts();
+  }
+  enqueueOffline(to: string, message: DeliveredMsg, limit: number): Promise<boolean> {
+    return Promise.reject(new Error(`disk full storing for ${to}`)).then(() =>
+      this.#inner.enqueueOffline(to, message, limit)
+    );
+  }
+  peekOffline(to: string, max: number): Promise<OfflineMessage[]> {
+    return this.#inner.peekOffline(to, max);
+  }
+  ackOffline(to: string, lastId: number): Promise<void> {
+    return this.#inner.ackOffline(to, lastId);
+  }
+  countOffline(to: string): Promise<number> {
+    return this.#inner.countOffline(to);
+  }
+  listRoomMemberships(): Promise<RoomMembership[]> {
+    return this.#inner.listRoomMemberships();
+  }
+  addRoomMember(room: string, account: string): Promise<void> {
+    return this.#inner.addRoomMember(room, account);
+  }
+  removeRoomMember(room: string, account: string): Promise<void> {
+    return this.#inner.removeRoomMember(room, account);
+  }
+  close(): Promise<void> {
+    return this.#inner.close();
+  }
+}
+
+Deno.test("crash: an exception while handling one request answers 500, is logged with context, and nothing else stops", async () => {
+  const log: string[] = [];
+  await using server = await startServer({
+    store: new FaultyStore("boom"),
+    log: (l) => log.push(l),
+  });
+  await register(server.port, "offline");
+  await using bystander = await guest(server.port, "bystander");
+  await using c = await RawClient.connect(server.port);
+  // A synchronous throw inside the store, on the guest-name check.
+  const r = await c.request({ action: "presence", time: now(), user: { account_name: "boom" } });
+  assertEquals([r.response, r.error], [500, "Cannot handle request: internal server error"]);
+  // The same connection carries on, and answers in order.
+  assertEquals(
+    (await c.request({ action: "presence", time: now(), user: { account_name: "fine" } })).response,
+    200,
+  );
+  // A rejected promise: the durable write of an offline message fails.
+  const m = await c.request({ action: "msg", time: now(), to: "offline", message: "hi" });
+  assertEquals(m.response, 500);
+  assertEquals((await bystander.request({ action: "who", time: now() })).response, 200);
+  const errors = log.filter((l) => l.includes("internal error"));
+  assertEquals(errors.length, 2, log.join("\n"));
+  // Context: who asked, and where it failed.
+  assert(
+    errors[0]!.startsWith("127.0.0.1 (anonymous): internal error: Error: disk on fire"),
+    errors[0],
+  );
+  assert(errors[0]!.includes("getAccount"), errors[0]);
+  assert(errors[1]!.startsWith("127.0.0.1 fine: internal error: Error: disk full"), errors[1]);
 });
