@@ -90,6 +90,8 @@ export class Connection implements Peer {
   #writing = false;
   #flushScheduled = false;
   #drainWaiters: Array<(ok: boolean) => void> = [];
+  /** The reader, paused until the queue is down to a quarter (see run). */
+  #roomWaiter: ((ok: boolean) => void) | null = null;
   #closing = false;
   #closed = false;
   /** Set once this connection has left the hub (see #leave). */
@@ -220,7 +222,7 @@ export class Connection implements Peer {
           // the peer read (TCP holds back the rest of its requests) rather
           // than drop a peer that reads, only more slowly than it asks. One
           // that never reads is then found by the probe timeout.
-          if (this.#overHalf() && !(await this.drain())) break;
+          if (this.#filled(1 / 2) && !(await this.#room())) break;
           this.lastHeard = performance.now();
           this.probedAt = 0;
           if (!this.#admit()) continue;
@@ -255,9 +257,17 @@ export class Connection implements Peer {
     }
   }
 
-  #overHalf(): boolean {
+  /** Whether the queue holds more than `share` of its bound, in bytes or objects. */
+  #filled(share: number): boolean {
     const s = this.#settings;
-    return this.#queuedBytes > s.maxQueueBytes / 2 || this.#queue.length > s.maxQueueObjects / 2;
+    return this.#queuedBytes > s.maxQueueBytes * share ||
+      this.#queue.length > s.maxQueueObjects * share;
+  }
+
+  /** Resolves once the queue is down to a quarter of its bound; false if closed first. */
+  #room(): Promise<boolean> {
+    if (this.#closed) return Promise.resolve(false);
+    return new Promise((resolve) => this.#roomWaiter = resolve);
   }
 
   #dispatch(
@@ -346,6 +356,10 @@ export class Connection implements Peer {
         if (taken === this.#queue.length) this.#queue = [];
         else this.#queue.splice(0, taken);
         this.#queuedBytes = Math.max(0, this.#queuedBytes - chunk.length);
+        if (this.#roomWaiter && !this.#filled(1 / 4)) {
+          this.#roomWaiter(true);
+          this.#roomWaiter = null;
+        }
       }
     } catch {
       // The peer went away mid-write: nothing more can be sent.
@@ -383,6 +397,8 @@ export class Connection implements Peer {
     if (this.#closed) return;
     this.#closed = true;
     for (const w of this.#drainWaiters.splice(0)) w(false);
+    this.#roomWaiter?.(false);
+    this.#roomWaiter = null;
     try {
       this.#conn.close();
     } catch { /* already closed */ }
