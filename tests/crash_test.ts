@@ -29,7 +29,7 @@ import { report, spawnServer } from "./_proc.ts";
 
 const LONG = Deno.env.get("JIM_LONG") === "1";
 const ROUNDS = LONG ? 20 : 4;
-const SEED = Number(Deno.env.get("JIM_CRASH_SEED") ?? 0xc4a54);
+const SEED = Number(Deno.env.get("JIM_CRASH_SEED") || 0xc4a54);
 /** Senders per round, each with this many requests in flight. */
 const SENDERS = 3;
 const WINDOW = 16;

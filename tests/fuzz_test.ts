@@ -30,7 +30,7 @@ import { guest, now, type Obj, RawClient, startServer } from "./_helpers.ts";
 import { report, spawnServer } from "./_proc.ts";
 
 const LONG = Deno.env.get("JIM_LONG") === "1";
-const SEED = Number(Deno.env.get("JIM_FUZZ_SEED") ?? 0x7a11ce);
+const SEED = Number(Deno.env.get("JIM_FUZZ_SEED") || 0x7a11ce);
 const CODEC_INPUTS = LONG ? 200_000 : 12_000;
 const HUB_REQUESTS = LONG ? 100_000 : 10_000;
 const TCP_INPUTS = LONG ? Infinity : 2_000;
@@ -361,6 +361,24 @@ function comparable(events: DecodeEvent[]): string[] {
   );
 }
 
+/** Events as values and errors only (a line's surrounding blanks may count in `bytes`). */
+function values(events: DecodeEvent[]): string[] {
+  return events.map((e) =>
+    e.kind === "object" ? `object ${JSON.stringify(e.value)}` : `error ${e.message}`
+  );
+}
+
+/** An object and a newline: the decoder then treats its peer as newline-framed. */
+const PRIMER = new TextEncoder().encode('{"primer":1}\n');
+
+/** Decodes `bytes` and a newline from a newline-framed peer, in the given cuts. */
+function decodeFramed(bytes: Uint8Array, cuts: (b: Uint8Array) => Uint8Array[], max: number) {
+  const line = new Uint8Array(bytes.length + 1);
+  line.set(bytes);
+  line[bytes.length] = 0x0a;
+  return decodeIn([PRIMER, ...cuts(line)], max).slice(1);
+}
+
 function decodeIn(chunks: Uint8Array[], max: number): DecodeEvent[] {
   const decoder = new JsonObjectDecoder({ maxObjectBytes: max });
   const events: DecodeEvent[] = [];
@@ -384,9 +402,9 @@ function randomCuts(rng: Rng, bytes: Uint8Array): Uint8Array[] {
 
 type Outcome = { ok: Request } | { code: number; message: string };
 
-function outcome(value: Record<string, unknown>, rawBytes?: number): Outcome {
+function outcome(value: Record<string, unknown>, rawBytes?: number, rawText?: string): Outcome {
   try {
-    return { ok: validateRequest(value, rawBytes) };
+    return { ok: validateRequest(value, rawBytes, rawText) };
   } catch (e) {
     // Anything but a ProtocolError is a bug: it would become a 500.
     if (!(e instanceof ProtocolError)) throw e;
@@ -442,6 +460,26 @@ Deno.test(`fuzz: the decoder and validator hold on ${CODEC_INPUTS} seeded inputs
         const single = [...input.bytes].map((b) => new Uint8Array([b]));
         assertEquals(comparable(decodeIn(single, max)), expected, "byte-at-a-time differs");
       }
+      // A newline-framed peer's line decodes alike whole (the line fast path)
+      // and cut up or byte by byte (the state machine).
+      const framed = values(decodeFramed(input.bytes, (b) => [b], max));
+      assertEquals(
+        values(decodeFramed(input.bytes, (b) => randomCuts(rng, b), max)),
+        framed,
+        "framed: random cuts differ",
+      );
+      if (input.bytes.length <= 2048 && i % 8 === 4) {
+        const single = (b: Uint8Array) => [...b].map((x) => new Uint8Array([x]));
+        assertEquals(values(decodeFramed(input.bytes, single, max)), framed, "framed: bytewise");
+      }
+      for (const event of decodeFramed(input.bytes, (b) => [b], max)) {
+        if (event.kind !== "object") continue;
+        assertEquals(
+          outcome(event.value, event.bytes, event.text),
+          outcome(event.value),
+          "framed: raw-size fast path disagrees with the full check",
+        );
+      }
       // An encoded object within the bound comes back as itself.
       if (input.value && input.bytes.length <= max) {
         assertEquals(expected, [`object ${input.bytes.length} ${JSON.stringify(input.value)}`]);
@@ -455,8 +493,8 @@ Deno.test(`fuzz: the decoder and validator hold on ${CODEC_INPUTS} seeded inputs
         const v = event.value;
         assert(typeof v === "object" && v !== null && !Array.isArray(v));
         assert(event.bytes <= max);
-        // The fast path (raw size) agrees with the full check.
-        const fast = outcome(v, event.bytes);
+        // The fast path (raw size and text) agrees with the full check.
+        const fast = outcome(v, event.bytes, event.text);
         assertEquals(fast, outcome(v), "raw-size fast path disagrees with the full check");
         if ("ok" in fast) {
           accepted++;
