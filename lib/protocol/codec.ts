@@ -63,7 +63,12 @@ const enum State {
   Skip,
 }
 
-const utf8 = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM keeps a byte-order mark in the text (JSON does not allow one), so
+// the line fast path rejects it as the state machine does.
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** A line of JSON's blanks only (`trim()` would also take `\v`, no-break spaces and more). */
+const JSON_BLANK = /^[ \t\r]*$/;
 
 /** One line parsed as a JSON object, or undefined if it is anything else. */
 function parseObject(line: string): Record<string, unknown> | undefined {
@@ -172,7 +177,7 @@ export class JsonObjectDecoder {
       if (value !== undefined) {
         events.push({ kind: "object", value, bytes: byteEnd - byteStart, text: line });
         this.#afterObject = true;
-      } else if (line.trim() !== "") {
+      } else if (!JSON_BLANK.test(line)) {
         return byteStart;
       }
       byteStart = byteEnd + 1;
