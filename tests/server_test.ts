@@ -395,3 +395,38 @@ Deno.test("100 concurrent clients each message a partner", async () => {
   }
   for (const c of clients) await c[Symbol.asyncDispose]();
 });
+
+Deno.test("pipelined messages overlap in the store but their answers keep request order", async () => {
+  await using server = await startServer();
+  await register(server.port, "vera");
+  await using a = await guest(server.port, "alice");
+  await using b = await guest(server.port, "bob");
+  const lines = [];
+  for (let i = 0; i < 30; i++) {
+    lines.push(
+      JSON.stringify({
+        action: "msg",
+        time: t(),
+        to: i % 3 === 0 ? "bob" : "vera",
+        message: `m${i}`,
+      }),
+    );
+  }
+  lines.push(JSON.stringify({ action: "msg", time: t(), to: "nobody", message: "x" }));
+  lines.push(JSON.stringify({ action: "presence", time: t(), user: { account_name: "alice2" } }));
+  lines.push(JSON.stringify({ action: "msg", time: t(), to: "vera", message: "after rename" }));
+  await a.writeRaw(lines.join("\n") + "\n");
+  const codes = [];
+  for (let i = 0; i < lines.length; i++) codes.push((await a.response()).response);
+  const expected = Array.from({ length: 30 }, (_, i) => i % 3 === 0 ? 200 : 202);
+  assertEquals(codes, [...expected, 404, 200, 202]);
+  for (let i = 0; i < 30; i += 3) assertEquals((await b.message()).message, `m${i}`);
+  await using v = await login(server.port, "vera");
+  const got = [];
+  for (let i = 0; i < 21; i++) got.push(await v.message());
+  assertEquals(got.map((m) => m.message), [
+    ...Array.from({ length: 30 }, (_, i) => i).filter((i) => i % 3 !== 0).map((i) => `m${i}`),
+    "after rename",
+  ]);
+  assertEquals(got.at(-1)!.from, "alice2");
+});

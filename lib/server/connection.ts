@@ -42,6 +42,8 @@ const MAX_READ = 65536;
 const MAX_WRITE = 65536;
 
 const PROBE = { action: "probe" } as const;
+/** Messages one connection may have awaiting their answers at once. */
+const MAX_PIPELINE = 64;
 
 /** Plain responses of the current second, serialised once for every connection. */
 const replies = new Map<string, Outgoing>();
@@ -88,6 +90,9 @@ export class Connection implements Peer {
   #queue: Outgoing[] = [];
   #queuedBytes = 0;
   #writing = false;
+  /** The last reply still waiting for its turn, or null. */
+  #pending: Promise<void> | null = null;
+  #pendingCount = 0;
   #flushScheduled = false;
   #drainWaiters: Array<(ok: boolean) => void> = [];
   /** The reader, paused until the queue is down to a quarter (see run). */
@@ -227,24 +232,25 @@ export class Connection implements Peer {
           this.probedAt = 0;
           if (!this.#admit()) continue;
           if (event.kind === "error") {
-            this.#reply(response(400, event.message));
+            this.#emit(response(400, event.message));
             continue;
           }
           if (isClientAnswer(event.value)) continue;
+          // Messages may overlap (a sender's burst to offline accounts shares
+          // one commit); anything else waits for every earlier answer, since
+          // it may change who the connection is.
+          const overlaps = event.value.action === "msg";
+          if (this.#pending && (!overlaps || this.#pendingCount >= MAX_PIPELINE)) {
+            await this.#settled();
+          }
           let reply: Response | Promise<Response> | null;
           try {
             reply = this.#dispatch(event.value, event.bytes, event.text);
           } catch (e) {
             reply = this.#failure(e);
           }
-          if (reply instanceof Promise) {
-            try {
-              reply = await reply;
-            } catch (e) {
-              reply = this.#failure(e);
-            }
-          }
-          if (reply) this.#reply(reply as Response);
+          if (reply) this.#emit(reply);
+          if (!overlaps && this.#pending) await this.#settled();
         }
       }
     } finally {
@@ -255,6 +261,31 @@ export class Connection implements Peer {
       await this.#socketClosed;
       this.#onClose?.(this);
     }
+  }
+
+  /**
+   * Sends a reply in request order: at once when nothing is pending, else
+   * after every earlier reply.
+   */
+  #emit(reply: Response | Promise<Response>): void {
+    if (this.#pending === null && !(reply instanceof Promise)) {
+      this.#reply(reply);
+      return;
+    }
+    this.#pendingCount++;
+    const turn = (this.#pending ?? Promise.resolve())
+      .then(() => reply)
+      .then((r) => this.#reply(r), (e) => this.#reply(this.#failure(e)));
+    const settled: Promise<void> = turn.finally(() => {
+      this.#pendingCount--;
+      if (this.#pending === settled) this.#pending = null;
+    });
+    this.#pending = settled;
+  }
+
+  /** Resolves once every reply so far has been sent. */
+  async #settled(): Promise<void> {
+    while (this.#pending) await this.#pending;
   }
 
   /** Whether the queue holds more than `share` of its bound, in bytes or objects. */
@@ -297,10 +328,10 @@ export class Connection implements Peer {
       return true;
     }
     if (++this.#strikes >= this.#settings.floodDisconnect) {
-      this.#reply(response(429, "Cannot continue: too many requests; disconnecting"));
+      this.#emit(response(429, "Cannot continue: too many requests; disconnecting"));
       this.close("flooding");
     } else {
-      this.#reply(response(429, "Cannot handle request: too many requests"));
+      this.#emit(response(429, "Cannot handle request: too many requests"));
     }
     return false;
   }
