@@ -315,7 +315,8 @@ Deno.test("brute force: concurrent guesses on many connections cannot get past t
     );
     const codes = answers.map((r) => r.response).sort();
     assertEquals(codes.filter((c) => c === 402).length, 3, JSON.stringify(codes));
-    assertEquals(codes.filter((c) => c === 403).length, 17, JSON.stringify(codes));
+    // The rest are refused: 403 once the three have failed, 429 while they are in flight.
+    assertEquals(codes.filter((c) => c === 403 || c === 429).length, 17, JSON.stringify(codes));
   } finally {
     for (const c of clients) await c[Symbol.asyncDispose]();
   }
@@ -389,4 +390,27 @@ Deno.test("brute force: a successful login clears the account's failures", async
   // Without a success in between, the third failure locks the account.
   assertEquals([await attempt("w"), await attempt("w"), await attempt("w")], [402, 402, 402]);
   assertEquals(await attempt("correct horse"), 403);
+});
+
+Deno.test("brute force: more logins at once from one address than the limit get 429, not a lockout", async () => {
+  await using server = await startServer({ authFailures: 3, hashIterations: 50_000 });
+  const names = ["n1", "n2", "n3", "n4", "n5", "n6"];
+  for (const n of names) await register(server.port, n);
+  const clients = await Promise.all(names.map(() => RawClient.connect(server.port)));
+  try {
+    const answers = await Promise.all(
+      clients.map((c, i) => c.request(auth(names[i]!, "correct horse"))),
+    );
+    const codes = answers.map((r) => r.response);
+    assertEquals(codes.filter((c) => c === 200).length >= 3, true, JSON.stringify(codes));
+    assertEquals(codes.filter((c) => c !== 200 && c !== 429), [], JSON.stringify(codes));
+    // Nobody failed, so nobody is locked out: the refused ones get in now.
+    for (const [i, c] of clients.entries()) {
+      if (codes[i] === 429) {
+        assertEquals((await c.request(auth(names[i]!, "correct horse"))).response, 200);
+      }
+    }
+  } finally {
+    for (const c of clients) await c[Symbol.asyncDispose]();
+  }
 });

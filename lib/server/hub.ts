@@ -227,9 +227,17 @@ export class Hub {
       return response(409, `Cannot authenticate: already logged in as ${session.name}`);
     }
     const address = session.peer.address;
-    const wait = this.#guard.begin(name, address);
+    const wait = this.#guard.lockedFor(name, address);
     if (wait > 0) {
       return response(403, `Cannot authenticate: too many failed attempts; try again in ${wait} s`);
+    }
+    // Logins in progress count as failures until they end, so that guesses
+    // made at once cannot pass the limit; the excess is asked to wait.
+    if (this.#guard.begin(name, address) > 0) {
+      return response(
+        429,
+        "Cannot authenticate: too many logins in progress for this account or address; try again shortly",
+      );
     }
     let account;
     let ok;
