@@ -221,6 +221,10 @@ export class Connection implements Peer {
         const events = this.#decoder.push(buf.subarray(0, n));
         // A busy connection reads in larger pieces; an idle one stays small.
         if (n === buf.length && buf.length < MAX_READ) buf = new Uint8Array(buf.length * 2);
+        if (events.length > 0) {
+          this.lastHeard = performance.now();
+          this.probedAt = 0;
+        }
         for (const event of events) {
           if (this.#closing) break;
           // Our own answers fill our queue too. Past half of it, stop and let
@@ -228,8 +232,6 @@ export class Connection implements Peer {
           // than drop a peer that reads, only more slowly than it asks. One
           // that never reads is then found by the probe timeout.
           if (this.#filled(1 / 2) && !(await this.#room())) break;
-          this.lastHeard = performance.now();
-          this.probedAt = 0;
           if (!this.#admit()) continue;
           if (event.kind === "error") {
             this.#emit(response(400, event.message));
