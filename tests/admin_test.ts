@@ -1,6 +1,7 @@
 import { assertEquals } from "@std/assert";
 import { ADMIN_HELP, ADMIN_USAGE, type AdminIo, runAdmin } from "../lib/admin/admin.ts";
 import { SqliteStore } from "../lib/store/sqlite_store.ts";
+import { guest, login, now, RawClient, register, startServer } from "./_helpers.ts";
 
 /** Records what `runAdmin` prints. */
 function recorder(env: Record<string, string> = {}): { out: string[]; err: string[]; io: AdminIo } {
@@ -117,12 +118,12 @@ Deno.test("runAdmin() block and unblock set the flag the server reads", async ()
 
   let rec = recorder();
   assertEquals(await runAdmin(["block", "alice", "--db", db.path], rec.io), 0);
-  assertEquals(rec.out, ["Blocked alice (takes effect at the next login)"]);
+  assertEquals(rec.out, ["Blocked alice: a running server disconnects the account within seconds"]);
   assertEquals((await server.getAccount("alice"))?.blocked, true);
 
   rec = recorder();
   assertEquals(await runAdmin(["--db", db.path, "unblock", "alice"], rec.io), 0);
-  assertEquals(rec.out, ["Unblocked alice (takes effect at the next login)"]);
+  assertEquals(rec.out, ["Unblocked alice: the account may log in again"]);
   assertEquals((await server.getAccount("alice"))?.blocked, false);
 });
 
@@ -168,11 +169,35 @@ Deno.test("runAdmin() defaults --db to $JIM_DB, and needs HOME without it", asyn
   }
   let rec = recorder({ JIM_DB: db.path });
   assertEquals(await runAdmin(["block", "carol"], rec.io), 0);
-  assertEquals(rec.out, ["Blocked carol (takes effect at the next login)"]);
+  assertEquals(rec.out, ["Blocked carol: a running server disconnects the account within seconds"]);
 
   rec = recorder();
   assertEquals(await runAdmin(["users"], rec.io), 1);
   assertEquals(rec.err, [
     "Cannot choose a database file: neither HOME nor XDG_DATA_HOME is set (use --db PATH or JIM_DB)",
   ]);
+});
+
+Deno.test("runAdmin() block on a running server's database disconnects the account and refuses its logins", async () => {
+  await using db = await tempDb();
+  await using server = await startServer({ dbPath: db.path, blockCheckMs: 50 });
+  await register(server.port, "mallory");
+  await using m = await login(server.port, "mallory");
+  await using bystander = await guest(server.port, "bystander");
+  const rec = recorder();
+  assertEquals(await runAdmin(["block", "mallory", "--db", db.path], rec.io), 0);
+  const notice = await m.take((o) => o.response === 101);
+  assertEquals(notice.alert, "account mallory is blocked");
+  await m.waitClosed();
+  await using again = await RawClient.connect(server.port);
+  const r = await again.request({
+    action: "authenticate",
+    time: now(),
+    user: { account_name: "mallory", password: "correct horse" },
+  });
+  assertEquals(r.response, 403);
+  // Nobody else is affected.
+  assertEquals((await bystander.request({ action: "who", time: now() })).response, 200);
+  assertEquals(await runAdmin(["unblock", "mallory", "--db", db.path], rec.io), 0);
+  await using back = await login(server.port, "mallory");
 });

@@ -181,6 +181,9 @@ class FaultyStore implements Store {
   listAccounts(): Promise<Account[]> {
     return this.#inner.listAccounts();
   }
+  listBlocked(): Promise<string[]> {
+    return this.#inner.listBlocked();
+  }
   enqueueOffline(to: string, message: DeliveredMsg, limit: number): Promise<boolean> {
     return Promise.reject(new Error(`disk full storing for ${to}`)).then(() =>
       this.#inner.enqueueOffline(to, message, limit)

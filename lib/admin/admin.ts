@@ -3,8 +3,8 @@
  *
  * It works on the database file while a server runs on it (WAL mode and a
  * busy timeout let both write). The server reads `blocked` on every
- * `authenticate`, so a block takes effect at the account's next login; a
- * session already open is not cut.
+ * `authenticate`, and every `--block-check` seconds (default 5) it
+ * disconnects blocked accounts that are online.
  *
  * @module
  */
@@ -28,7 +28,7 @@ export const ADMIN_HELP = `jim admin: manage the accounts of a jim server
 
 USAGE:
   jim admin users [--db PATH]         list accounts
-  jim admin block NAME [--db PATH]    refuse the account's logins
+  jim admin block NAME [--db PATH]    disconnect the account and refuse its logins
   jim admin unblock NAME [--db PATH]  allow the account's logins again
 
 OPTIONS:
@@ -36,8 +36,9 @@ OPTIONS:
               $XDG_DATA_HOME/jim/jim.db, else ~/.local/share/jim/jim.db)
   -h, --help  show this help
 
-Safe to run while the server is running. A block takes effect at the
-account's next login. Account names are case-sensitive.`;
+Safe to run while the server is running: a running server disconnects a
+blocked account within its --block-check interval (default 5 s) and refuses
+its logins from then on. Account names are case-sensitive.`;
 
 /** A parsed `jim admin` command line. */
 type AdminCommand =
@@ -129,7 +130,11 @@ async function setBlocked(
     io.stderr(`Cannot ${verb} ${name}: no such account`);
     return 1;
   }
-  io.stdout(`${blocked ? "Blocked" : "Unblocked"} ${name} (takes effect at the next login)`);
+  io.stdout(
+    blocked
+      ? `Blocked ${name}: a running server disconnects the account within seconds`
+      : `Unblocked ${name}: the account may log in again`,
+  );
   return 0;
 }
 

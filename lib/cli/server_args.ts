@@ -148,6 +148,15 @@ export const NUMERIC_FLAGS: readonly NumericFlag[] = [
     help: "password hashes computed at once (default: cores - 1)",
   },
   {
+    flag: "block-check",
+    key: "blockCheckMs",
+    min: 1,
+    max: 3600,
+    scale: 1000,
+    unit: "s",
+    help: "how often blocked accounts are looked for and disconnected",
+  },
+  {
     flag: "shutdown-grace",
     key: "shutdownGraceMs",
     min: 0,

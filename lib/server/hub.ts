@@ -149,6 +149,23 @@ export class Hub {
     }
   }
 
+  /**
+   * Disconnects every online account that is now blocked (`jim admin block`
+   * may have changed the store from another process). Returns their names.
+   */
+  async enforceBlocks(): Promise<string[]> {
+    const kicked: string[] = [];
+    for (const name of await this.#store.listBlocked()) {
+      const session = this.#online.get(name);
+      if (!session?.account) continue;
+      kicked.push(name);
+      this.#log(`disconnecting ${name}: account blocked`);
+      session.peer.send(new Outgoing(response(101, `account ${name} is blocked`)));
+      session.peer.close("account blocked");
+    }
+    return kicked;
+  }
+
   /** Sends an object to every connected session (the shutdown notice). */
   broadcast(message: Outgoing): void {
     for (const s of this.#sessions) s.peer.send(message);

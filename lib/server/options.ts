@@ -48,6 +48,8 @@ export interface ServerSettings {
   maxQueueObjects: number;
   /** Raw bytes one incoming object may take before it ends. */
   maxObjectBytes: number;
+  /** How often the server looks for newly blocked accounts to disconnect, in ms. */
+  blockCheckMs: number;
   /** Time shutdown waits for queued writes before closing, in ms. */
   shutdownGraceMs: number;
 }
@@ -73,5 +75,6 @@ export const SERVER_DEFAULTS: Readonly<ServerSettings> = Object.freeze({
   maxQueueBytes: 1 << 20,
   maxQueueObjects: 8192,
   maxObjectBytes: DEFAULT_MAX_OBJECT_BYTES,
+  blockCheckMs: 5000,
   shutdownGraceMs: 2000,
 });

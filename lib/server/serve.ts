@@ -150,6 +150,16 @@ export async function serve(options: ServeOptions = {}): Promise<JimServer> {
     }
   }, sweepEvery);
 
+  // `jim admin block` writes to the database, maybe from another process:
+  // look for blocked accounts that are online now and then.
+  let checkingBlocks = false;
+  const blockChecker = setInterval(() => {
+    if (checkingBlocks || stopping) return;
+    checkingBlocks = true;
+    hub.enforceBlocks().catch((e) => log(`cannot check blocked accounts: ${e}`))
+      .finally(() => checkingBlocks = false);
+  }, settings.blockCheckMs);
+
   const accepting = acceptLoop();
   let resolveFinished!: () => void;
   const finished = new Promise<void>((r) => resolveFinished = r);
@@ -158,6 +168,7 @@ export async function serve(options: ServeOptions = {}): Promise<JimServer> {
   async function shutdown(): Promise<void> {
     stopping = true;
     clearInterval(sweeper);
+    clearInterval(blockChecker);
     try {
       listener.close();
     } catch { /* already closed */ }

@@ -168,6 +168,7 @@ export class SqliteStore implements Store, AsyncDisposable {
   #selectAccount: StatementSync;
   #updateBlocked: StatementSync;
   #selectAccounts: StatementSync;
+  #selectBlocked: StatementSync;
   #countOffline: StatementSync;
   #insertOffline: StatementSync;
   #selectOffline: StatementSync;
@@ -190,6 +191,7 @@ export class SqliteStore implements Store, AsyncDisposable {
     this.#selectAccounts = db.prepare(
       "SELECT name, password_hash, blocked, created_at FROM accounts ORDER BY name",
     );
+    this.#selectBlocked = db.prepare("SELECT name FROM accounts WHERE blocked = 1 ORDER BY name");
     this.#countOffline = db.prepare("SELECT count(*) AS n FROM offline WHERE recipient = ?");
     this.#insertOffline = db.prepare("INSERT INTO offline (recipient, body) VALUES (?, ?)");
     this.#selectOffline = db.prepare(
@@ -270,6 +272,11 @@ export class SqliteStore implements Store, AsyncDisposable {
   /** Every account, ordered by name (by code point). */
   listAccounts(): Promise<Account[]> {
     return this.#call(() => (this.#selectAccounts.all() as Row[]).map(toAccount));
+  }
+
+  /** The names of blocked accounts, ordered by name. */
+  listBlocked(): Promise<string[]> {
+    return this.#call(() => (this.#selectBlocked.all() as Row[]).map((row) => String(row.name)));
   }
 
   /**

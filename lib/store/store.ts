@@ -42,6 +42,8 @@ export interface Store {
   setBlocked(name: string, blocked: boolean): Promise<boolean>;
   /** Every account, by name. */
   listAccounts(): Promise<Account[]>;
+  /** The names of blocked accounts (also those blocked by another process on the same data). */
+  listBlocked(): Promise<string[]>;
 
   /**
    * Stores a message for an offline account. Resolves only once the message
