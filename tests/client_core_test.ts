@@ -349,6 +349,33 @@ Deno.test("ClientCore reports queued messages as not sent when it gives up", asy
   await core.quit();
 });
 
+Deno.test("ClientCore stops reconnecting when the server refuses the account with 403", async () => {
+  const server = new FakeServer();
+  const core = guest(server.port, { reconnect: { minDelayMs: 1, maxDelayMs: 2, retries: 1000 } });
+  const peer = await startGuest(server, core);
+  const nextPeer = server.accept();
+  const offline = waitFor(core, (e) => e.type === "state" && e.state === "offline");
+  await peer.close();
+  const peer2 = await nextPeer;
+  await peer2.expect("presence");
+  // Any further attempt would wait here for an answer that never comes.
+  const stray = server.accept().catch(() => null);
+  await peer2.answer(403, "Cannot authenticate: account alice is blocked");
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    offline,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error("still reconnecting after a 403")), 3000);
+    }),
+  ]).finally(() => clearTimeout(timer));
+  const lines = lineText(core, SERVER_WINDOW);
+  assert(lines.at(-1)!.startsWith("Gave up reconnecting"), lines.join("\n"));
+  assertEquals(server.peers.length, 2);
+  await core.quit();
+  await server.close();
+  assertEquals(await stray, null);
+});
+
 Deno.test("ClientCore.execute() handles window commands and hints", async () => {
   const server = new FakeServer();
   const core = guest(server.port);

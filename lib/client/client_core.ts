@@ -452,8 +452,12 @@ export class ClientCore {
           this.error(`Reconnect attempt ${attempt} failed: ${text}`, SERVER_WINDOW);
           lastFailure = text;
         }
-        // A wrong password or a name now registered will not heal by waiting.
-        if (error instanceof IdentifyError && (error.code === 401 || error.code === 402)) break;
+        // A wrong password, a name now registered or a blocked account
+        // (403) will not heal by waiting.
+        if (
+          error instanceof IdentifyError &&
+          (error.code === 401 || error.code === 402 || error.code === 403)
+        ) break;
       }
     }
     this.#reconnectInfo = null;
