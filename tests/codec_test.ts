@@ -6,6 +6,7 @@ import {
   JsonObjectDecoder,
   Outgoing,
 } from "../lib/protocol/codec.ts";
+import { ConcatenatedJsonParseStream } from "@std/json/concatenated-json-parse-stream";
 
 const enc = new TextEncoder();
 
@@ -137,4 +138,49 @@ Deno.test("Outgoing serialises once per form and reuses bytes for ASCII-only val
   const cyr = new Outgoing({ a: "ж" });
   assertMatch(new TextDecoder().decode(cyr.bytes(true)), /\\u0436/);
   assertMatch(new TextDecoder().decode(cyr.bytes(false)), /ж/);
+});
+
+// -- why not std's ConcatenatedJsonParseStream on the server (docs/protocol.md) --
+
+Deno.test("std ConcatenatedJsonParseStream stops at the first syntax error; JsonObjectDecoder goes on", async () => {
+  const chunks = ['{"a":1}', 'oops{"b":2}', '{"c":3}'];
+  const seen: unknown[] = [];
+  let error: unknown = null;
+  try {
+    const stream = ReadableStream.from(chunks).pipeThrough(new ConcatenatedJsonParseStream());
+    for await (const v of stream) seen.push(v);
+  } catch (e) {
+    error = e;
+  }
+  assertEquals(seen, [{ a: 1 }]);
+  assert(error instanceof SyntaxError);
+  const d = new JsonObjectDecoder();
+  assertEquals(values(feed(d, chunks)), [
+    { a: 1 },
+    { error: "Cannot parse request: expected a JSON object" },
+    { b: 2 },
+    { c: 3 },
+  ]);
+});
+
+Deno.test("std ConcatenatedJsonParseStream holds an unterminated object to the end; JsonObjectDecoder bounds it", async () => {
+  const mib = "x".repeat(1 << 20);
+  function* input() {
+    yield '{"a":"';
+    for (let i = 0; i < 4; i++) yield mib;
+  }
+  let error: unknown = null;
+  try {
+    const stream = ReadableStream.from(input()).pipeThrough(new ConcatenatedJsonParseStream());
+    for await (const _ of stream) { /* nothing ever completes */ }
+  } catch (e) {
+    error = e;
+  }
+  // It complains only when the stream ends, about a 4 MiB string it kept whole.
+  assert(error instanceof SyntaxError);
+  assertMatch((error as SyntaxError).message, /position 4194310/);
+  const d = new JsonObjectDecoder({ maxObjectBytes: 8192 });
+  const events = feed(d, [...input()]);
+  assertEquals(values(events), [{ error: "Cannot parse request: object exceeds 8192 bytes" }]);
+  assert(d.pendingBytes <= 8192);
 });
