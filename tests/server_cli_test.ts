@@ -2,6 +2,7 @@ import { assert, assertEquals, assertMatch, assertThrows } from "@std/assert";
 import { UsageError } from "../lib/cli/parse.ts";
 import { parseServerArgs, SERVER_HELP } from "../lib/cli/server_args.ts";
 import { now, RawClient, tempDir } from "./_helpers.ts";
+import { spawnServer } from "./_proc.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 
@@ -76,40 +77,6 @@ Deno.test("SERVER_HELP names every flag with its default", () => {
   assertMatch(SERVER_HELP, /--probe-interval N\s+silence before a probe \(default 30s\)/);
 });
 
-async function startChild(
-  args: string[],
-): Promise<{ child: Deno.ChildProcess; port: number; stderr: () => string }> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${root}server.ts`, "-p", "0", "-a", "127.0.0.1", ...args],
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let text = "";
-  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  const reading = (async () => {
-    while (true) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      text += value;
-    }
-  })();
-  const deadline = Date.now() + 10000;
-  let port = 0;
-  while (Date.now() < deadline) {
-    const m = text.match(/listening on [^:]+:(\d+)/);
-    if (m) {
-      port = Number(m[1]);
-      break;
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  if (!port) throw new Error(`server did not start: ${text}`);
-  const status = child.status;
-  child.status.then(() => reading);
-  void status;
-  return { child, port, stderr: () => text };
-}
-
 Deno.test("server.ts exits 2 with one line and usage on a bad command line", async () => {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", `${root}server.ts`, "--port", "nope"],
@@ -127,24 +94,24 @@ Deno.test("server.ts exits 2 with one line and usage on a bad command line", asy
 
 Deno.test("server.ts on SIGTERM sends 101 to clients, exits 0, and keeps its data", async () => {
   await using dir = await tempDir();
-  const db = `${dir.path}/jim.db`;
-  const { child, port } = await startChild(["--db", db, "--hash-iterations", "1000"]);
+  const dbPath = `${dir.path}/jim.db`;
+  const first = await spawnServer({ dbPath });
   {
-    await using c = await RawClient.connect(port);
+    await using c = await RawClient.connect(first.port);
     const r = await c.request({
       action: "register",
       time: now(),
       user: { account_name: "zoe", password: "long enough" },
     });
     assertEquals(r.response, 201);
-    child.kill("SIGTERM");
+    first.kill("SIGTERM");
     const notice = await c.take((o) => o.response === 101);
     assertEquals(notice.alert, "server shutting down");
     await c.waitClosed();
   }
-  assertEquals((await child.status).code, 0);
+  assertEquals((await first.exited).code, 0);
   // The account is still there for the next server on the same file.
-  const second = await startChild(["--db", db, "--hash-iterations", "1000"]);
+  const second = await spawnServer({ dbPath });
   {
     await using c = await RawClient.connect(second.port);
     const r = await c.request({
@@ -154,8 +121,8 @@ Deno.test("server.ts on SIGTERM sends 101 to clients, exits 0, and keeps its dat
     });
     assertEquals(r.response, 200);
   }
-  second.child.kill("SIGINT");
-  assertEquals((await second.child.status).code, 0);
+  second.kill("SIGINT");
+  assertEquals((await second.exited).code, 0);
 });
 
 Deno.test("server.ts reports a port in use plainly and exits 1", async () => {
