@@ -199,5 +199,5 @@ Deno.test("runAdmin() block on a running server's database disconnects the accou
   // Nobody else is affected.
   assertEquals((await bystander.request({ action: "who", time: now() })).response, 200);
   assertEquals(await runAdmin(["unblock", "mallory", "--db", db.path], rec.io), 0);
-  await using back = await login(server.port, "mallory");
+  await using _back = await login(server.port, "mallory");
 });
