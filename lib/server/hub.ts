@@ -166,11 +166,6 @@ export class Hub {
     return kicked;
   }
 
-  /** Sends an object to every connected session (the shutdown notice). */
-  broadcast(message: Outgoing): void {
-    for (const s of this.#sessions) s.peer.send(message);
-  }
-
   /** Answers one request (all but `quit`, which the connection handles). */
   handle(session: Session, request: Request): Response | Promise<Response> {
     switch (request.action) {
