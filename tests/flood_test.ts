@@ -414,3 +414,24 @@ Deno.test("brute force: more logins at once from one address than the limit get 
     for (const c of clients) await c[Symbol.asyncDispose]();
   }
 });
+
+Deno.test("brute force: a flood of registrations from one address hashes only a few at a time", async () => {
+  await using server = await startServer({ authFailures: 3, hashIterations: 50_000 });
+  const clients = await Promise.all(
+    Array.from({ length: 8 }, () => RawClient.connect(server.port)),
+  );
+  try {
+    const answers = await Promise.all(clients.map((c, i) =>
+      c.request({
+        action: "register",
+        time: now(),
+        user: { account_name: `flood${i}`, password: "long enough" },
+      })
+    ));
+    const codes = answers.map((r) => r.response);
+    assertEquals(codes.filter((c) => c === 201).length, 3, JSON.stringify(codes));
+    assertEquals(codes.filter((c) => c === 429).length, 5, JSON.stringify(codes));
+  } finally {
+    for (const c of clients) await c[Symbol.asyncDispose]();
+  }
+});

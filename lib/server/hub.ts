@@ -332,9 +332,22 @@ export class Hub {
       this.#guard.fail(name, address);
       return response(409, `Cannot register ${name}: the name is taken`);
     }
-    const hash = await this.#hashing.run(() =>
-      hashPassword(password, { iterations: this.#settings.hashIterations })
-    );
+    // Hashing is the expensive part: like logins, one address gets only a
+    // few at a time, so a flood of registrations cannot starve others' logins.
+    if (this.#guard.begin(name, address) > 0) {
+      return response(
+        429,
+        "Cannot register: too many requests in progress for this account or address; try again shortly",
+      );
+    }
+    let hash: string;
+    try {
+      hash = await this.#hashing.run(() =>
+        hashPassword(password, { iterations: this.#settings.hashIterations })
+      );
+    } finally {
+      this.#guard.end(name, address);
+    }
     if (!(await this.#store.createAccount(name, hash))) {
       this.#guard.fail(name, address);
       return response(409, `Cannot register ${name}: the name is taken`);
