@@ -376,6 +376,21 @@ Deno.test("ClientCore stops reconnecting when the server refuses the account wit
   assertEquals(await stray, null);
 });
 
+Deno.test("ClientCore.learnOnlineNames() quietly learns who is online, for completion", async () => {
+  const server = new FakeServer();
+  const core = guest(server.port);
+  const peer = await startGuest(server, core);
+  const before = lineText(core, SERVER_WINDOW).length;
+  const learning = core.learnOnlineNames();
+  await peer.expect("who");
+  await peer.answer(200, "3 online", { users: ["alice", "bob", "вера"] });
+  await learning;
+  assertEquals(core.knownNames.sort(), ["bob", "вера"]);
+  assertEquals(lineText(core, SERVER_WINDOW).length, before);
+  await core.quit();
+  await server.close();
+});
+
 Deno.test("ClientCore.execute() handles window commands and hints", async () => {
   const server = new FakeServer();
   const core = guest(server.port);

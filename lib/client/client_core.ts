@@ -794,6 +794,18 @@ export class ClientCore {
     return this.#simple(context, this.#presenceBody(text), this.conversations.current.name);
   }
 
+  /**
+   * Asks the server quietly who is online, so that Tab can complete their
+   * names. Prints nothing; a server without `who` is simply not asked again.
+   */
+  async learnOnlineNames(): Promise<void> {
+    if (this.#state !== "online") return;
+    const answer = await this.#request({ action: "who" }, { action: "who" });
+    for (const u of (answer && whoUsers(answer)) ?? []) {
+      if (u !== this.#user) this.#names.add(u);
+    }
+  }
+
   /** Asks who is online (in a room, or whether a name is). */
   async who(target?: string): Promise<Outcome> {
     const context: RequestContext = target === undefined

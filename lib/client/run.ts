@@ -143,6 +143,7 @@ export async function runClient(args: string[]): Promise<number> {
     if (oneShot) return await sendOne(core, parsed.to!, parsed.message!, stdout);
     if (!screen) return await runLines(core, readLines(Deno.stdin.readable), { to: parsed.to });
     if (parsed.to !== undefined) core.switchTo(parsed.to);
+    void core.learnOnlineNames(); // for Tab completion of names
     await new TerminalUI(core, { color: !noColor }).run();
     return EXIT.ok;
   } finally {
