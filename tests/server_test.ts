@@ -430,3 +430,51 @@ Deno.test("pipelined messages overlap in the store but their answers keep reques
   ]);
   assertEquals(got.at(-1)!.from, "alice2");
 });
+
+Deno.test("presence with a new free name renames a guest, and its rooms follow", async () => {
+  await using server = await startServer();
+  await using a = await guest(server.port, "anon1");
+  await using b = await guest(server.port, "bea");
+  assertShape(await a.request({ action: "join", time: t(), room: "#r" }), 201);
+  assertShape(await b.request({ action: "join", time: t(), room: "#r" }), 200);
+  assertShape(
+    await a.request({ action: "presence", time: t(), user: { account_name: "ann" } }),
+    200,
+  );
+  assertShape(await b.request({ action: "msg", time: t(), to: "#r", message: "hi ann" }), 200);
+  assertEquals((await a.message()).message, "hi ann");
+  const who = await b.request({ action: "who", time: t(), target: "#r" });
+  assertEquals([...who.users].sort(), ["ann", "bea"]);
+  // The old name is free again.
+  await using c = await guest(server.port, "anon1");
+  assertShape(await b.request({ action: "msg", time: t(), to: "anon1", message: "new one" }), 200);
+  assertEquals((await c.message()).message, "new one");
+});
+
+Deno.test("a guest who authenticates keeps its rooms, and they persist as the account's", async () => {
+  await using dir = await tempDir();
+  const dbPath = `${dir.path}/jim.db`;
+  {
+    await using server = await startServer({ dbPath });
+    await register(server.port, "gus");
+    await using g = await guest(server.port, "visitor");
+    assertShape(await g.request({ action: "join", time: t(), room: "#hall" }), 201);
+    const r = await g.request({
+      action: "authenticate",
+      time: t(),
+      user: { account_name: "gus", password: "correct horse" },
+    });
+    assertShape(r, 200);
+    const who = await g.request({ action: "who", time: t(), target: "#hall" });
+    assertEquals(who.users, ["gus"]);
+  }
+  await using server = await startServer({ dbPath });
+  await using gus = await login(server.port, "gus");
+  await using other = await guest(server.port, "other");
+  assertShape(await other.request({ action: "join", time: t(), room: "#hall" }), 200);
+  assertShape(
+    await other.request({ action: "msg", time: t(), to: "#hall", message: "still here?" }),
+    200,
+  );
+  assertEquals((await gus.message()).message, "still here?");
+});
