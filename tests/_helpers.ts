@@ -174,6 +174,11 @@ export class RawClient implements AsyncDisposable {
   }
 }
 
+/** An `authenticate` request. */
+export function auth(name: string, password: string): Obj {
+  return { action: "authenticate", time: now(), user: { account_name: name, password } };
+}
+
 /** Connects and claims a guest name; fails the test on anything but 200. */
 export async function guest(port: number, name: string): Promise<RawClient> {
   const c = await RawClient.connect(port);
@@ -204,11 +209,7 @@ export async function login(
   password = "correct horse",
 ): Promise<RawClient> {
   const c = await RawClient.connect(port);
-  const r = await c.request({
-    action: "authenticate",
-    time: now(),
-    user: { account_name: name, password },
-  });
+  const r = await c.request(auth(name, password));
   if (r.response !== 200) throw new Error(`authenticate ${name} failed: ${JSON.stringify(r)}`);
   return c;
 }

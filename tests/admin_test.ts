@@ -1,7 +1,7 @@
 import { assertEquals } from "@std/assert";
 import { ADMIN_HELP, ADMIN_USAGE, type AdminIo, runAdmin } from "../lib/admin/admin.ts";
 import { SqliteStore } from "../lib/store/sqlite_store.ts";
-import { guest, login, now, RawClient, register, startServer } from "./_helpers.ts";
+import { auth, guest, login, now, RawClient, register, startServer } from "./_helpers.ts";
 
 /** Records what `runAdmin` prints. */
 function recorder(env: Record<string, string> = {}): { out: string[]; err: string[]; io: AdminIo } {
@@ -190,12 +190,7 @@ Deno.test("runAdmin() block on a running server's database disconnects the accou
   assertEquals(notice.alert, "account mallory is blocked");
   await m.waitClosed();
   await using again = await RawClient.connect(server.port);
-  const r = await again.request({
-    action: "authenticate",
-    time: now(),
-    user: { account_name: "mallory", password: "correct horse" },
-  });
-  assertEquals(r.response, 403);
+  assertEquals((await again.request(auth("mallory", "correct horse"))).response, 403);
   // Nobody else is affected.
   assertEquals((await bystander.request({ action: "who", time: now() })).response, 200);
   assertEquals(await runAdmin(["unblock", "mallory", "--db", db.path], rec.io), 0);

@@ -16,17 +16,13 @@ import type { Response } from "../lib/protocol/messages.ts";
 import { Hub, type Peer } from "../lib/server/hub.ts";
 import { SERVER_DEFAULTS } from "../lib/server/options.ts";
 import { SqliteStore } from "../lib/store/sqlite_store.ts";
-import { guest, now, type Obj, RawClient, register, startServer } from "./_helpers.ts";
+import { auth, guest, now, type Obj, RawClient, register, startServer } from "./_helpers.ts";
 import { report, spawnServer } from "./_proc.ts";
 
 const LONG = Deno.env.get("JIM_LONG") === "1";
 
 function who(): Obj {
   return { action: "who", time: now() };
-}
-
-function auth(name: string, password: string): Obj {
-  return { action: "authenticate", time: now(), user: { account_name: name, password } };
 }
 
 // -- rate limit --

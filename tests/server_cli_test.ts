@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertMatch, assertThrows } from "@std/assert";
 import { UsageError } from "../lib/cli/parse.ts";
 import { parseServerArgs, SERVER_HELP } from "../lib/cli/server_args.ts";
-import { now, RawClient, tempDir } from "./_helpers.ts";
+import { login, register, tempDir } from "./_helpers.ts";
 import { spawnServer } from "./_proc.ts";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -96,14 +96,9 @@ Deno.test("server.ts on SIGTERM sends 101 to clients, exits 0, and keeps its dat
   await using dir = await tempDir();
   const dbPath = `${dir.path}/jim.db`;
   const first = await spawnServer({ dbPath });
+  await register(first.port, "zoe", "long enough");
   {
-    await using c = await RawClient.connect(first.port);
-    const r = await c.request({
-      action: "register",
-      time: now(),
-      user: { account_name: "zoe", password: "long enough" },
-    });
-    assertEquals(r.response, 201);
+    await using c = await login(first.port, "zoe", "long enough");
     first.kill("SIGTERM");
     const notice = await c.take((o) => o.response === 101);
     assertEquals(notice.alert, "server shutting down");
@@ -113,13 +108,7 @@ Deno.test("server.ts on SIGTERM sends 101 to clients, exits 0, and keeps its dat
   // The account is still there for the next server on the same file.
   const second = await spawnServer({ dbPath });
   {
-    await using c = await RawClient.connect(second.port);
-    const r = await c.request({
-      action: "authenticate",
-      time: now(),
-      user: { account_name: "zoe", password: "long enough" },
-    });
-    assertEquals(r.response, 200);
+    await using _c = await login(second.port, "zoe", "long enough");
   }
   second.kill("SIGINT");
   assertEquals((await second.exited).code, 0);
