@@ -58,7 +58,11 @@ export async function runServer(args: readonly string[]): Promise<number> {
       `unhandled rejection: ${event.reason instanceof Error ? event.reason.stack : event.reason}`,
     );
   });
+  let stopping = false;
   const stop = () => {
+    // A second signal (a task runner forwarding its own) changes nothing.
+    if (stopping) return;
+    stopping = true;
     logLine("shutting down");
     server.shutdown();
   };
