@@ -478,3 +478,23 @@ Deno.test("a guest who authenticates keeps its rooms, and they persist as the ac
   );
   assertEquals((await gus.message()).message, "still here?");
 });
+
+Deno.test("messages sent while offline mail is being delivered arrive after it, in order", async () => {
+  await using server = await startServer({ offlineLimit: 1000 });
+  await register(server.port, "wes");
+  await using a = await guest(server.port, "alice");
+  const n = 350; // several delivery batches
+  const lines = Array.from(
+    { length: n },
+    (_, i) => JSON.stringify({ action: "msg", time: t(), to: "wes", message: `stored ${i}` }),
+  );
+  await a.writeRaw(lines.join("\n") + "\n");
+  for (let i = 0; i < n; i++) assertShape(await a.response(), 202);
+  await using w = await login(server.port, "wes");
+  // Sent the moment wes is online, while his stored mail is still going out.
+  assertShape(await a.request({ action: "msg", time: t(), to: "wes", message: "live 1" }), 200);
+  assertShape(await a.request({ action: "msg", time: t(), to: "wes", message: "live 2" }), 200);
+  const got: string[] = [];
+  for (let i = 0; i < n + 2; i++) got.push((await w.message()).message);
+  assertEquals(got, [...Array.from({ length: n }, (_, i) => `stored ${i}`), "live 1", "live 2"]);
+});

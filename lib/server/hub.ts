@@ -42,6 +42,11 @@ export interface Session {
   status: string;
   /** Rooms this session is in (for guests, the only record of membership). */
   readonly rooms: Set<string>;
+  /**
+   * Direct messages that arrived while its offline mail is being delivered,
+   * held so that they follow that mail; null when none is being delivered.
+   */
+  held: Outgoing[] | null;
 }
 
 /** Options for {@linkcode Hub.create}. */
@@ -64,6 +69,8 @@ export interface HubOptions {
 
 /** Offline messages handed to a connection per round of delivery. */
 const OFFLINE_BATCH = 100;
+/** Direct messages held per session while its offline mail goes out; more go straight. */
+const HELD_MAX = 1000;
 /** Names `who` lists at most. */
 const WHO_MAX = 200;
 
@@ -112,7 +119,14 @@ export class Hub {
 
   /** Registers a new connection. */
   connect(peer: Peer): Session {
-    const session: Session = { peer, name: null, account: false, status: "", rooms: new Set() };
+    const session: Session = {
+      peer,
+      name: null,
+      account: false,
+      status: "",
+      rooms: new Set(),
+      held: null,
+    };
     this.#sessions.add(session);
     return session;
   }
@@ -123,6 +137,10 @@ export class Hub {
    */
   async disconnect(session: Session, unsent: readonly Outgoing[] = []): Promise<void> {
     if (!this.#sessions.delete(session)) return;
+    if (session.held) {
+      unsent = [...unsent, ...session.held];
+      session.held = null;
+    }
     const name = session.name;
     if (name !== null && this.#online.get(name) === session) this.#online.delete(name);
     if (name !== null && !session.account) {
@@ -290,11 +308,23 @@ export class Hub {
     }
     for (const [room, members] of this.#rooms) if (members.has(name)) session.rooms.add(room);
     // After the 200 is queued: the connection sends it when this promise settles.
+    session.held = [];
     setTimeout(() => this.#deliverOffline(session, name), 0);
     return response(200);
   }
 
   async #deliverOffline(session: Session, name: string): Promise<void> {
+    try {
+      await this.#deliverStored(session, name);
+    } finally {
+      // What came in meanwhile follows the stored mail, in order.
+      const held = session.held ?? [];
+      session.held = null;
+      for (const out of held) if (!session.peer.send(out)) break;
+    }
+  }
+
+  async #deliverStored(session: Session, name: string): Promise<void> {
     try {
       while (this.#online.get(name) === session) {
         const batch = await this.#store.peekOffline(name, OFFLINE_BATCH);
@@ -389,9 +419,10 @@ export class Hub {
     }
     const target = this.#online.get(to);
     if (target) {
+      if (target.held && target.held.length < HELD_MAX) target.held.push(out);
       // A reader too slow to take it is disconnected; its queue, this
       // message included, goes to the offline store (see disconnect).
-      target.peer.send(out);
+      else target.peer.send(out);
       return response(200);
     }
     return this.#msgOffline(to, out.value);
