@@ -15,10 +15,11 @@
 import type { BenchClient, ClientHooks, Driver, RelayGroup } from "./driver.ts";
 import { IrcDriver } from "./irc_driver.ts";
 import { JimClient, JimDriver } from "./jim_driver.ts";
+import { NatsDriver } from "./nats_driver.ts";
 import { clockUs, Histogram, type HistogramData, selfCpuSeconds } from "./stats.ts";
 
 /** The protocol the generator speaks. */
-export type TargetKind = "jim" | "relay" | "irc";
+export type TargetKind = "jim" | "relay" | "irc" | "nats";
 
 /** Fixed for the life of one generator process. */
 export interface GeneratorConfig {
@@ -156,6 +157,8 @@ class Generator {
     const { hostname, port } = config;
     this.#driver = config.target === "irc"
       ? new IrcDriver(hostname, port)
+      : config.target === "nats"
+      ? new NatsDriver(hostname, port)
       : new JimDriver({ hostname, port, relay: config.target === "relay" });
     this.#pad = "x".repeat(Math.max(config.size, 64));
     this.#hooks = {

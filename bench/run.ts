@@ -1,7 +1,8 @@
 // deno-lint-ignore-file no-console -- the benchmark's product is its printed report
 /**
  * `deno task bench [--quick] [flags]`: runs the benchmark workloads against
- * jim, the Deno relay ceiling and ngircd, side by side, and prints a Markdown
+ * jim, the Deno relay ceiling, ngircd and (optionally) nats-server, side by
+ * side, and prints a Markdown
  * table (stdout; progress goes to stderr). Every run also writes a JSON file
  * under bench/results/ with the commit, the machine and every figure.
  *
@@ -21,6 +22,7 @@
 
 import { parseArgs } from "@std/cli/parse-args";
 import type { Command, GeneratorConfig, RunResult, TargetKind } from "./generator.ts";
+import { ensureNats, natsArgs } from "./nats.ts";
 import { ensureNgircd, ngircdConfig } from "./ngircd.ts";
 import {
   fmtBytes,
@@ -41,12 +43,14 @@ const BENCH = new URL(".", import.meta.url).pathname;
 /** Usage, printed by `--help`. */
 export const HELP_TEXT = `Usage: deno task bench [--quick] [options]
 
-Runs the jim benchmark against jim, a minimal Deno relay and ngircd.
+Runs the jim benchmark against jim, a minimal Deno relay, ngircd and
+nats-server (a broker, the upper bound; direct and room workloads only).
 
 Options:
   --quick                    toy sizes, a few seconds per workload (CI)
   --only LIST                workloads to run: direct,room,idle,storm,offline (default all)
-  --targets LIST             jim,relay,ngircd (default all)
+  --targets LIST             jim,relay,ngircd,nats (default all; --quick leaves out
+                             nats unless named: --quick --targets jim,relay,ngircd,nats)
   --seconds N                seconds per measured phase (default 5; quick 1)
   --pairs N                  direct: client pairs (default 50)
   --size N                   message payload characters (default 100)
@@ -68,7 +72,7 @@ Options:
   --offline-senders N        offline: sending connections (default 50)
   --server-arg ARG           extra argument for the jim server (repeatable)
   --profile DIR              run the jim server with --cpu-prof into DIR
-  --no-install               do not apt-get install ngircd when missing
+  --no-install               do not apt-get install ngircd or nats-server when missing
   --help                     this text
 `;
 
@@ -103,7 +107,13 @@ export interface BenchOptions {
 }
 
 const WORKLOADS = ["direct", "room", "idle", "storm", "offline"];
-const TARGETS = ["jim", "relay", "ngircd"];
+const TARGETS = ["jim", "relay", "ngircd", "nats"];
+/**
+ * The quick run (CI) leaves nats out unless named: it would add about 30% to
+ * the run, and an apt-get install on a fresh machine. The full suite keeps it
+ * (about 30 s of about 150).
+ */
+const QUICK_TARGETS = ["jim", "relay", "ngircd"];
 
 /** A bad command line (exit 2). */
 export class UsageError extends Error {
@@ -128,8 +138,13 @@ function positive(value: unknown, name: string, fallback: number): number {
   return n;
 }
 
-function list(value: unknown, known: string[], name: string): Set<string> {
-  if (value === undefined) return new Set(known);
+function list(
+  value: unknown,
+  known: string[],
+  name: string,
+  defaults: string[] = known,
+): Set<string> {
+  if (value === undefined) return new Set(defaults);
   const items = String(value).split(",").map((s) => s.trim()).filter(Boolean);
   for (const item of items) {
     if (!known.includes(item)) throw new UsageError(`Cannot parse --${name}: unknown "${item}"`);
@@ -179,7 +194,7 @@ export function parseBenchArgs(args: string[]): BenchOptions | null {
   return {
     quick,
     only: list(flags.only, WORKLOADS, "only"),
-    targets: list(flags.targets, TARGETS, "targets"),
+    targets: list(flags.targets, TARGETS, "targets", quick ? QUICK_TARGETS : TARGETS),
     seconds: positive(flags.seconds, "seconds", q(5, 1)),
     pairs: positive(flags.pairs, "pairs", q(50, 5)),
     size,
@@ -371,6 +386,8 @@ async function startTarget(ctx: Context, name: string, o?: JimServerOptions): Pr
       await Deno.writeTextFile(conf, ngircdConfig(port, ctx.dir));
       return await launch("ngircd", "irc", port, [ctx.ngircd!, "-n", "-f", conf], ctx.dir);
     }
+    case "nats":
+      return await launch("nats", "nats", port, [ctx.nats!, ...natsArgs(port)], ctx.dir);
   }
   throw new Error(`Cannot start ${name}: unknown target`);
 }
@@ -499,6 +516,7 @@ interface Context {
   options: BenchOptions;
   dir: string;
   ngircd: string | null;
+  nats: string | null;
   rows: Row[];
   notes: string[];
   note(s: string): void;
@@ -632,14 +650,16 @@ async function withGens<T>(
 }
 
 function targetsFor(ctx: Context, allowed: string[]): string[] {
-  return allowed.filter((t) => ctx.options.targets.has(t) && (t !== "ngircd" || ctx.ngircd));
+  return allowed.filter((t) =>
+    ctx.options.targets.has(t) && (t !== "ngircd" || ctx.ngircd) && (t !== "nats" || ctx.nats)
+  );
 }
 
 // -- workloads --
 
 async function direct(ctx: Context): Promise<void> {
   const o = ctx.options;
-  for (const name of targetsFor(ctx, ["jim", "relay", "ngircd"])) {
+  for (const name of targetsFor(ctx, ["jim", "relay", "ngircd", "nats"])) {
     progress(`direct: ${name}, ${o.pairs} pairs`);
     await withTarget(ctx, name, (target) =>
       withGens(ctx, target, o.procs, async (gens) => {
@@ -676,7 +696,7 @@ async function direct(ctx: Context): Promise<void> {
 async function room(ctx: Context): Promise<void> {
   const o = ctx.options;
   for (const members of o.roomSizes) {
-    for (const name of targetsFor(ctx, ["jim", "relay", "ngircd"])) {
+    for (const name of targetsFor(ctx, ["jim", "relay", "ngircd", "nats"])) {
       progress(`room: ${name}, ${members} members, ${o.roomSenders} senders`);
       await withTarget(ctx, name, (target) =>
         withGens(ctx, target, 1, async (gens) => {
@@ -885,12 +905,16 @@ function ratioNotes(rows: Row[]): void {
   for (const row of rows) {
     if (row.target !== "jim" || !row.key?.endsWith("max") && row.key !== "idle") continue;
     const relay = rows.find((r) => r.target === "relay" && r.key === row.key);
-    const irc = rows.find((r) => r.target === "ngircd" && r.key === row.key);
+    const peers = rows.filter((r) =>
+      (r.target === "ngircd" || r.target === "nats") && r.key === row.key
+    );
     if (relay) row.notes.unshift(`${Math.round(row.value / relay.value * 100)}% of relay`);
-    if (irc) {
-      row.notes.unshift(`${(row.value / irc.value).toFixed(2)}× ngircd`);
-      if (row.cpuUsPerMsg && irc.cpuUsPerMsg) {
-        row.notes.push(`CPU/msg ${(row.cpuUsPerMsg / irc.cpuUsPerMsg).toFixed(2)}× ngircd`);
+    row.notes.unshift(...peers.map((p) => `${(row.value / p.value).toFixed(2)}× ${p.target}`));
+    for (const peer of peers) {
+      if (row.cpuUsPerMsg && peer.cpuUsPerMsg) {
+        row.notes.push(
+          `CPU/msg ${(row.cpuUsPerMsg / peer.cpuUsPerMsg).toFixed(2)}× ${peer.target}`,
+        );
       }
     }
   }
@@ -1033,6 +1057,7 @@ async function main(): Promise<number> {
     options,
     dir,
     ngircd: null,
+    nats: null,
     rows: [],
     notes: [],
     note(s) {
@@ -1050,6 +1075,16 @@ async function main(): Promise<number> {
       ngircdVersion = found.version;
     }
   }
+  let natsVersion = "";
+  if (options.targets.has("nats")) {
+    const found = await ensureNats(options.install, progress);
+    if (found.path === null) {
+      ctx.note(`${found.reason}: skipping nats`);
+    } else {
+      ctx.nats = found.path;
+      natsVersion = found.version;
+    }
+  }
   const commitId = await commit();
   const machine = {
     nproc: navigator.hardwareConcurrency,
@@ -1058,6 +1093,7 @@ async function main(): Promise<number> {
     os: Deno.osRelease(),
     deno: Deno.version.deno,
     ngircd: ngircdVersion || null,
+    nats: natsVersion || null,
   };
   const work: Record<string, (ctx: Context) => Promise<void>> = {
     direct,
@@ -1082,7 +1118,8 @@ async function main(): Promise<number> {
     `${machine.nproc} cores, ${
       fmtBytes(machine.memoryBytes)
     }, ${machine.cpu}, deno ${machine.deno}` +
-    (machine.ngircd ? `, ${machine.ngircd.split("-")[0]}` : "");
+    (machine.ngircd ? `, ${machine.ngircd.split("-")[0]}` : "") +
+    (machine.nats ? `, ${machine.nats}` : "");
   console.log(`\n## ${title}\n`);
   console.log(table(ctx.rows));
   if (results.length > 0) {

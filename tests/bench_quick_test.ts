@@ -5,7 +5,8 @@
  */
 
 import { assert, assertEquals, assertRejects } from "@std/assert";
-import { GeneratorProcess } from "../bench/run.ts";
+import { GeneratorProcess, parseBenchArgs } from "../bench/run.ts";
+import { natsArgs } from "../bench/nats.ts";
 import type { GeneratorConfig, RunResult, TargetKind } from "../bench/generator.ts";
 import { Histogram } from "../bench/stats.ts";
 import { startServer } from "./_helpers.ts";
@@ -38,6 +39,55 @@ async function startRelay(): Promise<{ port: number } & AsyncDisposable> {
     },
   };
 }
+
+/** The Debian nats-server binary, when installed (the NATS test is skipped without it). */
+const NATS_SERVER = ["/usr/bin/nats-server", "/usr/sbin/nats-server", "/usr/local/bin/nats-server"]
+  .find((path) => {
+    try {
+      return Deno.statSync(path).isFile;
+    } catch {
+      return false;
+    }
+  });
+
+/** Starts nats-server on a free port; resolves once it accepts connections. */
+async function startNats(binary: string): Promise<{ port: number } & AsyncDisposable> {
+  const port = (() => {
+    using l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    return l.addr.port;
+  })();
+  const child = new Deno.Command(binary, {
+    args: natsArgs(port),
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  for (let i = 0; i < 200; i++) {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      break;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+  return {
+    port,
+    async [Symbol.asyncDispose]() {
+      child.kill("SIGTERM");
+      await child.status;
+    },
+  };
+}
+
+// -- options --
+
+Deno.test("parseBenchArgs() runs nats by default, but not in a quick run unless named", () => {
+  assertEquals([...parseBenchArgs([])!.targets], ["jim", "relay", "ngircd", "nats"]);
+  assertEquals([...parseBenchArgs(["--quick"])!.targets], ["jim", "relay", "ngircd"]);
+  assertEquals([...parseBenchArgs(["--quick", "--targets", "jim,nats"])!.targets], [
+    "jim",
+    "nats",
+  ]);
+});
 
 // -- Histogram --
 
@@ -99,6 +149,37 @@ Deno.test("generator fans out through a jim room and through the relay", async (
     assertEquals(r.deliveries, r.messages * 4, target);
     await gen.send({ cmd: "close" });
   }
+});
+
+Deno.test({
+  name: "generator speaks NATS: direct subjects, and a room without echo to the sender",
+  ignore: NATS_SERVER === undefined,
+  async fn() {
+    await using nats = await startNats(NATS_SERVER!);
+    await using gen = await GeneratorProcess.start(config("nats", nats.port));
+    await gen.send({ cmd: "direct-setup", pairs: 2, firstPair: 0 });
+    const direct = await gen.send<RunResult>({
+      cmd: "run",
+      mode: "window",
+      window: 4,
+      rate: 0,
+      seconds: 0.3,
+    });
+    assert(direct.messages > 0);
+    assertEquals(direct.deliveries, direct.messages);
+    await gen.send({ cmd: "close" });
+    await gen.send({ cmd: "room-setup", members: 5, senders: 2, room: "#bench" });
+    const room = await gen.send<RunResult>({
+      cmd: "run",
+      mode: "rate",
+      window: 8,
+      rate: 200,
+      seconds: 0.3,
+    });
+    assert(room.messages > 0);
+    assertEquals(room.deliveries, room.messages * 4);
+    await gen.send({ cmd: "close" });
+  },
 });
 
 Deno.test("generator fails loudly when a message arrives twice", async () => {
