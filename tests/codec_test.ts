@@ -184,3 +184,11 @@ Deno.test("std ConcatenatedJsonParseStream holds an unterminated object to the e
   assertEquals(values(events), [{ error: "Cannot parse request: object exceeds 8192 bytes" }]);
   assert(d.pendingBytes <= 8192);
 });
+
+Deno.test("Outgoing.line() is the compact JSON line the bytes encode", () => {
+  const out = new Outgoing({ a: "ж", n: 1 });
+  assertEquals(out.line(), '{"a":"ж","n":1}\n');
+  assert(out.line() === out.line());
+  assertEquals(new TextDecoder().decode(out.bytes(false)), out.line());
+  assertEquals(new TextDecoder().decode(out.bytes(true)), '{"a":"\\u0436","n":1}\n');
+});

@@ -358,6 +358,7 @@ export function encode(value: unknown, options: { ascii?: boolean } = {}): Uint8
  */
 export class Outgoing<T = unknown> {
   readonly value: T;
+  #line: string | null = null;
   #utf8: Uint8Array | null = null;
   #ascii: Uint8Array | null = null;
 
@@ -365,13 +366,21 @@ export class Outgoing<T = unknown> {
     this.value = value;
   }
 
+  /**
+   * The object as a line of text (compact JSON and `\n`), for writers that
+   * encode several objects at once.
+   */
+  line(): string {
+    return this.#line ??= JSON.stringify(this.value) + "\n";
+  }
+
   /** The bytes to write: UTF-8 for framed peers, ASCII-escaped otherwise. */
   bytes(ascii: boolean): Uint8Array {
-    if (!ascii) return this.#utf8 ??= encode(this.value);
+    if (!ascii) return this.#utf8 ??= textEncoder.encode(this.line());
     if (this.#ascii) return this.#ascii;
-    const json = JSON.stringify(this.value);
-    const escaped = escapeNonAscii(json);
-    this.#ascii = escaped === json && this.#utf8 ? this.#utf8 : textEncoder.encode(escaped + "\n");
+    const line = this.line();
+    const escaped = escapeNonAscii(line);
+    this.#ascii = escaped === line ? this.bytes(false) : textEncoder.encode(escaped);
     return this.#ascii;
   }
 }

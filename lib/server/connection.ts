@@ -42,6 +42,7 @@ const MAX_READ = 65536;
 const MAX_WRITE = 65536;
 
 const PROBE = { action: "probe" } as const;
+const textEncoder = new TextEncoder();
 /** Messages one connection may have awaiting their answers at once. */
 const MAX_PIPELINE = 64;
 
@@ -163,8 +164,9 @@ export class Connection implements Peer {
       this.#abort();
       return false;
     }
-    const ascii = !this.#decoder.newlineFramed;
-    this.#queuedBytes += message.bytes(ascii).length;
+    // Counted in characters of the line: bytes for ASCII, at most a third of
+    // them otherwise; the bound stays a bound without encoding here.
+    this.#queuedBytes += message.line().length;
     this.#queue.push(message);
     this.#scheduleFlush();
     return true;
@@ -362,25 +364,21 @@ export class Connection implements Peer {
         const ascii = !this.#decoder.newlineFramed;
         let chunk: Uint8Array;
         let taken = 1;
-        const first = this.#queue[0]!.bytes(ascii);
+        let size = this.#queue[0]!.line().length;
         if (ascii || this.#queue.length === 1) {
           // Unframed peers read one object per recv: one object per write.
-          chunk = first;
+          chunk = this.#queue[0]!.bytes(ascii);
         } else {
-          let size = first.length;
+          // One encode for the whole write rather than one per object.
+          let text = this.#queue[0]!.line();
           while (taken < this.#queue.length) {
-            const next = this.#queue[taken]!.bytes(false).length;
-            if (size + next > MAX_WRITE) break;
-            size += next;
+            const next = this.#queue[taken]!.line();
+            if (size + next.length > MAX_WRITE) break;
+            text += next;
+            size += next.length;
             taken++;
           }
-          chunk = new Uint8Array(size);
-          let offset = 0;
-          for (let i = 0; i < taken; i++) {
-            const b = this.#queue[i]!.bytes(false);
-            chunk.set(b, offset);
-            offset += b.length;
-          }
+          chunk = taken === 1 ? this.#queue[0]!.bytes(false) : textEncoder.encode(text);
         }
         let written = 0;
         while (written < chunk.length) {
@@ -388,7 +386,7 @@ export class Connection implements Peer {
         }
         if (taken === this.#queue.length) this.#queue = [];
         else this.#queue.splice(0, taken);
-        this.#queuedBytes = Math.max(0, this.#queuedBytes - chunk.length);
+        this.#queuedBytes = Math.max(0, this.#queuedBytes - size);
         if (this.#roomWaiter && !this.#filled(1 / 4)) {
           this.#roomWaiter(true);
           this.#roomWaiter = null;
