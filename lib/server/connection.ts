@@ -49,6 +49,8 @@ const MAX_PIPELINE = 64;
 /** Plain responses of the current second, serialised once for every connection. */
 const replies = new Map<string, Outgoing>();
 let repliesTime = -1;
+/** `{"response":200,"time":repliesTime,"alert":"OK"}`, once built. */
+let okReply: Outgoing | null = null;
 /** Distinct texts cached per second; names in texts make the rest one-offs. */
 const REPLIES_MAX = 64;
 
@@ -58,11 +60,14 @@ const REPLIES_MAX = 64;
  * are shared for the second their `time` names.
  */
 function replyOutgoing(r: Response): Outgoing {
-  if (Object.keys(r).length !== 3) return new Outgoing(r); // extra fields (`who`)
   if (r.time !== repliesTime) {
     replies.clear();
+    okReply = null;
     repliesTime = r.time;
   }
+  // The commonest of all, looked up without building a key.
+  if (r.response === 200 && r.alert === "OK" && !("users" in r)) return okReply ??= new Outgoing(r);
+  if (Object.keys(r).length !== 3) return new Outgoing(r); // extra fields (`who`)
   const key = r.response + ("alert" in r ? "a" + r.alert : "e" + r.error);
   let out = replies.get(key);
   if (!out) {
