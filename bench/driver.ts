@@ -2,7 +2,8 @@
  * What the load generator needs from a protocol: open a client under a name,
  * join a room, send a payload to a name or a room, and report deliveries,
  * acknowledgements and failures. Implemented for JIM (and the relay, which
- * carries JIM lines untouched) in `jim_driver.ts` and for IRC in `irc_driver.ts`.
+ * carries JIM lines untouched) in `jim_driver.ts`, for IRC in `irc_driver.ts` and
+ * for NATS in `nats_driver.ts`.
  *
  * @module
  */
@@ -45,6 +46,30 @@ export interface Driver {
   readonly acks: boolean;
   /** Opens a client and completes the protocol's handshake. */
   connect(name: string, hooks: ClientHooks, group?: RelayGroup): Promise<BenchClient>;
+}
+
+/** A client that opens its own connection (the IRC and NATS clients). */
+export interface OpeningClient extends BenchClient {
+  open(hostname: string, port: number): Promise<void>;
+}
+
+/**
+ * A driver for a protocol without acknowledgements (IRC, NATS): it makes a
+ * client with `make` and opens it; the receivers' deliveries complete messages.
+ */
+export function unackedDriver(
+  hostname: string,
+  port: number,
+  make: (name: string, hooks: ClientHooks) => OpeningClient,
+): Driver {
+  return {
+    acks: false,
+    async connect(name: string, hooks: ClientHooks): Promise<BenchClient> {
+      const client = make(name, hooks);
+      await client.open(hostname, port);
+      return client;
+    },
+  };
 }
 
 /** A FIFO with O(1) push and shift, for in-order responses. */

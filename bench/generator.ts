@@ -13,9 +13,10 @@
  */
 
 import type { BenchClient, ClientHooks, Driver, RelayGroup } from "./driver.ts";
-import { IrcDriver } from "./irc_driver.ts";
+import { unackedDriver } from "./driver.ts";
+import { IrcClient } from "./irc_driver.ts";
 import { JimClient, JimDriver } from "./jim_driver.ts";
-import { NatsDriver } from "./nats_driver.ts";
+import { NatsClient } from "./nats_driver.ts";
 import { clockUs, Histogram, type HistogramData, selfCpuSeconds } from "./stats.ts";
 
 /** The protocol the generator speaks. */
@@ -156,9 +157,9 @@ class Generator {
     this.#config = config;
     const { hostname, port } = config;
     this.#driver = config.target === "irc"
-      ? new IrcDriver(hostname, port)
+      ? unackedDriver(hostname, port, (name, hooks) => new IrcClient(name, hooks))
       : config.target === "nats"
-      ? new NatsDriver(hostname, port)
+      ? unackedDriver(hostname, port, (name, hooks) => new NatsClient(name, hooks))
       : new JimDriver({ hostname, port, relay: config.target === "relay" });
     this.#pad = "x".repeat(Math.max(config.size, 64));
     this.#hooks = {

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { BenchClient, ClientHooks, Driver } from "./driver.ts";
+import type { BenchClient, ClientHooks } from "./driver.ts";
 import { LineConn } from "./line_conn.ts";
 
 /** Replies that end registration: end of MOTD, or no MOTD. */
@@ -90,23 +90,5 @@ export class IrcClient implements BenchClient {
     } else if (command[0] === "4" || command[0] === "5") {
       this.#hooks.onFailure(this, new Error(`Cannot go on: the IRC server answered ${line}`));
     }
-  }
-}
-
-/** Opens registered IRC clients. */
-export class IrcDriver implements Driver {
-  readonly acks = false;
-  readonly #hostname: string;
-  readonly #port: number;
-
-  constructor(hostname: string, port: number) {
-    this.#hostname = hostname;
-    this.#port = port;
-  }
-
-  async connect(name: string, hooks: ClientHooks): Promise<IrcClient> {
-    const client = new IrcClient(name, hooks);
-    await client.open(this.#hostname, this.#port);
-    return client;
   }
 }

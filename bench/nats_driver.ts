@@ -15,7 +15,7 @@
  * @module
  */
 
-import type { BenchClient, ClientHooks, Driver } from "./driver.ts";
+import type { BenchClient, ClientHooks } from "./driver.ts";
 import { Fifo } from "./driver.ts";
 import { LineConn } from "./line_conn.ts";
 
@@ -108,23 +108,5 @@ export class NatsClient implements BenchClient {
       this.#hooks.onFailure(this, new Error(`Cannot go on: the NATS server said ${line}`));
     }
     // INFO (on connect and on cluster changes) and +OK need nothing.
-  }
-}
-
-/** Opens NATS clients, each subscribed to its own subject. */
-export class NatsDriver implements Driver {
-  readonly acks = false;
-  readonly #hostname: string;
-  readonly #port: number;
-
-  constructor(hostname: string, port: number) {
-    this.#hostname = hostname;
-    this.#port = port;
-  }
-
-  async connect(name: string, hooks: ClientHooks): Promise<NatsClient> {
-    const client = new NatsClient(name, hooks);
-    await client.open(this.#hostname, this.#port);
-    return client;
   }
 }
