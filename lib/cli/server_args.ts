@@ -19,6 +19,8 @@ interface NumericFlag {
   scale?: number;
   unit?: string;
   help: string;
+  /** What the default is, where a bare number would not say (shown before it). */
+  defaultNote?: string;
 }
 
 /** Every numeric server flag, in help order. */
@@ -63,7 +65,7 @@ export const NUMERIC_FLAGS: readonly NumericFlag[] = [
     min: 0,
     max: 1e9,
     unit: "/s",
-    help: "requests per second per connection (0: off)",
+    help: "requests per second per connection; 0 turns the limit off",
   },
   { flag: "rate-burst", key: "rateBurst", min: 1, max: 1e9, help: "requests allowed in a burst" },
   {
@@ -103,14 +105,14 @@ export const NUMERIC_FLAGS: readonly NumericFlag[] = [
     key: "maxConnections",
     min: 0,
     max: 1e7,
-    help: "connections in all (0: no limit)",
+    help: "connections in all; 0 for no limit",
   },
   {
     flag: "max-per-address",
     key: "maxPerAddress",
     min: 0,
     max: 1e7,
-    help: "connections per source address (0: no limit)",
+    help: "connections per source address; 0 for no limit",
   },
   {
     flag: "max-queue-bytes",
@@ -145,7 +147,8 @@ export const NUMERIC_FLAGS: readonly NumericFlag[] = [
     key: "hashConcurrency",
     min: 1,
     max: 1024,
-    help: "password hashes computed at once (default: cores - 1)",
+    help: "password hashes computed at once",
+    defaultNote: "cores - 1, here",
   },
   {
     flag: "block-check",
@@ -193,7 +196,8 @@ Limits:
 ${
   NUMERIC_FLAGS.map((f) => {
     const left = `      --${f.flag} N`;
-    return `${left.padEnd(32)}${f.help} (default ${defaultText(f)})`;
+    const note = f.defaultNote ? `${f.defaultNote} ` : "";
+    return `${left.padEnd(32)}${f.help} (default ${note}${defaultText(f)})`;
   }).join("\n")
 }
 `;
