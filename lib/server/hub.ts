@@ -19,6 +19,7 @@ import type { Store } from "../store/store.ts";
 import { AuthGuard } from "./auth_guard.ts";
 import type { ServerSettings } from "./options.ts";
 import { Semaphore } from "./semaphore.ts";
+import { sourceKey } from "./source_key.ts";
 
 /** What the hub needs of a connection. */
 export interface Peer {
@@ -256,7 +257,8 @@ export class Hub {
     if (session.account) {
       return response(409, `Cannot authenticate: already logged in as ${session.name}`);
     }
-    const address = session.peer.address;
+    // Limits count per source: the address, or an IPv6 address's /64.
+    const address = sourceKey(session.peer.address);
     const wait = this.#guard.lockedFor(name, address);
     if (wait > 0) {
       return response(403, `Cannot authenticate: too many failed attempts; try again in ${wait} s`);
@@ -348,7 +350,8 @@ export class Hub {
   }
 
   async #register(session: Session, name: string, password: string): Promise<Response> {
-    const address = session.peer.address;
+    // Limits count per source: the address, or an IPv6 address's /64.
+    const address = sourceKey(session.peer.address);
     const wait = this.#guard.lockedFor(name, address);
     if (wait > 0) {
       return response(403, `Cannot register: too many failed attempts; try again in ${wait} s`);

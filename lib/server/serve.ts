@@ -12,6 +12,7 @@ import type { Store } from "../store/store.ts";
 import { Connection } from "./connection.ts";
 import { Hub } from "./hub.ts";
 import { SERVER_DEFAULTS, type ServerSettings } from "./options.ts";
+import { sourceKey } from "./source_key.ts";
 
 /** Options for {@linkcode serve}: where to listen, what to store in, and any settings. */
 export interface ServeOptions extends Partial<ServerSettings> {
@@ -71,9 +72,10 @@ export async function serve(options: ServeOptions = {}): Promise<JimServer> {
 
   function release(c: Connection): void {
     connections.delete(c);
-    const n = (perAddress.get(c.address) ?? 1) - 1;
-    if (n <= 0) perAddress.delete(c.address);
-    else perAddress.set(c.address, n);
+    const source = sourceKey(c.address);
+    const n = (perAddress.get(source) ?? 1) - 1;
+    if (n <= 0) perAddress.delete(source);
+    else perAddress.set(source, n);
   }
 
   function refuse(conn: Deno.TcpConn, text: string): void {
@@ -101,8 +103,9 @@ export async function serve(options: ServeOptions = {}): Promise<JimServer> {
         conn.close();
         continue;
       }
-      const address = (conn.remoteAddr as Deno.NetAddr).hostname;
-      const fromAddress = perAddress.get(address) ?? 0;
+      // Counted per source: the address, or an IPv6 address's /64.
+      const source = sourceKey((conn.remoteAddr as Deno.NetAddr).hostname);
+      const fromAddress = perAddress.get(source) ?? 0;
       if (settings.maxConnections > 0 && connections.size >= settings.maxConnections) {
         refuse(conn, "Cannot connect: the server is full");
         continue;
@@ -111,7 +114,7 @@ export async function serve(options: ServeOptions = {}): Promise<JimServer> {
         refuse(conn, "Cannot connect: too many connections from your address");
         continue;
       }
-      perAddress.set(address, fromAddress + 1);
+      perAddress.set(source, fromAddress + 1);
       const c = new Connection(conn, { hub, settings, log, onClose: release });
       connections.add(c);
       const p = c.run().catch((e) => log(`connection failed: ${e}`));
