@@ -192,3 +192,37 @@ Deno.test("Outgoing.line() is the compact JSON line the bytes encode", () => {
   assertEquals(new TextDecoder().decode(out.bytes(false)), out.line());
   assertEquals(new TextDecoder().decode(out.bytes(true)), '{"a":"\\u0436","n":1}\n');
 });
+
+Deno.test("JsonObjectDecoder answers a mismatched bracket once and skips the rest of the line", () => {
+  const d = new JsonObjectDecoder();
+  const events = feed(d, [
+    '{"ok":0}\n',
+    '{"a":1]}\n',
+    '{"a":[}\n',
+    '{"x":1}\n',
+    '{"b":[1,{"c":2}]}\n',
+  ]);
+  assertEquals(values(events), [
+    { ok: 0 },
+    { error: "Cannot parse request: invalid JSON" },
+    { error: "Cannot parse request: invalid JSON" },
+    { x: 1 },
+    { b: [1, { c: 2 }] },
+  ]);
+  // The same for a bare peer, which resyncs at the next object.
+  const bare = new JsonObjectDecoder();
+  assertEquals(values(feed(bare, ['{"a":1]}{"y":2}'])), [
+    { error: "Cannot parse request: invalid JSON" },
+    { y: 2 },
+  ]);
+});
+
+Deno.test("JsonObjectDecoder skips the rest of a line after an object that does not parse", () => {
+  const d = new JsonObjectDecoder();
+  const events = feed(d, ['{"ok":0}\n', '{"bad": nope} trailing {"junk": 1}\n', '{"ok":1}\n']);
+  assertEquals(values(events), [
+    { ok: 0 },
+    { error: "Cannot parse request: invalid JSON" },
+    { ok: 1 },
+  ]);
+});

@@ -101,6 +101,8 @@ export class JsonObjectDecoder {
   readonly #max: number;
   #state = State.Between;
   #depth = 0;
+  /** The closing bracket each open one needs, innermost last (Object state only). */
+  #closers: number[] = [];
   #inString = false;
   #escape = false;
   #pending: Uint8Array | null = null;
@@ -243,18 +245,33 @@ export class JsonObjectDecoder {
             this.#inString = true;
           } else if (b === OPEN_BRACE || b === OPEN_BRACKET) {
             this.#depth++;
+            if (this.#state === State.Object) {
+              this.#closers.push(b === OPEN_BRACE ? CLOSE_BRACE : CLOSE_BRACKET);
+            }
           } else if (b === CLOSE_BRACE || b === CLOSE_BRACKET) {
+            if (this.#state === State.Object && this.#closers.pop() !== b) {
+              // `{"a":1]` or `[}`: broken here, whatever follows on the line.
+              this.#dropPending();
+              this.#state = State.Skip;
+              start = -1;
+              events.push({ kind: "error", message: "Cannot parse request: invalid JSON" });
+              break;
+            }
             if (--this.#depth === 0) {
+              let next = State.Between;
               if (this.#state === State.Object) {
                 // The closing byte counts too: it may be the one over the bound.
                 if (this.#pendingLength + (i + 1 - start) > this.#max) {
                   this.#dropPending();
                   events.push(this.#tooBig());
                 } else {
-                  events.push(this.#complete(chunk, start, i + 1));
+                  const event = this.#complete(chunk, start, i + 1);
+                  events.push(event);
+                  // A broken object: the rest of its line goes too.
+                  if (event.kind === "error") next = State.Skip;
                 }
               }
-              this.#state = State.Between;
+              this.#state = next;
               this.#afterObject = true;
               start = -1;
               break;
@@ -286,6 +303,8 @@ export class JsonObjectDecoder {
   #begin(): void {
     this.#state = State.Object;
     this.#depth = 1;
+    this.#closers.length = 0;
+    this.#closers.push(CLOSE_BRACE);
     this.#inString = false;
     this.#escape = false;
     this.#afterObject = false;
