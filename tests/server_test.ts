@@ -498,3 +498,23 @@ Deno.test("messages sent while offline mail is being delivered arrive after it, 
   for (let i = 0; i < n + 2; i++) got.push((await w.message()).message);
   assertEquals(got, [...Array.from({ length: n }, (_, i) => `stored ${i}`), "live 1", "live 2"]);
 });
+
+Deno.test("a name being registered cannot be taken by a guest while its password hashes", async () => {
+  await using server = await startServer({ hashIterations: 200_000 });
+  await using a = await RawClient.connect(server.port);
+  await using b = await RawClient.connect(server.port);
+  await a.send({
+    action: "register",
+    time: t(),
+    user: { account_name: "bob", password: "password123" },
+  });
+  // Sent while the registration is still hashing.
+  await new Promise((r) => setTimeout(r, 5));
+  const claim = await b.request({ action: "presence", time: t(), user: { account_name: "bob" } });
+  assertShape(await a.response(), 201);
+  assertShape(claim, 401);
+  await using owner = await login(server.port, "bob", "password123");
+  await using d = await guest(server.port, "dave");
+  assertShape(await d.request({ action: "msg", time: t(), to: "bob", message: "for bob" }), 200);
+  assertEquals((await owner.message()).message, "for bob");
+});

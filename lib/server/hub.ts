@@ -89,6 +89,8 @@ export class Hub {
   readonly #rooms = new Map<string, Set<string>>();
   /** All connected sessions, named or not. */
   readonly #sessions = new Set<Session>();
+  /** Names whose registration is under way (hashing): no guest may take them meanwhile. */
+  readonly #registering = new Set<string>();
   /** Offline messages being delivered: already in the store, never to be stored again. */
   readonly #fromStore = new WeakSet<Outgoing>();
 
@@ -232,7 +234,7 @@ export class Hub {
   }
 
   async #claimGuestName(session: Session, name: string, status?: string): Promise<Response> {
-    if (await this.#store.getAccount(name)) {
+    if (await this.#store.getAccount(name) || this.#registering.has(name)) {
       return response(401, `Cannot use the name ${name}: authenticate to use this name`);
     }
     // The name may have been claimed while the store answered.
@@ -361,9 +363,15 @@ export class Hub {
       this.#guard.fail(name, address);
       return response(409, `Cannot register ${name}: the name is in use`);
     }
-    if (await this.#store.getAccount(name)) {
+    if (this.#registering.has(name) || await this.#store.getAccount(name)) {
       this.#guard.fail(name, address);
       return response(409, `Cannot register ${name}: the name is taken`);
+    }
+    // A guest may have taken the name while the store answered.
+    const taker = this.#online.get(name);
+    if (taker && taker !== session) {
+      this.#guard.fail(name, address);
+      return response(409, `Cannot register ${name}: the name is in use`);
     }
     // Hashing is the expensive part: like logins, one address gets only a
     // few at a time, so a flood of registrations cannot starve others' logins.
@@ -373,17 +381,23 @@ export class Hub {
         "Cannot register: too many requests in progress for this account or address; try again shortly",
       );
     }
-    let hash: string;
+    // From here until the account exists, the name is reserved.
+    this.#registering.add(name);
     try {
-      hash = await this.#hashing.run(() =>
-        hashPassword(password, { iterations: this.#settings.hashIterations })
-      );
+      let hash: string;
+      try {
+        hash = await this.#hashing.run(() =>
+          hashPassword(password, { iterations: this.#settings.hashIterations })
+        );
+      } finally {
+        this.#guard.end(name, address);
+      }
+      if (!(await this.#store.createAccount(name, hash))) {
+        this.#guard.fail(name, address);
+        return response(409, `Cannot register ${name}: the name is taken`);
+      }
     } finally {
-      this.#guard.end(name, address);
-    }
-    if (!(await this.#store.createAccount(name, hash))) {
-      this.#guard.fail(name, address);
-      return response(409, `Cannot register ${name}: the name is taken`);
+      this.#registering.delete(name);
     }
     this.#log(`registered ${name} from ${address}`);
     return response(201, `account ${name} created`);
