@@ -261,6 +261,7 @@ class FakePeer implements Peer {
     return Promise.resolve(true);
   }
   close(): void {}
+  abort(): void {}
 }
 
 Deno.test("brute force: an account is locked from every address, and an address for every account", async () => {

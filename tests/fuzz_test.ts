@@ -622,6 +622,9 @@ class FakePeer implements Peer {
   drain(): Promise<boolean> {
     return Promise.resolve(!this.closed);
   }
+  abort(): void {
+    this.close();
+  }
   close(): void {
     this.closed = true;
   }

@@ -31,6 +31,11 @@ export interface Peer {
   drain(): Promise<boolean>;
   /** Closes the connection after what is queued. */
   close(reason: string): void;
+  /**
+   * Closes at once: what is still queued goes back to {@linkcode Hub.disconnect}
+   * as unsent (for a peer too slow to keep up).
+   */
+  abort(reason: string): void;
 }
 
 /** One connection's state in the hub. */
@@ -70,7 +75,7 @@ export interface HubOptions {
 
 /** Offline messages handed to a connection per round of delivery. */
 const OFFLINE_BATCH = 100;
-/** Direct messages held per session while its offline mail goes out; more go straight. */
+/** Direct messages held per session while its offline mail goes out; more drop the session. */
 const HELD_MAX = 1000;
 /** Names `who` lists at most. */
 const WHO_MAX = 200;
@@ -436,10 +441,16 @@ export class Hub {
     }
     const target = this.#online.get(to);
     if (target) {
-      if (target.held && target.held.length < HELD_MAX) target.held.push(out);
-      // A reader too slow to take it is disconnected; its queue, this
-      // message included, goes to the offline store (see disconnect).
-      else target.peer.send(out);
+      if (target.held) {
+        // Held behind its offline mail. So many that it is not keeping up:
+        // drop it; its queue and what is held go to the store, in order.
+        target.held.push(out);
+        if (target.held.length > HELD_MAX) target.peer.abort("too slow to take its messages");
+      } else {
+        // A reader too slow to take it is disconnected; its queue, this
+        // message included, goes to the offline store (see disconnect).
+        target.peer.send(out);
+      }
       return response(200);
     }
     return this.#msgOffline(to, out.value);
