@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertMatch } from "@std/assert";
 import { JsonObjectDecoder } from "../lib/protocol/codec.ts";
-import { guest, login, now, RawClient, register, startServer, tempDir } from "./_helpers.ts";
+import { auth, guest, login, now, RawClient, register, startServer, tempDir } from "./_helpers.ts";
 
 const t = now;
 
@@ -587,4 +587,71 @@ Deno.test("a recipient that cannot keep up with its offline mail and new message
   // Redelivery after a drop may repeat some; the first time each arrives is in order.
   const firsts = got.filter((m, i) => got.indexOf(m) === i);
   assertEquals(firsts, expected);
+});
+
+Deno.test("messages queued for an account that quits without reading them are kept, not lost", async () => {
+  const log: string[] = [];
+  await using server = await startServer({
+    maxQueueBytes: 64 << 20,
+    maxQueueObjects: 1 << 20,
+    shutdownGraceMs: 200,
+    offlineLimit: 100_000,
+    log: (line) => log.push(line),
+  });
+  await register(server.port, "cy");
+  await using al = await guest(server.port, "al");
+  // cy logs in and never reads; al's messages back up in the server's queue.
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  const encoder = new TextEncoder();
+  await conn.write(encoder.encode(JSON.stringify(auth("cy", "correct horse")) + "\n"));
+  while (!(await al.request({ action: "who", time: t(), target: "cy" })).alert.includes("online")) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const total = 20_000;
+  const pad = "x".repeat(480);
+  for (let from = 0; from < total; from += 2000) {
+    const lines = [];
+    for (let i = from; i < from + 2000; i++) {
+      lines.push(JSON.stringify({ action: "msg", time: t(), to: "cy", message: `m${i} ${pad}` }));
+    }
+    await al.writeRaw(lines.join("\n") + "\n");
+    for (let i = 0; i < 2000; i++) assertShape(await al.response(), 200);
+  }
+  await conn.write(encoder.encode('{"action":"quit"}\n'));
+  // Once cy has quit, a new message is kept for cy's next login.
+  let after: Record<string, unknown> = {};
+  for (let tries = 0; tries < 100; tries++) {
+    after = await al.request({ action: "msg", time: t(), to: "cy", message: "after quit" });
+    if (after.response === 202) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assertShape(after, 202);
+  // The server gives up on writing to cy after the grace period.
+  while (!log.some((l) => l.includes("cy: closing: did not read its last answers"))) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  // cy reads what reached the socket before the server gave up on it.
+  const got: string[] = [];
+  const decoder = new JsonObjectDecoder({ maxObjectBytes: 1 << 20 });
+  const buf = new Uint8Array(65536);
+  while (true) {
+    const n = await conn.read(buf).catch(() => null);
+    if (n === null) break;
+    for (const e of decoder.push(buf.subarray(0, n))) {
+      if (e.kind === "object" && e.value.action === "msg") {
+        got.push(String(e.value.message).split(" ")[0]!);
+      }
+    }
+  }
+  conn.close();
+  assert(got.length < total, "the test needs messages left in the queue");
+  await using again = await login(server.port, "cy");
+  const expected = [...Array.from({ length: total }, (_, i) => `m${i}`), "after"];
+  const seen = new Set(got);
+  while (expected.some((m) => !seen.has(m))) {
+    const m = String((await again.message(10_000)).message).split(" ")[0]!;
+    got.push(m);
+    seen.add(m);
+  }
+  assertEquals(expected.filter((m) => !seen.has(m)), []);
 });

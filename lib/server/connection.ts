@@ -188,6 +188,9 @@ export class Connection implements Peer {
     this.#closing = true;
     this.closingAt = performance.now();
     this.#log(`${this.#label()}: closing: ${reason}`);
+    // Leave the hub now: later messages for this name are answered as for
+    // anyone offline, not queued here and lost with the socket.
+    void this.#leave([]);
     this.#scheduleFlush();
     // The writer closes the socket once the queue is empty.
     if (!this.#writing && this.#queue.length === 0) this.#finish();
@@ -424,6 +427,13 @@ export class Connection implements Peer {
 
   /** Leaves the hub once; `unsent` is what the hub should keep for an offline account. */
   #leave(unsent: Outgoing[]): Promise<void> {
+    if (this.#left && unsent.length > 0) {
+      // Left already (at close); what the writer could not send is kept now.
+      const late = this.#hub.disconnect(this.#session, unsent).catch((e) =>
+        this.#log(`${this.#label()}: cannot keep unsent messages: ${e}`)
+      );
+      return this.#left = this.#left.then(() => late);
+    }
     return this.#left ??= this.#hub.disconnect(this.#session, unsent).catch((e) =>
       this.#log(`${this.#label()}: cannot leave the hub: ${e}`)
     );

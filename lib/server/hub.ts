@@ -140,19 +140,23 @@ export class Hub {
   }
 
   /**
-   * Forgets a closed connection. `unsent` holds what its queue still had: the
-   * direct messages among them go to the offline store if it is an account.
+   * Forgets a closing connection. `unsent` holds what its queue still had:
+   * the direct messages among them go to the offline store if it is an
+   * account. A connection may call again with what it failed to write later.
    */
   async disconnect(session: Session, unsent: readonly Outgoing[] = []): Promise<void> {
-    if (!this.#sessions.delete(session)) return;
-    if (session.held) {
-      unsent = [...unsent, ...session.held];
-      session.held = null;
-    }
     const name = session.name;
-    if (name !== null && this.#online.get(name) === session) this.#online.delete(name);
-    if (name !== null && !session.account) {
-      for (const room of session.rooms) this.#removeMember(room, name);
+    // Called again later for a session that has left, it only keeps what
+    // its closing connection could not write in the end.
+    if (this.#sessions.delete(session)) {
+      if (session.held) {
+        unsent = [...unsent, ...session.held];
+        session.held = null;
+      }
+      if (name !== null && this.#online.get(name) === session) this.#online.delete(name);
+      if (name !== null && !session.account) {
+        for (const room of session.rooms) this.#removeMember(room, name);
+      }
     }
     if (name !== null && session.account && this.#settings.offlineStore) {
       // Enqueued now, in order, before any later message to this name can
