@@ -520,6 +520,37 @@ Deno.test("a name being registered cannot be taken by a guest while its password
   assertEquals((await owner.message()).message, "for bob");
 });
 
+/** The first word of a message's text: the tag the tests below number messages by. */
+function tagOf(message: unknown): string {
+  return String(message).split(" ")[0]!;
+}
+
+/** Reads a raw connection to its end; the tags of the messages on it, in order. Closes it. */
+async function messageTagsToEnd(conn: Deno.TcpConn): Promise<string[]> {
+  const tags: string[] = [];
+  const decoder = new JsonObjectDecoder({ maxObjectBytes: 1 << 20 });
+  const buf = new Uint8Array(65536);
+  while (true) {
+    const n = await conn.read(buf).catch(() => null);
+    if (n === null) break;
+    for (const e of decoder.push(buf.subarray(0, n))) {
+      if (e.kind === "object" && e.value.action === "msg") tags.push(tagOf(e.value.message));
+    }
+  }
+  conn.close();
+  return tags;
+}
+
+/** Takes messages from `client` onto `tags` until every tag in `expected` has been seen. */
+async function takeTagsUntil(client: RawClient, expected: string[], tags: string[]): Promise<void> {
+  const seen = new Set(tags);
+  while (expected.some((m) => !seen.has(m))) {
+    const tag = tagOf((await client.message(10_000)).message);
+    tags.push(tag);
+    seen.add(tag);
+  }
+}
+
 Deno.test("a recipient that cannot keep up with its offline mail and new messages is dropped, and nothing overtakes", async () => {
   const log: string[] = [];
   await using server = await startServer({
@@ -559,31 +590,14 @@ Deno.test("a recipient that cannot keep up with its offline mail and new message
   for (let i = 0; i < live; i++) assert([200, 202].includes((await al.response()).response));
   // bo was dropped; what reached his socket is still readable.
   assert(log.some((l) => l.includes("bo: closing: too slow to take its messages")), log.join("\n"));
-  const got: string[] = [];
-  const decoder = new JsonObjectDecoder({ maxObjectBytes: 1 << 20 });
-  const buf = new Uint8Array(65536);
-  while (true) {
-    const n = await conn.read(buf).catch(() => null);
-    if (n === null) break;
-    for (const e of decoder.push(buf.subarray(0, n))) {
-      if (e.kind === "object" && e.value.action === "msg") {
-        got.push(String(e.value.message).split(" ")[0]!);
-      }
-    }
-  }
-  conn.close();
+  const got = await messageTagsToEnd(conn);
   // Everything else comes at the next login, after what he already has.
   await using again = await login(server.port, "bo");
   const expected = [
     ...Array.from({ length: stored }, (_, i) => `s${i}`),
     ...Array.from({ length: live }, (_, i) => `m${i}`),
   ];
-  const seen = new Set(got);
-  while (expected.some((m) => !seen.has(m))) {
-    const m = String((await again.message(10_000)).message).split(" ")[0]!;
-    got.push(m);
-    seen.add(m);
-  }
+  await takeTagsUntil(again, expected, got);
   // Redelivery after a drop may repeat some; the first time each arrives is in order.
   const firsts = got.filter((m, i) => got.indexOf(m) === i);
   assertEquals(firsts, expected);
@@ -631,27 +645,11 @@ Deno.test("messages queued for an account that quits without reading them are ke
     await new Promise((r) => setTimeout(r, 20));
   }
   // cy reads what reached the socket before the server gave up on it.
-  const got: string[] = [];
-  const decoder = new JsonObjectDecoder({ maxObjectBytes: 1 << 20 });
-  const buf = new Uint8Array(65536);
-  while (true) {
-    const n = await conn.read(buf).catch(() => null);
-    if (n === null) break;
-    for (const e of decoder.push(buf.subarray(0, n))) {
-      if (e.kind === "object" && e.value.action === "msg") {
-        got.push(String(e.value.message).split(" ")[0]!);
-      }
-    }
-  }
-  conn.close();
+  const got = await messageTagsToEnd(conn);
   assert(got.length < total, "the test needs messages left in the queue");
   await using again = await login(server.port, "cy");
   const expected = [...Array.from({ length: total }, (_, i) => `m${i}`), "after"];
-  const seen = new Set(got);
-  while (expected.some((m) => !seen.has(m))) {
-    const m = String((await again.message(10_000)).message).split(" ")[0]!;
-    got.push(m);
-    seen.add(m);
-  }
-  assertEquals(expected.filter((m) => !seen.has(m)), []);
+  await takeTagsUntil(again, expected, got);
+  const have = new Set(got);
+  assertEquals(expected.filter((m) => !have.has(m)), []);
 });
