@@ -8,6 +8,7 @@
 
 import { JsonObjectDecoder, Outgoing } from "../protocol/codec.ts";
 import { ProtocolError, type Response, response, unixTime } from "../protocol/messages.ts";
+import { sniffHttp } from "../protocol/http_sniff.ts";
 import { isClientAnswer, validateRequest } from "../protocol/validate.ts";
 import type { Hub, Peer, Session } from "./hub.ts";
 import type { ServerSettings } from "./options.ts";
@@ -43,6 +44,11 @@ const MAX_WRITE = 65536;
 
 const PROBE = { action: "probe" } as const;
 const textEncoder = new TextEncoder();
+/** The answer to an HTTP client on the JIM port, before it is closed. */
+const HTTP_REFUSAL = textEncoder.encode(
+  "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 32\r\n" +
+    "Connection: close\r\n\r\nThis port speaks JIM, not HTTP.\n",
+);
 /** Messages one connection may have awaiting their answers at once. */
 const MAX_PIPELINE = 64;
 
@@ -74,6 +80,13 @@ function replyOutgoing(r: Response): Outgoing {
     out = new Outgoing(r);
     if (replies.size < REPLIES_MAX) replies.set(key, out);
   }
+  return out;
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
   return out;
 }
 
@@ -219,6 +232,9 @@ export class Connection implements Peer {
   /** The reader loop; resolves once the connection is closed and forgotten. */
   async run(): Promise<void> {
     let buf = new Uint8Array(MIN_READ);
+    // The first bytes, held until they show whether this is an HTTP client
+    // (see http_sniff.ts); null once they have.
+    let first: Uint8Array | null = new Uint8Array(0);
     try {
       while (!this.#closing) {
         let n: number | null;
@@ -228,7 +244,22 @@ export class Connection implements Peer {
           break; // reset by peer, or closed by us
         }
         if (n === null) break;
-        const events = this.#decoder.push(buf.subarray(0, n));
+        let chunk: Uint8Array = buf.subarray(0, n);
+        if (first !== null) {
+          const seen: Uint8Array = first.length === 0 ? chunk : concat(first, chunk);
+          const verdict = sniffHttp(seen);
+          if (verdict === undefined) {
+            first = seen.slice(); // `buf` is reused by the next read
+            continue;
+          }
+          first = null;
+          if (verdict === "http") {
+            await this.#refuseHttp();
+            break;
+          }
+          chunk = seen;
+        }
+        const events = this.#decoder.push(chunk);
         // A busy connection reads in larger pieces; an idle one stays small.
         if (n === buf.length && buf.length < MAX_READ) buf = new Uint8Array(buf.length * 2);
         if (events.length > 0) {
@@ -325,6 +356,15 @@ export class Connection implements Peer {
       return null;
     }
     return this.#hub.handle(this.#session, request);
+  }
+
+  /** Answers an HTTP client plainly and drops it, having executed nothing. */
+  async #refuseHttp(): Promise<void> {
+    try {
+      // Nothing else has been queued yet: this is the first write.
+      await this.#conn.write(HTTP_REFUSAL);
+    } catch { /* gone already */ }
+    this.abort("HTTP request on the JIM port");
   }
 
   #failure(e: unknown): Response {
