@@ -178,6 +178,21 @@ class FaultyStore implements Store {
   setBlocked(name: string, blocked: boolean): Promise<boolean> {
     return this.#inner.setBlocked(name, blocked);
   }
+  setPassword(name: string, hash: string): Promise<boolean> {
+    return this.#inner.setPassword(name, hash);
+  }
+  deleteAccount(name: string): Promise<boolean> {
+    return this.#inner.deleteAccount(name);
+  }
+  addToken(account: string, hash: string, expiresAt: number, keep: number): Promise<void> {
+    return this.#inner.addToken(account, hash, expiresAt, keep);
+  }
+  tokenAccount(hash: string, now: number): Promise<string | null> {
+    return this.#inner.tokenAccount(hash, now);
+  }
+  revokeTokens(account: string): Promise<number> {
+    return this.#inner.revokeTokens(account);
+  }
   listAccounts(): Promise<Account[]> {
     return this.#inner.listAccounts();
   }

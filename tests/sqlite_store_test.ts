@@ -80,6 +80,81 @@ function storeContract(label: string, open: () => Promise<Fixture>): void {
     assertEquals(accounts[2]?.passwordHash, "h-carol");
   });
 
+  test("setPassword() replaces the hash and revokes tokens; false for an unknown name", async (store) => {
+    await store.createAccount("alice", "old");
+    await store.addToken("alice", "t1", Date.now() + 60_000, 10);
+    assertEquals(await store.setPassword("alice", "new"), true);
+    assertEquals((await store.getAccount("alice"))?.passwordHash, "new");
+    assertEquals(await store.tokenAccount("t1", Date.now()), null);
+    assertEquals(await store.setPassword("nobody", "x"), false);
+  });
+
+  test("deleteAccount() removes the account with its mail, rooms and tokens only", async (store) => {
+    await store.createAccount("alice", "h");
+    await store.createAccount("bob", "h");
+    await store.enqueueOffline("alice", msg("bob", "alice", "one"), 10);
+    await store.enqueueOffline("bob", msg("alice", "bob", "kept"), 10);
+    await store.addRoomMember("#a", "alice");
+    await store.addRoomMember("#a", "bob");
+    await store.addToken("alice", "ta", Date.now() + 60_000, 10);
+    await store.addToken("bob", "tb", Date.now() + 60_000, 10);
+    assertEquals(await store.deleteAccount("alice"), true);
+    assertEquals(await store.getAccount("alice"), null);
+    assertEquals(await store.countOffline("alice"), 0);
+    assertEquals(await store.listRoomMemberships(), [{ room: "#a", account: "bob" }]);
+    assertEquals(await store.tokenAccount("ta", Date.now()), null);
+    assertEquals(await store.tokenAccount("tb", Date.now()), "bob");
+    assertEquals(await store.countOffline("bob"), 1);
+    assertEquals(await store.deleteAccount("alice"), false);
+    // The name is free again.
+    assertEquals(await store.createAccount("alice", "h2"), true);
+  });
+
+  // -- session tokens --
+
+  test("tokenAccount() finds a token until it expires or is revoked", async (store) => {
+    await store.createAccount("alice", "h");
+    const now = Date.now();
+    await store.addToken("alice", "t1", now + 1000, 10);
+    await store.addToken("alice", "t2", now + 1000, 10);
+    assertEquals(await store.tokenAccount("t1", now), "alice");
+    assertEquals(await store.tokenAccount("t1", now + 1000), null, "expired");
+    assertEquals(await store.tokenAccount("nope", now), null);
+    assertEquals(await store.revokeTokens("alice"), 2);
+    assertEquals(await store.tokenAccount("t2", now), null);
+    assertEquals(await store.revokeTokens("alice"), 0);
+  });
+
+  test("addToken() keeps only the newest tokens of an account, and drops expired ones", async (store) => {
+    await store.createAccount("alice", "h");
+    await store.createAccount("bob", "h");
+    await store.addToken("bob", "b", Date.now() + 60_000, 1);
+    await store.addToken("alice", "expired", Date.now() - 1, 5);
+    for (let i = 0; i < 5; i++) {
+      await store.addToken("alice", `t${i}`, Date.now() + 60_000, 3);
+      // created_at is in ms: keep the order unambiguous.
+      const t = Date.now();
+      while (Date.now() === t) { /* next millisecond */ }
+    }
+    const now = Date.now();
+    const live = [];
+    for (const h of ["expired", "t0", "t1", "t2", "t3", "t4"]) {
+      if (await store.tokenAccount(h, now)) live.push(h);
+    }
+    assertEquals(live, ["t2", "t3", "t4"]);
+    assertEquals(await store.tokenAccount("b", now), "bob");
+    assertEquals(await store.revokeTokens("alice"), 3, "the expired one is gone too");
+  });
+
+  test("setBlocked() revokes the account's tokens when it blocks", async (store) => {
+    await store.createAccount("alice", "h");
+    await store.addToken("alice", "t", Date.now() + 60_000, 10);
+    await store.setBlocked("alice", false);
+    assertEquals(await store.tokenAccount("t", Date.now()), "alice");
+    await store.setBlocked("alice", true);
+    assertEquals(await store.tokenAccount("t", Date.now()), null);
+  });
+
   // -- offline mail --
 
   test("peekOffline() returns messages oldest first, per recipient", async (store) => {

@@ -62,6 +62,14 @@ const MIGRATIONS: readonly string[] = [
      account TEXT NOT NULL,
      PRIMARY KEY (room, account)
    ) STRICT, WITHOUT ROWID;`,
+  // 2: session tokens, stored only as the SHA-256 of the token.
+  `CREATE TABLE IF NOT EXISTS tokens (
+     hash TEXT PRIMARY KEY NOT NULL,
+     account TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL
+   ) STRICT, WITHOUT ROWID;
+   CREATE INDEX IF NOT EXISTS tokens_account ON tokens (account, created_at);`,
 ];
 
 /** The schema version this code writes. */
@@ -177,6 +185,14 @@ export class SqliteStore implements Store, AsyncDisposable {
   #selectRooms: StatementSync;
   #insertRoomMember: StatementSync;
   #deleteRoomMember: StatementSync;
+  #updatePassword: StatementSync;
+  #deleteAccount: StatementSync;
+  #deleteAccountMail: StatementSync;
+  #deleteAccountRooms: StatementSync;
+  #insertToken: StatementSync;
+  #pruneTokens: StatementSync;
+  #selectToken: StatementSync;
+  #deleteTokens: StatementSync;
 
   private constructor(db: DatabaseSync) {
     this.#db = db;
@@ -208,6 +224,39 @@ export class SqliteStore implements Store, AsyncDisposable {
     this.#deleteRoomMember = db.prepare(
       "DELETE FROM room_members WHERE room = ? AND account = ?",
     );
+    this.#updatePassword = db.prepare("UPDATE accounts SET password_hash = ? WHERE name = ?");
+    this.#deleteAccount = db.prepare("DELETE FROM accounts WHERE name = ?");
+    this.#deleteAccountMail = db.prepare("DELETE FROM offline WHERE recipient = ?");
+    this.#deleteAccountRooms = db.prepare("DELETE FROM room_members WHERE account = ?");
+    this.#insertToken = db.prepare(
+      "INSERT INTO tokens (hash, account, created_at, expires_at) VALUES (?, ?, ?, ?)",
+    );
+    // Expired tokens, and all but the newest `keep` (ties broken by hash).
+    this.#pruneTokens = db.prepare(
+      `DELETE FROM tokens WHERE account = ?1 AND (expires_at <= ?2 OR hash NOT IN (
+         SELECT hash FROM tokens WHERE account = ?1 ORDER BY created_at DESC, hash LIMIT ?3))`,
+    );
+    this.#selectToken = db.prepare(
+      "SELECT account FROM tokens WHERE hash = ? AND expires_at > ?",
+    );
+    this.#deleteTokens = db.prepare("DELETE FROM tokens WHERE account = ?");
+  }
+
+  /** Runs `step` in one write transaction, rolled back if it throws. */
+  #transaction<T>(step: () => T): T {
+    // Pending offline mail goes first, so that a delete sees it.
+    this.#flush(true);
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      const result = step();
+      this.#db.exec("COMMIT");
+      return result;
+    } catch (error) {
+      rollback(this.#db);
+      throw error;
+    } finally {
+      this.#counts.clear();
+    }
   }
 
   /**
@@ -264,9 +313,63 @@ export class SqliteStore implements Store, AsyncDisposable {
     });
   }
 
-  /** Blocks or unblocks an account; false when there is no such account. */
+  /**
+   * Blocks or unblocks an account; false when there is no such account.
+   * Blocking also revokes its session tokens.
+   */
   setBlocked(name: string, blocked: boolean): Promise<boolean> {
-    return this.#call(() => Number(this.#updateBlocked.run(blocked ? 1 : 0, name).changes) === 1);
+    return this.#call(() =>
+      this.#transaction(() => {
+        if (blocked) this.#deleteTokens.run(name);
+        return Number(this.#updateBlocked.run(blocked ? 1 : 0, name).changes) === 1;
+      })
+    );
+  }
+
+  /** Replaces the password hash and revokes the account's tokens; false for an unknown name. */
+  setPassword(name: string, passwordHash: string): Promise<boolean> {
+    return this.#call(() =>
+      this.#transaction(() => {
+        this.#deleteTokens.run(name);
+        return Number(this.#updatePassword.run(passwordHash, name).changes) === 1;
+      })
+    );
+  }
+
+  /** Deletes an account, its mail, memberships and tokens; false for an unknown name. */
+  deleteAccount(name: string): Promise<boolean> {
+    return this.#call(() =>
+      this.#transaction(() => {
+        this.#deleteTokens.run(name);
+        this.#deleteAccountRooms.run(name);
+        this.#deleteAccountMail.run(name);
+        return Number(this.#deleteAccount.run(name).changes) === 1;
+      })
+    );
+  }
+
+  /** Stores a token hash; drops the account's expired tokens and all but the newest `keep`. */
+  addToken(account: string, hash: string, expiresAt: number, keep: number): Promise<void> {
+    return this.#call(() =>
+      this.#transaction(() => {
+        const now = Date.now();
+        this.#insertToken.run(hash, account, now, expiresAt);
+        this.#pruneTokens.run(account, now, sqlLimit(keep));
+      })
+    );
+  }
+
+  /** The account of an unexpired token hash, or null. */
+  tokenAccount(hash: string, now: number): Promise<string | null> {
+    return this.#call(() => {
+      const row = this.#selectToken.get(hash, now) as Row | undefined;
+      return row === undefined ? null : text(row, "account");
+    });
+  }
+
+  /** Revokes every token of an account; resolves to how many there were. */
+  revokeTokens(account: string): Promise<number> {
+    return this.#call(() => Number(this.#deleteTokens.run(account).changes));
   }
 
   /** Every account, ordered by name (by code point). */

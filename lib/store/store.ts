@@ -38,8 +38,21 @@ export interface Store {
   createAccount(name: string, passwordHash: string): Promise<boolean>;
   /** The account of that name, or null. */
   getAccount(name: string): Promise<Account | null>;
-  /** Blocks or unblocks an account; false when there is no such account. */
+  /**
+   * Blocks or unblocks an account; false when there is no such account.
+   * Blocking also revokes the account's session tokens.
+   */
   setBlocked(name: string, blocked: boolean): Promise<boolean>;
+  /**
+   * Replaces an account's password hash and revokes its session tokens, in
+   * one transaction; false when there is no such account.
+   */
+  setPassword(name: string, passwordHash: string): Promise<boolean>;
+  /**
+   * Deletes an account with its offline mail, room memberships and session
+   * tokens, in one transaction; false when there is no such account.
+   */
+  deleteAccount(name: string): Promise<boolean>;
   /** Every account, by name. */
   listAccounts(): Promise<Account[]>;
   /** The names of blocked accounts (also those blocked by another process on the same data). */
@@ -57,6 +70,17 @@ export interface Store {
   ackOffline(to: string, lastId: number): Promise<void>;
   /** How many messages wait for an account. */
   countOffline(to: string): Promise<number>;
+
+  /**
+   * Stores a session token's hash for an account, valid until `expiresAt`
+   * (unix ms). Drops the account's expired tokens, and its oldest ones beyond
+   * the newest `keep`.
+   */
+  addToken(account: string, hash: string, expiresAt: number, keep: number): Promise<void>;
+  /** The account a token hash belongs to, or null if unknown, revoked or expired at `now`. */
+  tokenAccount(hash: string, now: number): Promise<string | null>;
+  /** Revokes every session token of an account; resolves to how many there were. */
+  revokeTokens(account: string): Promise<number>;
 
   /** Every persistent room membership. */
   listRoomMemberships(): Promise<RoomMembership[]>;
