@@ -127,3 +127,37 @@ Deno.test("validateRequest() judges the object limit from source text exactly as
   assert(sources[3]!.length < 640);
   rejects(JSON.parse(sources[3]!), "object exceeds 640 characters");
 });
+
+Deno.test("validateRequest() reads passwd, unregister and token logins", () => {
+  const user = { account_name: "alice", password: "pw", new_password: "long enough" };
+  assertEquals(validateRequest({ action: "passwd", time: 1, user, remember: true }), {
+    action: "passwd",
+    time: 1,
+    user,
+    remember: true,
+  });
+  assertEquals(
+    validateRequest({ action: "unregister", time: 1, user: { account_name: "a", password: "p" } }),
+    { action: "unregister", time: 1, user: { account_name: "a", password: "p" } },
+  );
+  const token = "A".repeat(43);
+  assertEquals(
+    validateRequest({ action: "authenticate", time: 1, user: { account_name: "a", token } }),
+    { action: "authenticate", time: 1, user: { account_name: "a", token } },
+  );
+  assertThrows(
+    () => validateRequest({ action: "unregister", time: 1, user: { account_name: "a" } }),
+    ProtocolError,
+    "user.password must be a string",
+  );
+  assertThrows(
+    () =>
+      validateRequest({
+        action: "authenticate",
+        time: 1,
+        user: { account_name: "a", token: "A".repeat(42) + "=" },
+      }),
+    ProtocolError,
+    "user.token must be 43 base64url characters",
+  );
+});

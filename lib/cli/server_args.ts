@@ -168,6 +168,22 @@ export const NUMERIC_FLAGS: readonly NumericFlag[] = [
     unit: "s",
     help: "time to flush writes on shutdown",
   },
+  {
+    flag: "token-lifetime",
+    key: "tokenLifetimeMs",
+    min: 1,
+    max: 3650,
+    scale: 86_400_000,
+    unit: "d",
+    help: "days a session token (resumable login) stays valid",
+  },
+  {
+    flag: "tokens-per-account",
+    key: "tokensPerAccount",
+    min: 1,
+    max: 1000,
+    help: "session tokens kept per account; a new one drops the oldest",
+  },
 ];
 
 function defaultText(f: NumericFlag): string {

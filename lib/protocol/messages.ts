@@ -44,9 +44,32 @@ export interface PresenceRequest {
   user: { account_name: string; status?: string };
 }
 
-/** `authenticate`: log in to a registered account. */
+/**
+ * `authenticate`: log in to a registered account, with its password or with a
+ * session token an earlier login returned (jim's extension).
+ */
 export interface AuthenticateRequest {
   action: "authenticate";
+  time: number;
+  user:
+    | { account_name: string; password: string; token?: never }
+    | { account_name: string; token: string; password?: never };
+  /** Asks for a session token in the 200 (jim's extension). */
+  remember?: boolean;
+}
+
+/** `passwd` (jim's extension): change one's own password. */
+export interface PasswdRequest {
+  action: "passwd";
+  time: number;
+  user: { account_name: string; password: string; new_password: string };
+  /** Asks for a new session token in the 200 (the old ones are revoked). */
+  remember?: boolean;
+}
+
+/** `unregister` (jim's extension): delete one's own account, its mail and memberships. */
+export interface UnregisterRequest {
+  action: "unregister";
   time: number;
   user: { account_name: string; password: string };
 }
@@ -100,6 +123,8 @@ export type Request =
   | PresenceRequest
   | AuthenticateRequest
   | RegisterRequest
+  | PasswdRequest
+  | UnregisterRequest
   | MsgRequest
   | JoinRequest
   | LeaveRequest

@@ -9,6 +9,9 @@
 
 import { type Encoding, ProtocolError, type Request } from "./messages.ts";
 
+/** A session token on the wire: 43 base64url characters (see lib/auth/token.ts). */
+const TOKEN = /^[A-Za-z0-9_-]{43}$/;
+
 /** Every limit, in characters (Unicode code points). */
 export const LIMITS = {
   /** `action` */
@@ -93,6 +96,36 @@ function accountName(user: Record<string, unknown>): string {
   return name;
 }
 
+/** The name of an existing account, as a login gives it (not checked for syntax). */
+function loginName(user: Record<string, unknown>): string {
+  return limited(
+    field(user, "account_name", "user.account_name"),
+    LIMITS.name,
+    "user.account_name",
+  );
+}
+
+/** A password to check against the stored hash. */
+function password(user: Record<string, unknown>): string {
+  return limited(field(user, "password", "user.password"), LIMITS.passwordMax, "user.password");
+}
+
+/** A password to store: it must also be long enough. */
+function newPassword(user: Record<string, unknown>, key: string): string {
+  const value = limited(field(user, key, `user.${key}`), LIMITS.passwordMax, `user.${key}`);
+  if ([...value].length < LIMITS.passwordMin) {
+    throw bad(`user.${key} must have at least ${LIMITS.passwordMin} characters`);
+  }
+  return value;
+}
+
+function flag(obj: Record<string, unknown>, key: string): boolean | undefined {
+  const v = obj[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== "boolean") throw bad(`${key} must be true or false`);
+  return v;
+}
+
 function roomName(value: Record<string, unknown>): string {
   const room = limited(field(value, "room", "room"), LIMITS.room, "room");
   if (!ROOM.test(room)) {
@@ -170,20 +203,50 @@ export function validateRequest(
       if (type !== undefined) request.type = type;
       return request;
     }
-    case "authenticate":
+    case "authenticate": {
+      const user = userObject(value);
+      const account_name = loginName(user);
+      const remember = flag(value, "remember");
+      const token = optionalField(user, "token", "user.token");
+      if (token !== undefined) {
+        if (user.password !== undefined) {
+          throw bad("user must hold a password or a token, not both");
+        }
+        if (!TOKEN.test(token)) throw bad("user.token must be 43 base64url characters");
+        const request: Request = { action, time, user: { account_name, token } };
+        if (remember !== undefined) request.remember = remember;
+        return request;
+      }
+      const request: Request = { action, time, user: { account_name, password: password(user) } };
+      if (remember !== undefined) request.remember = remember;
+      return request;
+    }
     case "register": {
       const user = userObject(value);
-      const account_name = action === "register" ? accountName(user) : limited(
-        field(user, "account_name", "user.account_name"),
-        LIMITS.name,
-        "user.account_name",
-      );
-      const password = field(user, "password", "user.password");
-      limited(password, LIMITS.passwordMax, "user.password");
-      if (action === "register" && [...password].length < LIMITS.passwordMin) {
-        throw bad(`user.password must have at least ${LIMITS.passwordMin} characters`);
-      }
-      return { action, time, user: { account_name, password } };
+      return {
+        action,
+        time,
+        user: { account_name: accountName(user), password: newPassword(user, "password") },
+      };
+    }
+    case "passwd": {
+      const user = userObject(value);
+      const request: Request = {
+        action,
+        time,
+        user: {
+          account_name: loginName(user),
+          password: password(user),
+          new_password: newPassword(user, "new_password"),
+        },
+      };
+      const remember = flag(value, "remember");
+      if (remember !== undefined) request.remember = remember;
+      return request;
+    }
+    case "unregister": {
+      const user = userObject(value);
+      return { action, time, user: { account_name: loginName(user), password: password(user) } };
     }
     case "msg": {
       const to = field(value, "to", "to");

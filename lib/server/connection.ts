@@ -71,9 +71,12 @@ function replyOutgoing(r: Response): Outgoing {
     okReply = null;
     repliesTime = r.time;
   }
+  // Extra fields (`who`'s users, a login's token) make a reply one of a kind:
+  // never shared, or one connection's token would reach another.
+  const plain = Object.keys(r).length === 3;
   // The commonest of all, looked up without building a key.
-  if (r.response === 200 && r.alert === "OK" && !("users" in r)) return okReply ??= new Outgoing(r);
-  if (Object.keys(r).length !== 3) return new Outgoing(r); // extra fields (`who`)
+  if (plain && r.response === 200 && r.alert === "OK") return okReply ??= new Outgoing(r);
+  if (!plain) return new Outgoing(r);
   const key = r.response + ("alert" in r ? "a" + r.alert : "e" + r.error);
   let out = replies.get(key);
   if (!out) {

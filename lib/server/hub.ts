@@ -7,6 +7,7 @@
  */
 
 import { dummyVerify, hashPassword, verifyPassword } from "../auth/password.ts";
+import { newToken, tokenHash } from "../auth/token.ts";
 import { Outgoing } from "../protocol/codec.ts";
 import {
   type DeliveredMsg,
@@ -15,7 +16,7 @@ import {
   response,
   unixTime,
 } from "../protocol/messages.ts";
-import type { Store } from "../store/store.ts";
+import type { Account, Store } from "../store/store.ts";
 import { AuthGuard } from "./auth_guard.ts";
 import type { ServerSettings } from "./options.ts";
 import { Semaphore } from "./semaphore.ts";
@@ -68,6 +69,8 @@ export interface HubOptions {
     | "authFailures"
     | "authWindowMs"
     | "authLockoutMs"
+    | "tokenLifetimeMs"
+    | "tokensPerAccount"
   >;
   /** Where to write log lines. */
   log?: (line: string) => void;
@@ -201,10 +204,24 @@ export class Hub {
     switch (request.action) {
       case "presence":
         return this.#presence(session, request.user.account_name, request.user.status);
-      case "authenticate":
-        return this.#authenticate(session, request.user.account_name, request.user.password);
+      case "authenticate": {
+        const { account_name, password, token } = request.user;
+        const remember = request.remember === true;
+        if (token !== undefined) return this.#resume(session, account_name, token, remember);
+        return this.#authenticate(session, account_name, password!, remember);
+      }
       case "register":
         return this.#register(session, request.user.account_name, request.user.password);
+      case "passwd":
+        return this.#passwd(
+          session,
+          request.user.account_name,
+          request.user.password,
+          request.user.new_password,
+          request.remember === true,
+        );
+      case "unregister":
+        return this.#unregister(session, request.user.account_name, request.user.password);
       case "msg":
         return this.#msg(session, request.to, request.from, request.encoding, request.message);
       case "join":
@@ -264,7 +281,12 @@ export class Hub {
     return response(200);
   }
 
-  async #authenticate(session: Session, name: string, password: string): Promise<Response> {
+  async #authenticate(
+    session: Session,
+    name: string,
+    password: string,
+    remember: boolean,
+  ): Promise<Response> {
     if (session.account) {
       return response(409, `Cannot authenticate: already logged in as ${session.name}`);
     }
@@ -300,13 +322,66 @@ export class Hub {
       this.#log(`failed login for ${JSON.stringify(name)} from ${address}`);
       return response(402, "Cannot authenticate: wrong account name or password");
     }
+    return await this.#admit(session, account, remember, () => this.#guard.succeed(name));
+  }
+
+  /**
+   * `authenticate` with a session token: one SHA-256 and one lookup instead
+   * of a password hash. A token cannot be guessed (256 random bits), so a
+   * refused one is not counted toward the lockout, and a lockout (which
+   * anyone can cause with wrong passwords) does not stop its owner.
+   */
+  async #resume(
+    session: Session,
+    name: string,
+    token: string,
+    remember: boolean,
+  ): Promise<Response> {
+    if (session.account) {
+      return response(409, `Cannot authenticate: already logged in as ${session.name}`);
+    }
+    const owner = await this.#store.tokenAccount(await tokenHash(token), Date.now());
+    const account = owner === name ? await this.#store.getAccount(name) : null;
+    if (!account) {
+      this.#log(
+        `refused token for ${JSON.stringify(name)} from ${sourceKey(session.peer.address)}`,
+      );
+      return response(402, "Cannot authenticate: the token is expired, revoked or unknown");
+    }
+    return await this.#admit(session, account, remember);
+  }
+
+  /**
+   * Logs a session in to an account whose credentials have been checked:
+   * refuses a blocked account or one connected elsewhere, issues a token if
+   * asked (before the session changes, so a failure leaves it logged out),
+   * then takes the name and starts offline delivery.
+   */
+  async #admit(
+    session: Session,
+    account: Account,
+    remember: boolean,
+    onSuccess?: () => void,
+  ): Promise<Response> {
+    const name = account.name;
     if (account.blocked) return response(403, `Cannot authenticate: account ${name} is blocked`);
-    const holder = this.#online.get(name);
-    if (holder && holder !== session) {
+    const connectedElsewhere = () => {
+      const holder = this.#online.get(name);
+      return holder !== undefined && holder !== session;
+    };
+    if (connectedElsewhere()) {
       return response(409, `Cannot authenticate: ${name} is already connected`);
     }
     if (!this.#sessions.has(session)) return response(200);
-    this.#guard.succeed(name);
+    let extra: Record<string, unknown> | undefined;
+    if (remember) {
+      extra = await this.#issueToken(name);
+      if (connectedElsewhere()) {
+        return response(409, `Cannot authenticate: ${name} is already connected`);
+      }
+      if (!this.#sessions.has(session)) return response(200);
+    }
+    onSuccess?.();
     const guestName = session.name;
     if (guestName !== null && guestName !== name) this.#online.delete(guestName);
     session.name = name;
@@ -323,7 +398,92 @@ export class Hub {
     // After the 200 is queued: the connection sends it when this promise settles.
     session.held = [];
     setTimeout(() => this.#deliverOffline(session, name), 0);
-    return response(200);
+    return response(200, "OK", extra);
+  }
+
+  /** A new session token for an account, stored hashed: the extra fields of a 200. */
+  async #issueToken(name: string): Promise<{ token: string; expires: number }> {
+    const { token, hash } = await newToken();
+    const expiresAt = Date.now() + this.#settings.tokenLifetimeMs;
+    await this.#store.addToken(name, hash, expiresAt, this.#settings.tokensPerAccount);
+    return { token, expires: unixTime(expiresAt) };
+  }
+
+  /**
+   * Checks the password of the account a session is logged in to, for
+   * `passwd` and `unregister`: the same lockout and hashing queue as a login.
+   * Returns the refusal, or null when the password is right.
+   */
+  async #checkOwnPassword(
+    session: Session,
+    name: string,
+    password: string,
+    what: string,
+  ): Promise<Response | null> {
+    if (!session.account) return response(401, `Cannot ${what}: log in first`);
+    if (name !== session.name) {
+      return response(403, `Cannot ${what} for ${name}: you are logged in as ${session.name}`);
+    }
+    const address = sourceKey(session.peer.address);
+    const wait = this.#guard.lockedFor(name, address);
+    if (wait > 0) {
+      return response(403, `Cannot ${what}: too many failed attempts; try again in ${wait} s`);
+    }
+    if (this.#guard.begin(name, address) > 0) {
+      return response(429, `Cannot ${what}: too many requests in progress; try again shortly`);
+    }
+    let ok = false;
+    try {
+      const account = await this.#store.getAccount(name);
+      if (account) {
+        ok = await this.#hashing.run(() => verifyPassword(password, account.passwordHash));
+      }
+    } finally {
+      this.#guard.end(name, address);
+    }
+    if (!ok) {
+      this.#guard.fail(name, address);
+      this.#log(`failed password check for ${JSON.stringify(name)} from ${address}`);
+      return response(402, `Cannot ${what}: wrong password`);
+    }
+    return null;
+  }
+
+  async #passwd(
+    session: Session,
+    name: string,
+    password: string,
+    newPassword: string,
+    remember: boolean,
+  ): Promise<Response> {
+    const refused = await this.#checkOwnPassword(session, name, password, "change password");
+    if (refused) return refused;
+    const hash = await this.#hashing.run(() =>
+      hashPassword(newPassword, { iterations: this.#settings.hashIterations })
+    );
+    if (!(await this.#store.setPassword(name, hash))) {
+      return response(404, `Cannot change password: account ${name} no longer exists`);
+    }
+    this.#log(`password changed for ${name}; its tokens are revoked`);
+    const extra = remember ? await this.#issueToken(name) : undefined;
+    return response(200, "password changed; every session token was revoked", extra);
+  }
+
+  async #unregister(session: Session, name: string, password: string): Promise<Response> {
+    const refused = await this.#checkOwnPassword(session, name, password, "delete account");
+    if (refused) return refused;
+    if (!(await this.#store.deleteAccount(name))) {
+      return response(404, `Cannot delete account: account ${name} no longer exists`);
+    }
+    // The connection stays, with no identity: it may register again or quit.
+    if (this.#online.get(name) === session) this.#online.delete(name);
+    for (const [room] of this.#rooms) this.#removeMember(room, name);
+    session.rooms.clear();
+    session.name = null;
+    session.account = false;
+    session.status = "";
+    this.#log(`account ${name} deleted by its owner from ${sourceKey(session.peer.address)}`);
+    return response(200, `account ${name} deleted`);
   }
 
   async #deliverOffline(session: Session, name: string): Promise<void> {

@@ -52,6 +52,10 @@ export interface ServerSettings {
   blockCheckMs: number;
   /** Time shutdown waits for queued writes before closing, in ms. */
   shutdownGraceMs: number;
+  /** How long a session token stays valid after it is issued, in ms. */
+  tokenLifetimeMs: number;
+  /** Session tokens kept per account; issuing one more drops the oldest. */
+  tokensPerAccount: number;
 }
 
 /** The defaults, also printed by `--help`. */
@@ -77,4 +81,6 @@ export const SERVER_DEFAULTS: Readonly<ServerSettings> = Object.freeze({
   maxObjectBytes: DEFAULT_MAX_OBJECT_BYTES,
   blockCheckMs: 5000,
   shutdownGraceMs: 2000,
+  tokenLifetimeMs: 30 * 86_400_000,
+  tokensPerAccount: 10,
 });
