@@ -85,6 +85,7 @@ function describeStartError(e: unknown, hostname: string, port: number, dbPath: 
     return `Cannot listen on ${hostname}:${port}: address not available`;
   }
   const message = e instanceof Error ? e.message : String(e);
+  if (message.startsWith("Cannot open database")) return message;
   if (/sqlite|database/i.test(message)) return `Cannot open database ${dbPath}: ${message}`;
   return `Cannot start: ${message}`;
 }

@@ -7,6 +7,7 @@
 
 import { Outgoing } from "../protocol/codec.ts";
 import { response } from "../protocol/messages.ts";
+import { permissionWarnings } from "../store/db_files.ts";
 import { SqliteStore } from "../store/sqlite_store.ts";
 import type { Store } from "../store/store.ts";
 import { Connection } from "./connection.ts";
@@ -51,6 +52,9 @@ export async function serve(options: ServeOptions = {}): Promise<JimServer> {
   }
   const log = options.log ?? (() => {});
   const store = options.store ?? SqliteStore.open(options.dbPath ?? ":memory:");
+  if (!options.store) {
+    for (const line of permissionWarnings(options.dbPath ?? ":memory:")) log(line);
+  }
   let hub: Hub;
   let listener: Deno.TcpListener;
   try {

@@ -16,8 +16,8 @@
  */
 
 import { DatabaseSync, type SQLOutputValue, type StatementSync } from "node:sqlite";
-import { dirname } from "node:path";
 import type { DeliveredMsg } from "../protocol/messages.ts";
+import { prepareDatabaseFile } from "./db_files.ts";
 import type { Account, OfflineMessage, RoomMembership, Store } from "./store.ts";
 
 /** Options for {@linkcode SqliteStore.open}. */
@@ -136,7 +136,10 @@ function migrate(db: DatabaseSync): void {
       );
     }
     for (let v = version; v < MIGRATIONS.length; v++) db.exec(MIGRATIONS[v]!);
-    if (version !== MIGRATIONS.length) db.exec(`PRAGMA user_version = ${MIGRATIONS.length}`);
+    // Written even when unchanged: SQLite opens a file it may not write
+    // read-only without a word, and this write is what finds that out at
+    // start rather than at the first message.
+    db.exec(`PRAGMA user_version = ${MIGRATIONS.length}`);
     db.exec("COMMIT");
   } catch (error) {
     rollback(db);
@@ -261,8 +264,12 @@ export class SqliteStore implements Store, AsyncDisposable {
 
   /**
    * Opens (creating if needed) the database at `path`, or a throwaway one for
-   * `":memory:"`, and brings its schema up to {@linkcode SCHEMA_VERSION}. The
-   * parent directories of a file path are created.
+   * `":memory:"`, and brings its schema up to {@linkcode SCHEMA_VERSION}. A
+   * new file is created 0600 and missing parent directories 0700 (see
+   * db_files.ts).
+   *
+   * @throws {Error} "Cannot open database PATH: it is read-only …" when it
+   * cannot be written
    */
   static open(path: string, options: SqliteStoreOptions = {}): SqliteStore {
     const { synchronous = "full", busyTimeoutMs = 5000 } = options;
@@ -272,9 +279,7 @@ export class SqliteStore implements Store, AsyncDisposable {
     if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
       throw new RangeError("Cannot open store: busyTimeoutMs must be a non-negative integer");
     }
-    if (path !== ":memory:" && !path.startsWith("file:")) {
-      Deno.mkdirSync(dirname(path), { recursive: true });
-    }
+    prepareDatabaseFile(path);
     const db = new DatabaseSync(path);
     try {
       db.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
@@ -284,6 +289,12 @@ export class SqliteStore implements Store, AsyncDisposable {
       return new SqliteStore(db);
     } catch (error) {
       db.close();
+      if (error instanceof Error && /readonly database/i.test(error.message)) {
+        throw new Error(
+          `Cannot open database ${path}: it is read-only for this user (the server must write to it and create files beside it)`,
+          { cause: error },
+        );
+      }
       throw error;
     }
   }
