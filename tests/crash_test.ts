@@ -219,6 +219,9 @@ class FaultyStore implements Store {
   addRoomMember(room: string, account: string): Promise<void> {
     return this.#inner.addRoomMember(room, account);
   }
+  addRoomMembers(rooms: Iterable<string>, account: string): Promise<void> {
+    return this.#inner.addRoomMembers(rooms, account);
+  }
   removeRoomMember(room: string, account: string): Promise<void> {
     return this.#inner.removeRoomMember(room, account);
   }

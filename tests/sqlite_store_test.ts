@@ -267,6 +267,17 @@ function storeContract(label: string, open: () => Promise<Fixture>): void {
     ]);
   });
 
+  test("addRoomMembers() adds an account to each room, idempotently", async (store) => {
+    await store.addRoomMember("#a", "alice");
+    await store.addRoomMembers(new Set(["#b", "#a", "#c"]), "alice");
+    await store.addRoomMembers([], "alice");
+    assertEquals(await store.listRoomMemberships(), [
+      { room: "#a", account: "alice" },
+      { room: "#b", account: "alice" },
+      { room: "#c", account: "alice" },
+    ]);
+  });
+
   // -- closing --
 
   test("close() writes pending enqueues before closing", async (store) => {
@@ -289,6 +300,7 @@ function storeContract(label: string, open: () => Promise<Fixture>): void {
       () => store.countOffline("a"),
       () => store.listRoomMemberships(),
       () => store.addRoomMember("#r", "a"),
+      () => store.addRoomMembers(["#r"], "a"),
       () => store.removeRoomMember("#r", "a"),
     ];
     for (const call of calls) {
@@ -413,7 +425,7 @@ Deno.test("SqliteStore.enqueueOffline() commits one batch as one transaction", a
 Deno.test("SqliteStore.enqueueOffline() rejects the whole batch when it cannot commit", async () => {
   await using dir = await tempDir();
   const path = `${dir.path}/jim.db`;
-  await using store = SqliteStore.open(path, { busyTimeoutMs: 0 });
+  await using store = SqliteStore.open(path, { busyTimeoutMs: 0, lockWaitMs: 50 });
   const other = new DatabaseSync(path);
   try {
     other.exec("BEGIN IMMEDIATE"); // holds the write lock
@@ -428,6 +440,48 @@ Deno.test("SqliteStore.enqueueOffline() rejects the whole batch when it cannot c
   }
   assertEquals(await store.enqueueOffline("bob", msg("a", "bob", "3"), 10), true);
   assertEquals((await store.peekOffline("bob", 10)).map((m) => m.message.message), ["3"]);
+});
+
+Deno.test("SqliteStore.enqueueOffline() waits for another connection's lock without blocking", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/jim.db`;
+  await using store = SqliteStore.open(path);
+  const other = new DatabaseSync(path);
+  try {
+    other.exec("BEGIN IMMEDIATE"); // holds the write lock
+    let settled = false;
+    const call = store.enqueueOffline("bob", msg("a", "bob", "1"), 10).finally(() =>
+      settled = true
+    );
+    // Timers keep firing while the write waits: the event loop is free.
+    const started = performance.now();
+    for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 5));
+    assert(performance.now() - started < 1000, "the event loop was held");
+    assertEquals(settled, false);
+    other.exec("COMMIT");
+    assertEquals(await call, true);
+  } finally {
+    other.close();
+  }
+  assertEquals((await store.peekOffline("bob", 10)).map((m) => m.message.message), ["1"]);
+});
+
+Deno.test("SqliteStore.addRoomMembers() writes many rooms in one transaction", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/jim.db`;
+  await using store = SqliteStore.open(path);
+  const observer = new DatabaseSync(path);
+  const rooms = Array.from({ length: 5000 }, (_, i) => `#room${i}`);
+  try {
+    observer.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    await store.addRoomMembers(rooms, "ann");
+    // 5,000 commits would write at least 5,000 WAL frames.
+    const frames = observer.prepare("PRAGMA wal_checkpoint(PASSIVE)").get()?.log;
+    assert(typeof frames === "number" && frames > 0 && frames < 500, `WAL frames: ${frames}`);
+  } finally {
+    observer.close();
+  }
+  assertEquals((await store.listRoomMemberships()).length, 5000);
 });
 
 Deno.test("SqliteStore.enqueueOffline() counts rows another connection added", async () => {

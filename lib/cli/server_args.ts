@@ -184,6 +184,15 @@ export const NUMERIC_FLAGS: readonly NumericFlag[] = [
     max: 1000,
     help: "session tokens kept per account; a new one drops the oldest",
   },
+  {
+    flag: "db-lock-wait",
+    key: "dbLockWaitMs",
+    min: 0,
+    max: 3600,
+    scale: 1000,
+    unit: "s",
+    help: "time a database call waits for another process's lock before failing",
+  },
 ];
 
 function defaultText(f: NumericFlag): string {

@@ -392,8 +392,9 @@ export class Hub {
       const members = this.#rooms.get(room);
       if (guestName !== null) members?.delete(guestName);
       members?.add(name);
-      await this.#store.addRoomMember(room, name);
     }
+    // One commit for them all, however many rooms the guest was in.
+    await this.#store.addRoomMembers(session.rooms, name);
     for (const [room, members] of this.#rooms) if (members.has(name)) session.rooms.add(room);
     // After the 200 is queued: the connection sends it when this promise settles.
     session.held = [];

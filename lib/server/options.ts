@@ -56,6 +56,11 @@ export interface ServerSettings {
   tokenLifetimeMs: number;
   /** Session tokens kept per account; issuing one more drops the oldest. */
   tokensPerAccount: number;
+  /**
+   * Time a database call keeps retrying while another process (`jim admin`,
+   * a backup) holds the write lock, in ms; the event loop runs meanwhile.
+   */
+  dbLockWaitMs: number;
 }
 
 /** The defaults, also printed by `--help`. */
@@ -83,4 +88,5 @@ export const SERVER_DEFAULTS: Readonly<ServerSettings> = Object.freeze({
   shutdownGraceMs: 2000,
   tokenLifetimeMs: 30 * 86_400_000,
   tokensPerAccount: 10,
+  dbLockWaitMs: 5000,
 });

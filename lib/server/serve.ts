@@ -51,7 +51,9 @@ export async function serve(options: ServeOptions = {}): Promise<JimServer> {
     if (v !== undefined) (settings as unknown as Record<string, unknown>)[key] = v;
   }
   const log = options.log ?? (() => {});
-  const store = options.store ?? SqliteStore.open(options.dbPath ?? ":memory:");
+  const store = options.store ?? SqliteStore.open(options.dbPath ?? ":memory:", {
+    lockWaitMs: settings.dbLockWaitMs,
+  });
   if (!options.store) {
     for (const line of permissionWarnings(options.dbPath ?? ":memory:")) log(line);
   }
@@ -191,7 +193,7 @@ export async function serve(options: ServeOptions = {}): Promise<JimServer> {
     clearTimeout(timer);
     for (const c of connections) c.abort("shutdown grace period over");
     await Promise.all(running);
-    await store.close();
+    await store.close().catch((e) => log(`cannot close the store: ${e}`));
     resolveFinished();
   }
 

@@ -31,11 +31,21 @@ export interface SqliteStoreOptions {
    */
   synchronous?: "full" | "normal";
   /**
-   * How long a write waits for another process's lock, in milliseconds.
+   * How long one SQLite call may block the thread (and with it the event
+   * loop) waiting for another process's lock, in milliseconds. Kept short:
+   * past it the call waits asynchronously and retries (see `lockWaitMs`).
+   *
+   * @default {10}
+   */
+  busyTimeoutMs?: number;
+  /**
+   * How long a call keeps retrying while another process holds the lock, in
+   * milliseconds, before it fails with "Cannot write database: it is locked
+   * by another process". The event loop runs in between.
    *
    * @default {5000}
    */
-  busyTimeoutMs?: number;
+  lockWaitMs?: number;
 }
 
 /**
@@ -86,6 +96,25 @@ export const MAX_BATCH = 4096;
 const MAX_CACHED_COUNTS = 100_000;
 
 const CLOSED_MESSAGE = "Cannot use store: it is closed";
+const LOCKED_MESSAGE = "Cannot write database: it is locked by another process";
+/** Longest pause between retries of a locked call, in milliseconds. */
+const MAX_RETRY_DELAY_MS = 50;
+
+/** Whether SQLite refused for another connection's lock (SQLITE_BUSY), so a retry may work. */
+function isBusy(error: unknown): boolean {
+  return error instanceof Error && /database is locked/.test(error.message);
+}
+
+/** Thrown inside a step when pending enqueues could not be written for a lock. */
+class BusyError extends Error {
+  constructor() {
+    super("database is locked");
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
 
 type Row = Record<string, SQLOutputValue>;
 
@@ -121,6 +150,8 @@ interface PendingEnqueue {
   to: string;
   body: string;
   limit: number;
+  /** performance.now() after which a lock held by another process fails it. */
+  deadline: number;
   resolve(stored: boolean): void;
   reject(error: unknown): void;
 }
@@ -171,6 +202,10 @@ export class SqliteStore implements Store, AsyncDisposable {
   #closed = false;
   #pending: PendingEnqueue[] = [];
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #lockWaitMs: number;
+  /** The pause before the timer retries a batch refused for a lock; 0 when none was. */
+  #retryDelay = 0;
+  #closing: Promise<void> | null = null;
   /** Offline messages per recipient, as this connection last counted them. */
   #counts = new Map<string, number>();
   #lastDataVersion = -1;
@@ -197,8 +232,9 @@ export class SqliteStore implements Store, AsyncDisposable {
   #selectToken: StatementSync;
   #deleteTokens: StatementSync;
 
-  private constructor(db: DatabaseSync) {
+  private constructor(db: DatabaseSync, lockWaitMs: number) {
     this.#db = db;
+    this.#lockWaitMs = lockWaitMs;
     this.#insertAccount = db.prepare(
       `INSERT INTO accounts (name, password_hash, blocked, created_at) VALUES (?, ?, 0, ?)
        ON CONFLICT (name) DO NOTHING`,
@@ -272,21 +308,26 @@ export class SqliteStore implements Store, AsyncDisposable {
    * cannot be written
    */
   static open(path: string, options: SqliteStoreOptions = {}): SqliteStore {
-    const { synchronous = "full", busyTimeoutMs = 5000 } = options;
+    const { synchronous = "full", busyTimeoutMs = 10, lockWaitMs = 5000 } = options;
     if (synchronous !== "full" && synchronous !== "normal") {
       throw new TypeError(`Cannot open store: unknown synchronous mode ${synchronous}`);
     }
     if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
       throw new RangeError("Cannot open store: busyTimeoutMs must be a non-negative integer");
     }
+    if (!Number.isInteger(lockWaitMs) || lockWaitMs < 0) {
+      throw new RangeError("Cannot open store: lockWaitMs must be a non-negative integer");
+    }
     prepareDatabaseFile(path);
     const db = new DatabaseSync(path);
     try {
-      db.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
+      // Opening may block: nobody is being served yet.
+      db.exec(`PRAGMA busy_timeout = ${Math.max(busyTimeoutMs, lockWaitMs)}`);
       db.exec("PRAGMA journal_mode = WAL");
       db.exec(`PRAGMA synchronous = ${synchronous.toUpperCase()}`);
       migrate(db);
-      return new SqliteStore(db);
+      db.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
+      return new SqliteStore(db, lockWaitMs);
     } catch (error) {
       db.close();
       if (error instanceof Error && /readonly database/i.test(error.message)) {
@@ -299,13 +340,32 @@ export class SqliteStore implements Store, AsyncDisposable {
     }
   }
 
-  /** Runs a synchronous database step as a promise; rejects once closed. */
+  /**
+   * Runs a synchronous database step as a promise; rejects once closed.
+   * While another process holds the lock, the step is retried after a pause
+   * that lets the event loop run, for up to `lockWaitMs` in all: one busy
+   * lock then delays the calls that need the database, not every client.
+   */
   #call<T>(step: () => T): Promise<T> {
     if (this.#closed) return Promise.reject(new Error(CLOSED_MESSAGE));
     try {
       return Promise.resolve(step());
     } catch (error) {
-      return Promise.reject(error);
+      if (!isBusy(error)) return Promise.reject(error);
+      return this.#retry(step, performance.now() + this.#lockWaitMs);
+    }
+  }
+
+  async #retry<T>(step: () => T, deadline: number): Promise<T> {
+    for (let delay = 1;; delay = Math.min(delay * 2, MAX_RETRY_DELAY_MS)) {
+      if (performance.now() >= deadline) throw new Error(LOCKED_MESSAGE);
+      await sleep(delay);
+      if (this.#closed) throw new Error(CLOSED_MESSAGE);
+      try {
+        return step();
+      } catch (error) {
+        if (!isBusy(error)) throw error;
+      }
     }
   }
 
@@ -404,7 +464,8 @@ export class SqliteStore implements Store, AsyncDisposable {
     if (this.#closed) return Promise.reject(new Error(CLOSED_MESSAGE));
     const body = JSON.stringify(message);
     return new Promise((resolve, reject) => {
-      this.#pending.push({ to, body, limit, resolve, reject });
+      const deadline = performance.now() + this.#lockWaitMs;
+      this.#pending.push({ to, body, limit, deadline, resolve, reject });
       this.#flushTimer ??= setTimeout(() => this.#flush(false), 0);
     });
   }
@@ -414,19 +475,39 @@ export class SqliteStore implements Store, AsyncDisposable {
    * and settles their promises. The timer writes one transaction and
    * schedules the next, so a flood never holds the event loop for long;
    * `all` writes everything now (before reads, and on close).
+   *
+   * A batch refused for another process's lock goes back to the front: the
+   * timer retries it after a growing pause, and fails it once its first
+   * call's `lockWaitMs` is over; with `all`, a {@linkcode BusyError} makes
+   * the calling step retry as a whole.
    */
   #flush(all: boolean): void {
     if (this.#flushTimer !== undefined) {
       clearTimeout(this.#flushTimer);
       this.#flushTimer = undefined;
     }
+    let busy = false;
     do {
       const batch = this.#pending.length > MAX_BATCH
         ? this.#pending.splice(0, MAX_BATCH)
         : this.#pending.splice(0);
-      if (batch.length > 0) this.#commit(batch);
+      if (batch.length === 0) break;
+      if (!this.#commit(batch)) {
+        busy = true;
+        if (performance.now() >= batch[0]!.deadline) {
+          const error = new Error(LOCKED_MESSAGE);
+          for (const item of batch) item.reject(error);
+        } else {
+          this.#pending.unshift(...batch);
+        }
+        break;
+      }
     } while (all && this.#pending.length > 0);
-    if (this.#pending.length > 0) this.#flushTimer = setTimeout(() => this.#flush(false), 0);
+    this.#retryDelay = busy ? Math.min(Math.max(1, this.#retryDelay * 2), MAX_RETRY_DELAY_MS) : 0;
+    if (this.#pending.length > 0) {
+      this.#flushTimer = setTimeout(() => this.#flush(false), this.#retryDelay);
+    }
+    if (busy && all) throw new BusyError();
   }
 
   /**
@@ -443,8 +524,11 @@ export class SqliteStore implements Store, AsyncDisposable {
     return this.#counts;
   }
 
-  /** Writes one batch in one transaction; on failure every call in it rejects. */
-  #commit(batch: PendingEnqueue[]): void {
+  /**
+   * Writes one batch in one transaction; on failure every call in it
+   * rejects. False, with nothing settled, when another process holds the lock.
+   */
+  #commit(batch: PendingEnqueue[]): boolean {
     const stored: boolean[] = [];
     const db = this.#db;
     try {
@@ -468,10 +552,12 @@ export class SqliteStore implements Store, AsyncDisposable {
     } catch (error) {
       rollback(db);
       this.#counts.clear();
+      if (isBusy(error)) return false;
       for (const item of batch) item.reject(error);
-      return;
+      return true;
     }
     for (let i = 0; i < batch.length; i++) batch[i]!.resolve(stored[i]!);
+    return true;
   }
 
   /**
@@ -523,6 +609,20 @@ export class SqliteStore implements Store, AsyncDisposable {
     });
   }
 
+  /**
+   * Records that an account is a member of each of `rooms` (idempotent), in
+   * one transaction: a login bringing a guest's many rooms is one commit.
+   */
+  addRoomMembers(rooms: Iterable<string>, account: string): Promise<void> {
+    const list = [...rooms];
+    if (list.length === 0) return this.#call(() => {});
+    return this.#call(() =>
+      this.#transaction(() => {
+        for (const room of list) this.#insertRoomMember.run(room, account);
+      })
+    );
+  }
+
   /** Removes an account from a room (idempotent). */
   removeRoomMember(room: string, account: string): Promise<void> {
     return this.#call(() => {
@@ -536,10 +636,20 @@ export class SqliteStore implements Store, AsyncDisposable {
    */
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
-    return this.#call(() => {
+    return this.#closing ??= this.#call(() => {
       this.#flush(true);
       this.#closed = true;
       this.#db.close();
+    }).catch((error) => {
+      // Locked past the wait, or a failed write: what is still pending
+      // cannot be written, and the database is closed all the same.
+      if (!this.#closed) {
+        clearTimeout(this.#flushTimer);
+        for (const item of this.#pending.splice(0)) item.reject(error);
+        this.#closed = true;
+        this.#db.close();
+      }
+      throw error;
     });
   }
 

@@ -86,6 +86,8 @@ export interface Store {
   listRoomMemberships(): Promise<RoomMembership[]>;
   /** Records that an account is a member of a room (idempotent). */
   addRoomMember(room: string, account: string): Promise<void>;
+  /** Records that an account is a member of each of `rooms` (idempotent), in one write. */
+  addRoomMembers(rooms: Iterable<string>, account: string): Promise<void>;
   /** Removes an account from a room (idempotent). */
   removeRoomMember(room: string, account: string): Promise<void>;
 
