@@ -225,6 +225,15 @@ class FaultyStore implements Store {
   removeRoomMember(room: string, account: string): Promise<void> {
     return this.#inner.removeRoomMember(room, account);
   }
+  listContacts(owner: string): Promise<string[]> {
+    return this.#inner.listContacts(owner);
+  }
+  addContact(owner: string, contact: string): Promise<void> {
+    return this.#inner.addContact(owner, contact);
+  }
+  removeContact(owner: string, contact: string): Promise<boolean> {
+    return this.#inner.removeContact(owner, contact);
+  }
   close(): Promise<void> {
     return this.#inner.close();
   }

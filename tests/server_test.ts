@@ -300,7 +300,10 @@ Deno.test("wire: bare objects get one ASCII-escaped object per read; framed peer
   await using server = await startServer();
   await using b = await guest(server.port, "olga");
   await using bare = await RawClient.connect(server.port, { keepChunks: true });
-  await bare.writeRaw('{"action":"presence","time":1,"user":{"account_name":"pyclient"}}');
+  // A seed client's presence (with `type`; without it, a bare peer reads as lesson 8).
+  await bare.writeRaw(
+    '{"action":"presence","time":1,"type":"status","user":{"account_name":"pyclient"}}',
+  );
   assertShape(await bare.response(), 200);
   await b.send({ action: "msg", time: t(), to: "pyclient", message: "привет" });
   const m = await bare.message();
@@ -344,12 +347,18 @@ Deno.test("wire: an object that never ends gets 400 within the bound, and the co
   );
 });
 
-Deno.test("quit: the server closes the connection without a response", async () => {
+Deno.test("quit: answered 200, then the connection closes with nothing after it", async () => {
   await using server = await startServer();
   await using c = await guest(server.port, "quinn");
+  await using other = await guest(server.port, "quill");
   await c.send({ action: "quit" });
   await c.waitClosed();
-  assertEquals(c.inbox.length, 0);
+  // Sent to quinn after the quit: answered as for anyone offline, never written.
+  assertEquals(
+    (await other.request({ action: "msg", time: t(), to: "quinn", message: "late" })).response,
+    404,
+  );
+  assertEquals(c.inbox.map((o) => o.response), [200]);
 });
 
 // -- liveness and shutdown --

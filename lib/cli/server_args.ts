@@ -33,6 +33,13 @@ export const NUMERIC_FLAGS: readonly NumericFlag[] = [
     help: "messages kept per offline account",
   },
   {
+    flag: "max-contacts",
+    key: "maxContacts",
+    min: 1,
+    max: 100_000,
+    help: "names on one contact list",
+  },
+  {
     flag: "probe-interval",
     key: "probeIntervalMs",
     min: 1,
@@ -216,6 +223,12 @@ Options:
       --no-offline-store        answer 410 instead of keeping messages for offline accounts
       --quiet                   log nothing
   -h, --help                    show this help
+
+Clients: jim's own, and the course's clients in every dialect of JIM, recognised by
+what they send: the seed's (msg, quit), lesson 8's (message, exit), the contacts
+lessons' (get_contacts, add, remove, get_users, pubkey_need) and the 2018 contact list.
+Probes go only to clients that answer them or whose presence a contact list asked
+about; clients that never answer them are not cut off. See docs/protocol.md.
 
 Limits:
 ${

@@ -13,6 +13,7 @@ export const RESPONSE_CODES = {
   200: "OK",
   201: "created",
   202: "accepted for offline delivery",
+  205: "the list of users online changed",
   400: "bad request",
   401: "not authorized",
   402: "wrong account name or password",
@@ -29,7 +30,7 @@ export const RESPONSE_CODES = {
 export type ResponseCode = keyof typeof RESPONSE_CODES;
 
 /** Codes that carry `alert`; the rest carry `error`. */
-export type AlertCode = 100 | 101 | 200 | 201 | 202;
+export type AlertCode = 100 | 101 | 200 | 201 | 202 | 205;
 /** Codes that carry `error`. */
 export type ErrorCode = Exclude<ResponseCode, AlertCode>;
 
@@ -41,7 +42,7 @@ export interface PresenceRequest {
   action: "presence";
   time: number;
   type?: string;
-  user: { account_name: string; status?: string };
+  user: { account_name: string; status?: string; pubkey?: string };
 }
 
 /**
@@ -112,7 +113,33 @@ export interface WhoRequest {
   target?: string;
 }
 
-/** `quit`: the server flushes and closes the connection; no response. */
+/** `get_contacts`: the sender's contact list. */
+export interface GetContactsRequest {
+  action: "get_contacts";
+  time: number;
+}
+
+/** `add_contact` / `del_contact`: change the sender's contact list. */
+export interface ContactRequest {
+  action: "add_contact" | "del_contact";
+  time: number;
+  contact: string;
+}
+
+/** `get_users`: the names online. */
+export interface GetUsersRequest {
+  action: "get_users";
+  time: number;
+}
+
+/** `pubkey_need`: the public key another user announced in its presence. */
+export interface PubkeyRequest {
+  action: "pubkey_need";
+  time: number;
+  account_name: string;
+}
+
+/** `quit`: answered 200, then the server flushes and closes the connection. */
 export interface QuitRequest {
   action: "quit";
   time?: number;
@@ -129,6 +156,10 @@ export type Request =
   | JoinRequest
   | LeaveRequest
   | WhoRequest
+  | GetContactsRequest
+  | ContactRequest
+  | GetUsersRequest
+  | PubkeyRequest
   | QuitRequest;
 
 /** The action names of {@linkcode Request}. */

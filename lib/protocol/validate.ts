@@ -198,8 +198,11 @@ export function validateRequest(
       const type = optionalField(value, "type", "type");
       if (status !== undefined) limited(status, LIMITS.status, "user.status");
       if (type !== undefined) limited(type, LIMITS.type, "type");
+      // The lessons' clients announce their public key here (bounded by the object limit).
+      const pubkey = optionalField(user, "pubkey", "user.pubkey");
       const request: Request = { action, time, user: { account_name } };
       if (status !== undefined) request.user.status = status;
+      if (pubkey !== undefined) request.user.pubkey = pubkey;
       if (type !== undefined) request.type = type;
       return request;
     }
@@ -267,6 +270,26 @@ export function validateRequest(
       if (target === undefined) return { action, time };
       return { action, time, target: limited(target, LIMITS.room, "target") };
     }
+    case "get_contacts":
+    case "get_users":
+      return { action, time };
+    case "add_contact":
+    case "del_contact": {
+      const contact = field(value, "contact", "contact");
+      const problem = nameProblem(contact);
+      if (problem) throw bad(problem.replace("account_name", "contact"));
+      return { action, time, contact };
+    }
+    case "pubkey_need":
+      return {
+        action,
+        time,
+        account_name: limited(
+          field(value, "account_name", "account_name"),
+          LIMITS.name,
+          "account_name",
+        ),
+      };
     case "probe":
       throw bad("probe is sent by the server only");
     default:

@@ -7,7 +7,15 @@
  */
 
 import { JsonObjectDecoder, Outgoing } from "../protocol/codec.ts";
-import { ProtocolError, type Response, response, unixTime } from "../protocol/messages.ts";
+import { type Call, Dialect } from "../protocol/dialect.ts";
+import {
+  type DeliveredMsg,
+  ProtocolError,
+  type Request,
+  type Response,
+  response,
+  unixTime,
+} from "../protocol/messages.ts";
 import { sniffHttp } from "../protocol/http_sniff.ts";
 import { isClientAnswer, validateRequest } from "../protocol/validate.ts";
 import type { Hub, Peer, Session } from "./hub.ts";
@@ -51,6 +59,21 @@ const HTTP_REFUSAL = textEncoder.encode(
 );
 /** Messages one connection may have awaiting their answers at once. */
 const MAX_PIPELINE = 64;
+/**
+ * The gap before each object of a list sent as many objects (the 2018
+ * contact list). Those clients read each with one recv(1024); written back
+ * to back, several would arrive in one read and fail to parse.
+ */
+const PACE_MS = 10;
+
+/** What a reply answers: the request as read in the connection's dialect, and as validated. */
+interface Context {
+  call?: Call;
+  request?: Request;
+}
+
+/** Pushed messages rewritten for a dialect, per rewritten shape. */
+const variants = new WeakMap<Outgoing, Map<string, Outgoing>>();
 
 /** Plain responses of the current second, serialised once for every connection. */
 const replies = new Map<string, Outgoing>();
@@ -108,6 +131,14 @@ export class Connection implements Peer {
   readonly #decoder: JsonObjectDecoder;
   readonly #bucket: TokenBucket;
   readonly #session: Session;
+  readonly #dialect = new Dialect();
+  /** Objects queued that are written only after a pause (see PACE_MS). */
+  readonly #paced = new WeakSet<Outgoing>();
+  #pacedQueued = 0;
+  /** It answered a probe once: it may be probed, and closed if it stops answering. */
+  #answeredProbe = false;
+  /** A probe went unanswered by a client that never answers them: it is not probed again. */
+  #probeIgnored = false;
 
   #queue: Outgoing[] = [];
   #queuedBytes = 0;
@@ -158,6 +189,11 @@ export class Connection implements Peer {
     try {
       conn.setNoDelay(true);
     } catch { /* not fatal: only latency */ }
+    try {
+      // Finds peers that vanished without a word, without a byte the client
+      // would see (most course clients never answer a probe).
+      conn.setKeepAlive(true);
+    } catch { /* not fatal: write failures still find them */ }
   }
 
   /** The hub's view of this connection. */
@@ -223,6 +259,39 @@ export class Connection implements Peer {
     this.notify({ ...PROBE, time: unixTime() });
   }
 
+  /**
+   * Whether it has shown that it answers probes: jim's own client (it frames
+   * with newlines) does, and so does one that has answered a probe.
+   */
+  get answersProbes(): boolean {
+    return this.#decoder.newlineFramed || this.#answeredProbe;
+  }
+
+  /**
+   * Whether a silent connection should be probed: its dialect knows `probe`,
+   * and it answers probes or someone's contact list asked about it (the seed
+   * probes "clients from the contact list"). A client that ignored one such
+   * probe is not probed again.
+   */
+  get wantsProbe(): boolean {
+    return this.#dialect.probes && !this.#probeIgnored &&
+      (this.answersProbes || this.#session.watched);
+  }
+
+  /**
+   * A probe went unanswered: one that answers probes is gone and is closed;
+   * one that never did is left alone and not probed again (TCP keepalive and
+   * write failures find it if it is gone).
+   */
+  probeUnanswered(): void {
+    if (this.answersProbes) {
+      this.abort("no answer to probe");
+      return;
+    }
+    this.probedAt = 0;
+    this.#probeIgnored = true;
+  }
+
   /** Closes the socket at once, dropping whatever is queued. */
   abort(reason: string): void {
     if (this.#closed) return;
@@ -267,6 +336,7 @@ export class Connection implements Peer {
         if (n === buf.length && buf.length < MAX_READ) buf = new Uint8Array(buf.length * 2);
         if (events.length > 0) {
           this.lastHeard = performance.now();
+          if (this.probedAt > 0) this.#answeredProbe = true;
           this.probedAt = 0;
         }
         for (const event of events) {
@@ -285,17 +355,19 @@ export class Connection implements Peer {
           // Messages may overlap (a sender's burst to offline accounts shares
           // one commit); anything else waits for every earlier answer, since
           // it may change who the connection is.
-          const overlaps = event.value.action === "msg";
+          const action = event.value.action;
+          const overlaps = action === "msg" || action === "message";
           if (this.#pending && (!overlaps || this.#pendingCount >= MAX_PIPELINE)) {
             await this.#settled();
           }
           let reply: Response | Promise<Response> | null;
+          const context: Context = {};
           try {
-            reply = this.#dispatch(event.value, event.bytes, event.text);
+            reply = this.#dispatch(event.value, event.bytes, event.text, context);
           } catch (e) {
             reply = this.#failure(e);
           }
-          if (reply) this.#emit(reply);
+          if (reply) this.#emit(reply, context);
           if (!overlaps && this.#pending) await this.#settled();
         }
       }
@@ -313,15 +385,15 @@ export class Connection implements Peer {
    * Sends a reply in request order: at once when nothing is pending, else
    * after every earlier reply.
    */
-  #emit(reply: Response | Promise<Response>): void {
+  #emit(reply: Response | Promise<Response>, context?: Context): void {
     if (this.#pending === null && !(reply instanceof Promise)) {
-      this.#reply(reply);
+      this.#reply(reply, context);
       return;
     }
     this.#pendingCount++;
     const turn = (this.#pending ?? Promise.resolve())
       .then(() => reply)
-      .then((r) => this.#reply(r), (e) => this.#reply(this.#failure(e)));
+      .then((r) => this.#reply(r, context), (e) => this.#reply(this.#failure(e), context));
     const settled: Promise<void> = turn.finally(() => {
       this.#pendingCount--;
       if (this.#pending === settled) this.#pending = null;
@@ -351,11 +423,16 @@ export class Connection implements Peer {
     value: Record<string, unknown>,
     bytes: number,
     text: string,
+    context: Context,
   ): Response | Promise<Response> | null {
-    const request = validateRequest(value, bytes, text);
+    // Read in the connection's dialect, then validated in jim's own shape.
+    const call = context.call = this.#dialect.read(value, this.#decoder.newlineFramed);
+    const request = context.request = validateRequest(call.value, bytes, text);
     this.greeted = true;
     if (request.action === "quit") {
-      this.close("quit");
+      // Answered (the seed answers every request), then nothing more is written.
+      this.#reply(response(200), context);
+      this.close(call.answering === "never" ? "exit" : "quit");
       return null;
     }
     return this.#hub.handle(this.#session, request);
@@ -391,9 +468,42 @@ export class Connection implements Peer {
     return false;
   }
 
-  #reply(r: Response): void {
+  #reply(r: Response, context?: Context): void {
     if (this.#closing && r.response !== 429) return;
-    this.send(replyOutgoing(r));
+    const answer = this.#dialect.answer(
+      r,
+      context?.request,
+      context?.call,
+      this.#decoder.newlineFramed,
+    );
+    if (answer.length === 1 && answer[0] === r) {
+      this.send(replyOutgoing(r));
+      return;
+    }
+    for (let i = 0; i < answer.length; i++) {
+      const out = new Outgoing(answer[i]);
+      if (i > 0 && !this.#decoder.newlineFramed) {
+        this.#paced.add(out);
+        this.#pacedQueued++;
+      }
+      if (!this.send(out)) return;
+    }
+  }
+
+  /** A queued object as this connection's dialect writes it (pushed messages may be rewritten). */
+  #wire(out: Outgoing): Outgoing {
+    if (!this.#dialect.rewritesPushes) return out;
+    const value = out.value as { action?: unknown };
+    if (value?.action !== "msg") return out;
+    const shape = this.#dialect.pushShape;
+    let byShape = variants.get(out);
+    if (!byShape) variants.set(out, byShape = new Map());
+    let variant = byShape.get(shape);
+    if (!variant) {
+      variant = new Outgoing(this.#dialect.push(out.value as DeliveredMsg));
+      byShape.set(shape, variant);
+    }
+    return variant;
   }
 
   // -- writing --
@@ -415,21 +525,28 @@ export class Connection implements Peer {
         const ascii = !this.#decoder.newlineFramed;
         let chunk: Uint8Array;
         let taken = 1;
-        let size = this.#queue[0]!.line().length;
+        const head = this.#queue[0]!;
+        let size = head.line().length;
+        if (this.#pacedQueued > 0 && this.#paced.has(head)) {
+          this.#pacedQueued--;
+          await new Promise((r) => setTimeout(r, PACE_MS));
+          if (this.#closed) break;
+        }
         if (ascii || this.#queue.length === 1) {
           // Unframed peers read one object per recv: one object per write.
-          chunk = this.#queue[0]!.bytes(ascii);
+          chunk = this.#wire(head).bytes(ascii);
         } else {
           // One encode for the whole write rather than one per object.
-          let text = this.#queue[0]!.line();
+          let text = this.#wire(head).line();
           while (taken < this.#queue.length) {
-            const next = this.#queue[taken]!.line();
+            const item = this.#queue[taken]!;
+            const next = this.#wire(item).line();
             if (size + next.length > MAX_WRITE) break;
             text += next;
-            size += next.length;
+            size += item.line().length;
             taken++;
           }
-          chunk = taken === 1 ? this.#queue[0]!.bytes(false) : textEncoder.encode(text);
+          chunk = taken === 1 ? this.#wire(head).bytes(false) : textEncoder.encode(text);
         }
         let written = 0;
         while (written < chunk.length) {

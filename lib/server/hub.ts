@@ -54,6 +54,17 @@ export interface Session {
    * held so that they follow that mail; null when none is being delivered.
    */
   held: Outgoing[] | null;
+  /** A guest's contact list (an account's is in the store). */
+  readonly contacts: Set<string>;
+  /**
+   * Someone's contact list has named it: the seed's probe is for checking
+   * such clients (see serve.ts).
+   */
+  watched: boolean;
+  /** It asked for the users online (`get_users`): it is told when they change (205). */
+  watchesUsers: boolean;
+  /** The public key it announced in its presence (the lessons' end-to-end encryption). */
+  pubkey: string | null;
 }
 
 /** Options for {@linkcode Hub.create}. */
@@ -71,6 +82,7 @@ export interface HubOptions {
     | "authLockoutMs"
     | "tokenLifetimeMs"
     | "tokensPerAccount"
+    | "maxContacts"
   >;
   /** Where to write log lines. */
   log?: (line: string) => void;
@@ -101,6 +113,10 @@ export class Hub {
   readonly #registering = new Set<string>();
   /** Offline messages being delivered: already in the store, never to be stored again. */
   readonly #fromStore = new WeakSet<Outgoing>();
+  /** A 205 is queued for the users who watch the list (see #usersChanged). */
+  #usersChangeQueued = false;
+  /** Sessions that asked for the users online, to be told when the list changes. */
+  readonly #usersWatchers = new Set<Session>();
 
   private constructor(options: HubOptions) {
     this.#store = options.store;
@@ -137,6 +153,10 @@ export class Hub {
       status: "",
       rooms: new Set(),
       held: null,
+      contacts: new Set(),
+      watched: false,
+      watchesUsers: false,
+      pubkey: null,
     };
     this.#sessions.add(session);
     return session;
@@ -152,11 +172,15 @@ export class Hub {
     // Called again later for a session that has left, it only keeps what
     // its closing connection could not write in the end.
     if (this.#sessions.delete(session)) {
+      this.#usersWatchers.delete(session);
       if (session.held) {
         unsent = [...unsent, ...session.held];
         session.held = null;
       }
-      if (name !== null && this.#online.get(name) === session) this.#online.delete(name);
+      if (name !== null && this.#online.get(name) === session) {
+        this.#online.delete(name);
+        this.#usersChanged();
+      }
       if (name !== null && !session.account) {
         for (const room of session.rooms) this.#removeMember(room, name);
       }
@@ -203,6 +227,7 @@ export class Hub {
   handle(session: Session, request: Request): Response | Promise<Response> {
     switch (request.action) {
       case "presence":
+        if (request.user.pubkey !== undefined) session.pubkey = request.user.pubkey;
         return this.#presence(session, request.user.account_name, request.user.status);
       case "authenticate": {
         const { account_name, password, token } = request.user;
@@ -230,6 +255,16 @@ export class Hub {
         return this.#leave(session, request.room);
       case "who":
         return this.#who(session, request.target);
+      case "get_contacts":
+        return this.#getContacts(session);
+      case "add_contact":
+        return this.#addContact(session, request.contact);
+      case "del_contact":
+        return this.#delContact(session, request.contact);
+      case "get_users":
+        return this.#getUsers(session);
+      case "pubkey_need":
+        return this.#pubkey(session, request.account_name);
       case "quit":
         return response(200);
     }
@@ -278,6 +313,7 @@ export class Hub {
     session.name = name;
     session.status = status ?? "";
     this.#online.set(name, session);
+    this.#usersChanged();
     return response(200);
   }
 
@@ -387,6 +423,10 @@ export class Hub {
     session.name = name;
     session.account = true;
     this.#online.set(name, session);
+    this.#usersChanged();
+    // A guest's contacts become the account's, as its rooms do.
+    for (const contact of session.contacts) await this.#store.addContact(name, contact);
+    session.contacts.clear();
     // A guest's rooms become the account's, and persist from now on.
     for (const room of session.rooms) {
       const members = this.#rooms.get(room);
@@ -477,7 +517,10 @@ export class Hub {
       return response(404, `Cannot delete account: account ${name} no longer exists`);
     }
     // The connection stays, with no identity: it may register again or quit.
-    if (this.#online.get(name) === session) this.#online.delete(name);
+    if (this.#online.get(name) === session) {
+      this.#online.delete(name);
+      this.#usersChanged();
+    }
     for (const [room] of this.#rooms) this.#removeMember(room, name);
     session.rooms.clear();
     session.name = null;
@@ -709,5 +752,95 @@ export class Hub {
       return response(200, `${target} is offline`, { users: [] });
     }
     return response(404, `Cannot find ${target}: no such user`);
+  }
+
+  // -- contacts and users --
+
+  /** The names on a session's contact list: an account's from the store, a guest's from memory. */
+  #contactsOf(session: Session, name: string): Promise<string[]> | string[] {
+    return session.account ? this.#store.listContacts(name) : [...session.contacts];
+  }
+
+  async #getContacts(session: Session): Promise<Response> {
+    const me = session.name;
+    if (me === null) {
+      return response(401, "Cannot list contacts: send presence or authenticate first");
+    }
+    const users = await this.#contactsOf(session, me);
+    // Their presence has been asked about: they may be probed (see serve.ts).
+    for (const name of users) {
+      const s = this.#online.get(name);
+      if (s) s.watched = true;
+    }
+    return response(202, `${users.length} contacts`, { users });
+  }
+
+  async #addContact(session: Session, contact: string): Promise<Response> {
+    const me = session.name;
+    if (me === null) {
+      return response(401, "Cannot add a contact: send presence or authenticate first");
+    }
+    if (!this.#online.has(contact) && !(await this.#store.getAccount(contact))) {
+      return response(404, `Cannot add ${contact} to contacts: no such user`);
+    }
+    const list = await this.#contactsOf(session, me);
+    if (list.includes(contact)) return response(200, `${contact} is in your contacts`);
+    if (list.length >= this.#settings.maxContacts) {
+      return response(
+        403,
+        `Cannot add ${contact} to contacts: the list holds ${this.#settings.maxContacts} names already`,
+      );
+    }
+    if (session.account) await this.#store.addContact(me, contact);
+    else if (this.#sessions.has(session)) session.contacts.add(contact);
+    return response(200, `${contact} added to contacts`);
+  }
+
+  async #delContact(session: Session, contact: string): Promise<Response> {
+    const me = session.name;
+    if (me === null) {
+      return response(401, "Cannot remove a contact: send presence or authenticate first");
+    }
+    const removed = session.account
+      ? await this.#store.removeContact(me, contact)
+      : session.contacts.delete(contact);
+    if (!removed) return response(404, `Cannot remove ${contact} from contacts: not a contact`);
+    return response(200, `${contact} removed from contacts`);
+  }
+
+  #getUsers(session: Session): Response {
+    if (session.name === null) {
+      return response(401, "Cannot list users: send presence or authenticate first");
+    }
+    session.watchesUsers = true;
+    this.#usersWatchers.add(session);
+    const users = [...this.#online.keys()].slice(0, WHO_MAX);
+    return response(202, `${this.#online.size} online`, { users });
+  }
+
+  #pubkey(session: Session, name: string): Response {
+    if (session.name === null) {
+      return response(401, "Cannot get a public key: send presence or authenticate first");
+    }
+    const key = this.#online.get(name)?.pubkey;
+    if (!key) {
+      return response(404, `Cannot get the public key of ${name}: not online with a key`);
+    }
+    return response(200, `public key of ${name}`, { pubkey: key });
+  }
+
+  /**
+   * Tells sessions that asked for the users online (`get_users`) that the
+   * list changed (205). Changes in one turn of the event loop are told once.
+   */
+  #usersChanged(): void {
+    if (this.#usersChangeQueued) return;
+    this.#usersChangeQueued = true;
+    queueMicrotask(() => {
+      this.#usersChangeQueued = false;
+      if (this.#usersWatchers.size === 0) return;
+      const notice = new Outgoing({ ...response(205), action: "users_changed" });
+      for (const session of this.#usersWatchers) session.peer.send(notice);
+    });
   }
 }

@@ -16,6 +16,8 @@ export interface ServerSettings {
   offlineStore: boolean;
   /** Messages one offline account may hold before 410. */
   offlineLimit: number;
+  /** Names one contact list may hold. */
+  maxContacts: number;
   /** PBKDF2 iterations for new password hashes. */
   hashIterations: number;
   /** Password hashes computed at once; the rest wait, so the event loop keeps a core. */
@@ -68,6 +70,7 @@ export const SERVER_DEFAULTS: Readonly<ServerSettings> = Object.freeze({
   requireAuth: false,
   offlineStore: true,
   offlineLimit: 1000,
+  maxContacts: 500,
   hashIterations: 600_000,
   hashConcurrency: Math.max(1, (globalThis.navigator?.hardwareConcurrency ?? 2) - 1),
   probeIntervalMs: 30_000,

@@ -152,8 +152,10 @@ export async function serve(options: ServeOptions = {}): Promise<JimServer> {
       if (!c.greeted && now - c.openedAt > settings.handshakeTimeoutMs) {
         c.abort("no valid request within the handshake timeout");
       } else if (c.probedAt > 0) {
-        if (now - c.probedAt > settings.probeTimeoutMs) c.abort("no answer to probe");
-      } else if (now - c.lastHeard > settings.probeIntervalMs) {
+        if (now - c.probedAt > settings.probeTimeoutMs) c.probeUnanswered();
+      } else if (now - c.lastHeard > settings.probeIntervalMs && c.wantsProbe) {
+        // Only where a probe cannot cost a working client its connection:
+        // see Connection.wantsProbe and docs/protocol.md.
         c.probe();
       }
     }

@@ -80,6 +80,13 @@ const MIGRATIONS: readonly string[] = [
      expires_at INTEGER NOT NULL
    ) STRICT, WITHOUT ROWID;
    CREATE INDEX IF NOT EXISTS tokens_account ON tokens (account, created_at);`,
+  // 3: contact lists, one per account. `added` keeps the order of adding.
+  `CREATE TABLE IF NOT EXISTS contacts (
+     owner TEXT NOT NULL,
+     contact TEXT NOT NULL,
+     added INTEGER NOT NULL,
+     PRIMARY KEY (owner, contact)
+   ) STRICT, WITHOUT ROWID;`,
 ];
 
 /** The schema version this code writes. */
@@ -231,6 +238,10 @@ export class SqliteStore implements Store, AsyncDisposable {
   #pruneTokens: StatementSync;
   #selectToken: StatementSync;
   #deleteTokens: StatementSync;
+  #selectContacts: StatementSync;
+  #insertContact: StatementSync;
+  #deleteContact: StatementSync;
+  #deleteOwnContacts: StatementSync;
 
   private constructor(db: DatabaseSync, lockWaitMs: number) {
     this.#db = db;
@@ -279,6 +290,14 @@ export class SqliteStore implements Store, AsyncDisposable {
       "SELECT account FROM tokens WHERE hash = ? AND expires_at > ?",
     );
     this.#deleteTokens = db.prepare("DELETE FROM tokens WHERE account = ?");
+    this.#selectContacts = db.prepare(
+      "SELECT contact FROM contacts WHERE owner = ? ORDER BY added, contact",
+    );
+    this.#insertContact = db.prepare(
+      "INSERT INTO contacts (owner, contact, added) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+    );
+    this.#deleteContact = db.prepare("DELETE FROM contacts WHERE owner = ? AND contact = ?");
+    this.#deleteOwnContacts = db.prepare("DELETE FROM contacts WHERE owner = ?");
   }
 
   /** Runs `step` in one write transaction, rolled back if it throws. */
@@ -407,11 +426,12 @@ export class SqliteStore implements Store, AsyncDisposable {
     );
   }
 
-  /** Deletes an account, its mail, memberships and tokens; false for an unknown name. */
+  /** Deletes an account, its mail, memberships, contact list and tokens; false for an unknown name. */
   deleteAccount(name: string): Promise<boolean> {
     return this.#call(() =>
       this.#transaction(() => {
         this.#deleteTokens.run(name);
+        this.#deleteOwnContacts.run(name);
         this.#deleteAccountRooms.run(name);
         this.#deleteAccountMail.run(name);
         return Number(this.#deleteAccount.run(name).changes) === 1;
@@ -628,6 +648,25 @@ export class SqliteStore implements Store, AsyncDisposable {
     return this.#call(() => {
       this.#deleteRoomMember.run(room, account);
     });
+  }
+
+  /** An account's contacts, in the order they were added. */
+  listContacts(owner: string): Promise<string[]> {
+    return this.#call(() =>
+      (this.#selectContacts.all(owner) as Row[]).map((row) => text(row, "contact"))
+    );
+  }
+
+  /** Adds a contact to an account's list (idempotent). */
+  addContact(owner: string, contact: string): Promise<void> {
+    return this.#call(() => {
+      this.#insertContact.run(owner, contact, Date.now());
+    });
+  }
+
+  /** Removes a contact from an account's list; false when it was not there. */
+  removeContact(owner: string, contact: string): Promise<boolean> {
+    return this.#call(() => Number(this.#deleteContact.run(owner, contact).changes) === 1);
   }
 
   /**

@@ -1,6 +1,6 @@
 /**
- * What the server keeps durably: accounts, offline mail, and accounts' room
- * memberships. The hub sees only this interface; `sqlite_store.ts` is the
+ * What the server keeps durably: accounts, offline mail, accounts' room
+ * memberships and contact lists. The hub sees only this interface; `sqlite_store.ts` is the
  * embedded default, and a multi-node deployment can put another engine
  * behind the same methods. Every method is asynchronous for that reason.
  *
@@ -90,6 +90,16 @@ export interface Store {
   addRoomMembers(rooms: Iterable<string>, account: string): Promise<void>;
   /** Removes an account from a room (idempotent). */
   removeRoomMember(room: string, account: string): Promise<void>;
+
+  /**
+   * An account's contact list, by name. One list per account, whichever
+   * dialect reads or changes it; later features (presence, history) build on it.
+   */
+  listContacts(owner: string): Promise<string[]>;
+  /** Adds a contact to an account's list (idempotent). */
+  addContact(owner: string, contact: string): Promise<void>;
+  /** Removes a contact from an account's list; false when it was not there. */
+  removeContact(owner: string, contact: string): Promise<boolean>;
 
   /** Flushes and releases the store; later calls reject. */
   close(): Promise<void>;
