@@ -74,6 +74,16 @@ const NUMERIC = /^\s*-?\d+(\.\d+)?([eE][+-]?\d+)?\s*$/;
 /** Clock and date text: `"08:08:30"`, `"2018-05-01-12.00.00"`, `"Thu Nov 26 09:48:00 2026"`. */
 const CLOCK = /^[0-9A-Za-z :.,+\-/]*\d[0-9A-Za-z :.,+\-/]*$/;
 
+/** What the course's clients read an object with: `recv(1024)`. */
+const RECV_SIZE = 1024;
+
+/** Length of JSON text once every non-ASCII UTF-16 unit is escaped as `\uXXXX`. */
+function asciiLength(json: string): number {
+  let n = json.length;
+  for (let i = 0; i < json.length; i++) if (json.charCodeAt(i) > 0x7f) n += 5;
+  return n;
+}
+
 function bad(message: string): ProtocolError {
   return new ProtocolError(400, `Cannot parse request: ${message}`);
 }
@@ -166,10 +176,11 @@ export class Dialect {
         this.#extended = true;
         return { value, answering: "always" };
       case "get_contacts":
-        // The 2018 clients send nothing but the action and time; later ones
-        // name themselves (`user` in the lessons, `user_login` elsewhere).
-        this.#quantity = value.user === undefined && value.user_login === undefined &&
-          value.account_name === undefined;
+        // The 2018 clients (bare peers) send nothing but the action and time;
+        // later ones name themselves (`user` in the lessons, `user_login`
+        // elsewhere), and jim's own client frames with newlines.
+        this.#quantity = !newlineFramed && value.user === undefined &&
+          value.user_login === undefined && value.account_name === undefined;
         if (typeof value.user === "string") this.#lessonContacts();
         return { value: { action, time: value.time }, answering: "always" };
       case "add":
@@ -261,9 +272,10 @@ export class Dialect {
   push(m: DeliveredMsg): Record<string, unknown> {
     const keys = this.#keys;
     if (keys === null) {
-      // Not yet known which names it uses: both spellings of the names, the
-      // lessons' own spelling of the text.
-      return {
+      // Not yet known which names it uses: both spellings, as long as the
+      // object still fits the one recv(1024) those clients read it with;
+      // past that, the lessons' own spelling of the text only.
+      const both: Record<string, unknown> = {
         action: "message",
         time: m.time,
         from: m.from,
@@ -271,7 +283,11 @@ export class Dialect {
         sender: m.from,
         destination: m.to,
         mess_text: m.message,
+        message_text: m.message,
       };
+      if (asciiLength(JSON.stringify(both)) < RECV_SIZE) return both;
+      delete both.message_text;
+      return both;
     }
     return {
       action: "message",
