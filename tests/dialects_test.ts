@@ -6,7 +6,16 @@
  * recv(1024) and one json.loads per object. Skipped where python3 is missing.
  */
 import { assert, assertEquals } from "@std/assert";
-import { auth, guest, now, type Obj, RawClient, register, startServer } from "./_helpers.ts";
+import {
+  auth,
+  guest,
+  now,
+  type Obj,
+  RawClient,
+  register,
+  startServer,
+  tempDir as tempDirFor,
+} from "./_helpers.ts";
 
 const script = new URL("./fixtures/dialect_client.py", import.meta.url).pathname;
 const python = await new Deno.Command("python3", {
@@ -309,4 +318,191 @@ Deno.test("probes: a bare client someone's contact list named is probed once; no
     encoding: "ascii",
     message: "ok?",
   });
+});
+
+// -- recorded transcripts, replayed byte for byte --
+
+Deno.test("transcript: the seed and lesson 8 (both spellings) talk; quit is answered, exit is not", async () => {
+  await using server = await startServer();
+  await using olga = await BareClient.connect(server.port);
+  await using ivan = await BareClient.connect(server.port);
+  await olga.write(
+    '{"action": "presence", "time": 1795680538.44, "user": {"account_name": "olga"}}',
+  );
+  assertEquals(untimed(await olga.recv()), { response: 200, alert: "OK" });
+  await ivan.write(
+    '{"action": "presence", "time": "1795680538.44", "type": "status", "user": {"account_name": "ivan", "status": "here"}}',
+  );
+  assertEquals(untimed(await ivan.recv()), { response: 200, alert: "OK" });
+  // Nanoseconds in `time`, Cyrillic as Python escapes it.
+  await ivan.write(
+    '{"action": "msg", "time": 1795680540123456789, "to": "olga", "from": "ivan", "encoding": "utf-8", "message": "\\u043f\\u0440\\u0438\\u0432\\u0435\\u0442"}',
+  );
+  assertEquals(untimed(await ivan.recv()), { response: 200, alert: "OK" });
+  // olga has not said which names she uses: both spellings.
+  assertEquals(untimed(await olga.recv()), {
+    action: "message",
+    from: "ivan",
+    to: "olga",
+    sender: "ivan",
+    destination: "olga",
+    mess_text: "привет",
+    message_text: "привет",
+  });
+  await olga.write(
+    '{"action": "message", "time": "08:08:30", "sender": "olga", "destination": "ivan", "message_text": "hi ivan"}',
+  );
+  assertEquals(untimed(await ivan.recv()), {
+    action: "msg",
+    from: "olga",
+    to: "ivan",
+    encoding: "utf-8",
+    message: "hi ivan",
+  });
+  await ivan.write(
+    '{"action": "msg", "time": 1795680541.5, "to": "olga", "from": "ivan", "encoding": "ascii", "message": "again"}',
+  );
+  assertEquals(untimed(await ivan.recv()), { response: 200, alert: "OK" });
+  // No answer to her message came first: the next thing she reads is this,
+  // in her own spelling now.
+  assertEquals(untimed(await olga.recv()), {
+    action: "message",
+    sender: "ivan",
+    destination: "olga",
+    message_text: "again",
+  });
+  // A failed message is answered, with a classic code.
+  await olga.write(
+    '{"action": "message", "time": 1795680542, "sender": "olga", "destination": "nobody", "message_text": "x"}',
+  );
+  assertEquals(untimed(await olga.recv()), {
+    response: 404,
+    error: "Cannot send to nobody: no such user",
+  });
+  await ivan.write('{"action": "quit"}');
+  assertEquals(untimed(await ivan.recv()), { response: 200, alert: "OK" });
+  assertEquals(await ivan.recv(), null);
+  await olga.write('{"action": "exit", "time": 1795680550.0, "account_name": "olga"}');
+  assertEquals(await olga.recv(), null);
+});
+
+Deno.test("transcript: the contacts lessons and the 2018 contact list share one list per name", async () => {
+  await using server = await startServer();
+  await using ivan = await BareClient.connect(server.port);
+  await ivan.write(
+    '{"action": "presence", "time": 1795680538, "type": "status", "user": {"account_name": "ivan", "status": "here"}}',
+  );
+  assertEquals(untimed(await ivan.recv()), { response: 200, alert: "OK" });
+  await using anna = await BareClient.connect(server.port);
+  await anna.write(
+    '{"action": "presence", "time": 1795680538.44, "user": {"account_name": "anna", "pubkey": "-----BEGIN PUBLIC KEY-----\\nMIIB\\n-----END PUBLIC KEY-----"}}',
+  );
+  assertEquals(untimed(await anna.recv()), { response: 200, alert: "OK" });
+  await anna.write('{"action": "get_users", "time": 1795680538.5, "account_name": "anna"}');
+  assertEquals(untimed(await anna.recv()), {
+    response: 202,
+    alert: ["ivan", "anna"],
+    data_list: ["ivan", "anna"],
+  });
+  await anna.write(
+    '{"action": "add", "user": "anna", "time": 1795680539.0, "account_name": "ivan"}',
+  );
+  assertEquals(untimed(await anna.recv()), { response: 200, alert: "ivan added to contacts" });
+  await anna.write('{"action": "get_contacts", "time": 1795680539.5, "user": "anna"}');
+  assertEquals(untimed(await anna.recv()), {
+    response: 202,
+    alert: ["ivan"],
+    data_list: ["ivan"],
+  });
+  await anna.write(
+    '{"action": "message", "sender": "anna", "destination": "ivan", "time": 1795680540.0, "mess_text": "hi"}',
+  );
+  // These clients wait for the answer to each message.
+  assertEquals(untimed(await anna.recv()), { response: 200, alert: "OK" });
+  assertEquals((await ivan.recv())?.message, "hi");
+  await anna.write('{"action": "pubkey_need", "time": 1795680541, "account_name": "anna"}');
+  assertEquals(untimed(await anna.recv()), {
+    response: 511,
+    bin: "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----",
+  });
+
+  // A 2018 client arrives: anna, who asked for the users, is told (205).
+  await using petr = await BareClient.connect(server.port);
+  await petr.write(
+    '{"action": "presence", "time": "2018-05-01-12.00.00", "type": "status", "user": {"account_name": "petr", "status": "Yep, I am here!"}}',
+  );
+  assertEquals(untimed(await petr.recv()), { response: 200, alert: "OK" });
+  assertEquals(untimed(await anna.recv()), {
+    response: 205,
+    alert: "the list of users online changed",
+    action: "users_changed",
+  });
+  for (const name of ["ivan", "anna"]) {
+    await petr.write(
+      `{"action": "add_contact", "user_id": "${name}", "time": "2018-05-01-12.00.01"}`,
+    );
+    assertEquals(untimed(await petr.recv()), { response: 200, alert: `${name} added to contacts` });
+  }
+  await petr.write('{"action": "get_contacts", "time": "2018-05-01-12.00.02"}');
+  assertEquals(untimed(await petr.recv()), { response: 202, alert: "2 contacts", quantity: 2 });
+  // Each in its own read, as these clients read them.
+  assertEquals(untimed(await petr.recv()), { action: "contact_list", user_id: "ivan" });
+  assertEquals(untimed(await petr.recv()), { action: "contact_list", user_id: "anna" });
+  await petr.write('{"action": "del_contact", "user_id": "ivan", "time": "2018-05-01-12.00.03"}');
+  assertEquals(untimed(await petr.recv()), { response: 200, alert: "ivan removed from contacts" });
+  // One list per name, whichever dialect changes it: petr's own `remove`.
+  await petr.write('{"action": "remove", "user": "petr", "time": 1, "account_name": "anna"}');
+  assertEquals(untimed(await petr.recv()), { response: 200, alert: "anna removed from contacts" });
+  await petr.write('{"action": "get_contacts", "time": 2, "user": "petr"}');
+  assertEquals(untimed(await petr.recv()), { response: 202, alert: [], data_list: [] });
+});
+
+Deno.test("classic codes: a bare seed client gets 400 for the rate limit; jim's own client gets 429", async () => {
+  await using server = await startServer({ rateLimit: 1, rateBurst: 1 });
+  await using seed = await BareClient.connect(server.port);
+  await seed.write(
+    '{"action": "presence", "time": 1, "type": "status", "user": {"account_name": "hasty", "status": "x"}}',
+  );
+  assertEquals(untimed(await seed.recv()), { response: 200, alert: "OK" });
+  await seed.write('{"action": "msg", "time": 2, "to": "hasty", "message": "a"}');
+  const r = untimed(await seed.recv());
+  assertEquals(r, { response: 400, error: "Cannot handle request: too many requests" });
+  await using jim = await RawClient.connect(server.port);
+  await jim.send({ action: "presence", time: now(), user: { account_name: "modern" } });
+  await jim.send({ action: "who", time: now() });
+  assertEquals((await jim.response()).response, 200);
+  assertEquals((await jim.response()).response, 429);
+});
+
+Deno.test("contacts: an account's list persists across logins and restarts; a guest's moves to its account", async () => {
+  await using dir = await tempDirFor();
+  const dbPath = `${dir.path}/jim.db`;
+  {
+    await using server = await startServer({ dbPath });
+    await register(server.port, "carol");
+    await using bob = await guest(server.port, "bob");
+    await using c = await RawClient.connect(server.port);
+    await c.send({ action: "presence", time: now(), user: { account_name: "guest1" } });
+    assertEquals((await c.response()).response, 200);
+    assertEquals(
+      (await c.request({ action: "add_contact", time: now(), contact: "bob" })).response,
+      200,
+    );
+    assertEquals(
+      (await c.request({ action: "add_contact", time: now(), contact: "zed" })).response,
+      404,
+    );
+    assertEquals((await c.request(auth("carol", "correct horse"))).response, 200);
+    const list = await c.request({ action: "get_contacts", time: now() });
+    assertEquals(list.data_list, ["bob"]);
+  }
+  await using server = await startServer({ dbPath });
+  await using c = await RawClient.connect(server.port);
+  assertEquals((await c.request(auth("carol", "correct horse"))).response, 200);
+  assertEquals((await c.request({ action: "get_contacts", time: now() })).data_list, ["bob"]);
+  assertEquals(
+    (await c.request({ action: "del_contact", time: now(), contact: "bob" })).response,
+    200,
+  );
+  assertEquals((await c.request({ action: "get_contacts", time: now() })).data_list, []);
 });

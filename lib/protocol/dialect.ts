@@ -172,6 +172,8 @@ export class Dialect {
         return { value: { action: "quit" }, answering: "never" };
       case "register":
       case "authenticate":
+      case "passwd":
+      case "unregister":
       case "who":
         this.#extended = true;
         return { value, answering: "always" };
