@@ -480,7 +480,7 @@ Deno.test("contacts: an account's list persists across logins and restarts; a gu
   {
     await using server = await startServer({ dbPath });
     await register(server.port, "carol");
-    await using bob = await guest(server.port, "bob");
+    await using _bob = await guest(server.port, "bob"); // online, so a contact can name it
     await using c = await RawClient.connect(server.port);
     await c.send({ action: "presence", time: now(), user: { account_name: "guest1" } });
     assertEquals((await c.response()).response, 200);
