@@ -196,3 +196,26 @@ Deno.test("runAdmin() block on a running server's database disconnects the accou
   assertEquals(await runAdmin(["unblock", "mallory", "--db", db.path], rec.io), 0);
   await using _back = await login(server.port, "mallory");
 });
+
+Deno.test("runAdmin() block reaches a guest that registered the name it holds", async () => {
+  await using db = await tempDb();
+  await using server = await startServer({ dbPath: db.path, blockCheckMs: 50 });
+  // The guest holds the name, then registers it on the same connection
+  // without authenticating: it keeps chatting as a guest under that name.
+  await using m = await guest(server.port, "mallory");
+  const created = await m.request({
+    action: "register",
+    time: now(),
+    user: { account_name: "mallory", password: "correct horse" },
+  });
+  assertEquals(created.response, 201);
+  await using bystander = await guest(server.port, "bystander");
+  const rec = recorder();
+  assertEquals(await runAdmin(["block", "mallory", "--db", db.path], rec.io), 0);
+  const notice = await m.take((o) => o.response === 101);
+  assertEquals(notice.alert, "account mallory is blocked");
+  await m.waitClosed();
+  // The name is free of that session: messages to it are stored, not delivered.
+  const sent = await bystander.request({ action: "msg", time: now(), to: "mallory", message: "x" });
+  assertEquals(sent.response, 202);
+});

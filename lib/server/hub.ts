@@ -207,14 +207,16 @@ export class Hub {
   }
 
   /**
-   * Disconnects every online account that is now blocked (`jim admin block`
-   * may have changed the store from another process). Returns their names.
+   * Disconnects every session holding a blocked account's name (`jim admin
+   * block` may have changed the store from another process): the account's
+   * own, and a guest that held the name before it was registered (or
+   * registered it itself without logging in). Returns their names.
    */
   async enforceBlocks(): Promise<string[]> {
     const kicked: string[] = [];
     for (const name of await this.#store.listBlocked()) {
       const session = this.#online.get(name);
-      if (!session?.account) continue;
+      if (!session) continue;
       kicked.push(name);
       this.#log(`disconnecting ${name}: account blocked`);
       session.peer.send(new Outgoing(response(101, `account ${name} is blocked`)));
