@@ -49,7 +49,7 @@ export type Command =
   }
   | { cmd: "idle-connect"; connections: number }
   | { cmd: "register"; accounts: string[]; password: string }
-  | { cmd: "offline-setup"; senders: number }
+  | { cmd: "offline-setup"; senders: string[]; password: string }
   | { cmd: "offline-send"; recipients: string[]; total: number; window: number }
   | { cmd: "offline-login"; recipients: string[]; password: string; timeoutSeconds: number }
   | { cmd: "close" }
@@ -182,7 +182,7 @@ class Generator {
       case "register":
         return await this.#register(command.accounts, command.password);
       case "offline-setup":
-        return await this.#offlineSetup(command.senders);
+        return await this.#offlineSetup(command.senders, command.password);
       case "offline-send":
         return await this.#offlineSend(command.recipients, command.total, command.window);
       case "offline-login":
@@ -532,11 +532,13 @@ class Generator {
 
   // -- offline mail --
 
-  async #offlineSetup(senders: number): Promise<unknown> {
+  async #offlineSetup(senders: string[], password: string): Promise<unknown> {
     const t0 = performance.now();
+    // Accounts: a guest cannot leave offline mail.
+    const driver = this.#jim();
     const clients = await this.#openMany(
-      senders,
-      (i) => this.#driver.connect(`s${i}`, this.#hooks),
+      senders.length,
+      (i) => this.#authenticate(driver, senders[i]!, password),
     );
     this.#clients.push(...clients);
     for (let i = 0; i < clients.length; i++) this.#addSender(i, clients[i]!, "");

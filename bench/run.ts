@@ -852,8 +852,9 @@ async function offline(ctx: Context): Promise<void> {
   await withTarget(ctx, "jim", (target) =>
     withGens(ctx, target, 1, async (gens) => {
       const g = gens[0]!;
-      await g.send({ cmd: "register", accounts: recipients, password });
-      await g.send({ cmd: "offline-setup", senders: o.offlineSenders });
+      const senders = Array.from({ length: o.offlineSenders }, (_, i) => `s${i}`);
+      await g.send({ cmd: "register", accounts: [...recipients, ...senders], password });
+      await g.send({ cmd: "offline-setup", senders, password });
       const cpu0 = (await sampleProcess(target.pid)).cpuSeconds;
       const sent = await g.send<{ seconds: number; stored: number; ack: never }>({
         cmd: "offline-send",

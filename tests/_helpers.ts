@@ -213,3 +213,16 @@ export async function login(
   if (r.response !== 200) throw new Error(`authenticate ${name} failed: ${JSON.stringify(r)}`);
   return c;
 }
+
+/**
+ * Registers an account and logs it in: a sender that may leave offline mail
+ * (a guest may not).
+ */
+export async function member(
+  port: number,
+  name: string,
+  password = "correct horse",
+): Promise<RawClient> {
+  await register(port, name, password);
+  return login(port, name, password);
+}

@@ -85,7 +85,7 @@ Deno.test("runAdmin() users prints name, blocked, created and waiting messages",
         to: "alice",
         encoding: "ascii",
         message: text,
-      }, 10);
+      }, { total: 10 });
     }
   }
   const created = await (async () => {
@@ -215,7 +215,7 @@ Deno.test("runAdmin() block reaches a guest that registered the name it holds", 
   const notice = await m.take((o) => o.response === 101);
   assertEquals(notice.alert, "account mallory is blocked");
   await m.waitClosed();
-  // The name is free of that session: messages to it are stored, not delivered.
-  const sent = await bystander.request({ action: "msg", time: now(), to: "mallory", message: "x" });
-  assertEquals(sent.response, 202);
+  // Nobody holds the name now.
+  const who = await bystander.request({ action: "who", time: now(), target: "mallory" });
+  assertEquals([who.response, who.alert, who.users], [200, "mallory is offline", []]);
 });

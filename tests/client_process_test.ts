@@ -160,16 +160,23 @@ Deno.test("client process: --to sends every stdin line there and prints incoming
 Deno.test("client process: --to/--message exits 0 on 202 and prints the sentence", async () => {
   await using server = await startServer();
   await register(server.port, "bob");
-  const r = await run([
-    "127.0.0.1",
-    String(server.port),
-    "--user",
-    "alice",
-    "--to",
-    "bob",
-    "-m",
-    "see you",
-  ]);
+  // Only an account may leave offline mail.
+  await register(server.port, "alice", "open sesame");
+  const r = await run(
+    [
+      "127.0.0.1",
+      String(server.port),
+      "--user",
+      "alice",
+      "--login",
+      "--to",
+      "bob",
+      "-m",
+      "see you",
+    ],
+    "",
+    { JIM_PASSWORD: "open sesame" },
+  );
   assertEquals(r.code, 0, r.stderr);
   assertEquals(r.stdout, "bob is offline; the message will be delivered when they log in\n");
   await using bob = await login(server.port, "bob");

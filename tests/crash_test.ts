@@ -14,8 +14,16 @@
 import { assert, assertEquals } from "@std/assert";
 import type { DeliveredMsg } from "../lib/protocol/messages.ts";
 import { SqliteStore } from "../lib/store/sqlite_store.ts";
-import type { Account, OfflineMessage, RoomMembership, Store } from "../lib/store/store.ts";
+import type {
+  Account,
+  EnqueueResult,
+  OfflineLimits,
+  OfflineMessage,
+  RoomMembership,
+  Store,
+} from "../lib/store/store.ts";
 import {
+  auth,
   guest,
   login,
   now,
@@ -55,7 +63,7 @@ interface Tally {
 async function load(port: number, tag: string, tally: Tally, onAck: () => void): Promise<void> {
   let c;
   try {
-    c = await guest(port, tag);
+    c = await login(port, tag);
   } catch {
     return; // killed before we got in
   }
@@ -91,6 +99,10 @@ Deno.test(`crash: ${ROUNDS} rounds of SIGKILL under load lose no 202-acknowledge
   {
     await using server = await spawnServer({ dbPath, args: ["--offline-limit", "1000000"] });
     await register(server.port, "inbox");
+    // Senders are accounts: a guest cannot leave offline mail.
+    for (let round = 0; round < ROUNDS; round++) {
+      for (let i = 0; i < SENDERS; i++) await register(server.port, `r${round}s${i}`);
+    }
   }
   for (let round = 0; round < ROUNDS; round++) {
     // Each round restarts on the file the last one was killed on.
@@ -199,9 +211,13 @@ class FaultyStore implements Store {
   listBlocked(): Promise<string[]> {
     return this.#inner.listBlocked();
   }
-  enqueueOffline(to: string, message: DeliveredMsg, limit: number): Promise<boolean> {
+  enqueueOffline(
+    to: string,
+    message: DeliveredMsg,
+    limits: OfflineLimits,
+  ): Promise<EnqueueResult> {
     return Promise.reject(new Error(`disk full storing for ${to}`)).then(() =>
-      this.#inner.enqueueOffline(to, message, limit)
+      this.#inner.enqueueOffline(to, message, limits)
     );
   }
   peekOffline(to: string, max: number): Promise<OfflineMessage[]> {
@@ -256,6 +272,11 @@ Deno.test("crash: an exception while handling one request answers 500, is logged
     (await c.request({ action: "presence", time: now(), user: { account_name: "fine" } })).response,
     200,
   );
+  // It logs in (only an account may leave offline mail).
+  const password = "correct horse";
+  const user = { account_name: "fine", password };
+  assertEquals((await c.request({ action: "register", time: now(), user })).response, 201);
+  assertEquals((await c.request(auth("fine", password))).response, 200);
   // A rejected promise: the durable write of an offline message fails.
   const m = await c.request({ action: "msg", time: now(), to: "offline", message: "hi" });
   assertEquals(m.response, 500);

@@ -1,6 +1,16 @@
 import { assert, assertEquals, assertMatch } from "@std/assert";
 import { JsonObjectDecoder } from "../lib/protocol/codec.ts";
-import { auth, guest, login, now, RawClient, register, startServer, tempDir } from "./_helpers.ts";
+import {
+  auth,
+  guest,
+  login,
+  member,
+  now,
+  RawClient,
+  register,
+  startServer,
+  tempDir,
+} from "./_helpers.ts";
 
 const t = now;
 
@@ -139,9 +149,9 @@ Deno.test("msg: online recipient gets the message, sender 200; unknown name 404"
 });
 
 Deno.test("msg: offline account gets 202, delivery in order at next login; 410 when full or disabled", async () => {
-  await using server = await startServer({ offlineLimit: 2 });
+  await using server = await startServer({ offlineLimit: 2, offlineShare: 100 });
   await register(server.port, "hana");
-  await using a = await guest(server.port, "alice");
+  await using a = await member(server.port, "alice");
   assertShape(await a.request({ action: "msg", time: t(), to: "hana", message: "one" }), 202);
   assertShape(await a.request({ action: "msg", time: t(), to: "hana", message: "two" }), 202);
   assertShape(await a.request({ action: "msg", time: t(), to: "hana", message: "three" }), 410);
@@ -150,7 +160,7 @@ Deno.test("msg: offline account gets 202, delivery in order at next login; 410 w
   assertEquals((await h.message()).message, "two");
   await using server2 = await startServer({ offlineStore: false });
   await register(server2.port, "ivan");
-  await using a2 = await guest(server2.port, "alice");
+  await using a2 = await member(server2.port, "alice");
   assertShape(await a2.request({ action: "msg", time: t(), to: "ivan", message: "x" }), 410);
 });
 
@@ -160,7 +170,7 @@ Deno.test("offline mail survives a server restart on the same database file", as
   {
     await using server = await startServer({ dbPath });
     await register(server.port, "jo");
-    await using a = await guest(server.port, "alice");
+    await using a = await member(server.port, "alice");
     for (const text of ["a", "b", "c"]) {
       assertShape(await a.request({ action: "msg", time: t(), to: "jo", message: text }), 202);
     }
@@ -409,7 +419,7 @@ Deno.test("100 concurrent clients each message a partner", async () => {
 Deno.test("pipelined messages overlap in the store but their answers keep request order", async () => {
   await using server = await startServer();
   await register(server.port, "vera");
-  await using a = await guest(server.port, "alice");
+  await using a = await member(server.port, "alice");
   await using b = await guest(server.port, "bob");
   const lines = [];
   for (let i = 0; i < 30; i++) {
@@ -423,8 +433,10 @@ Deno.test("pipelined messages overlap in the store but their answers keep reques
     );
   }
   lines.push(JSON.stringify({ action: "msg", time: t(), to: "nobody", message: "x" }));
-  lines.push(JSON.stringify({ action: "presence", time: t(), user: { account_name: "alice2" } }));
-  lines.push(JSON.stringify({ action: "msg", time: t(), to: "vera", message: "after rename" }));
+  lines.push(
+    JSON.stringify({ action: "presence", time: t(), user: { account_name: "alice", status: "x" } }),
+  );
+  lines.push(JSON.stringify({ action: "msg", time: t(), to: "vera", message: "after presence" }));
   await a.writeRaw(lines.join("\n") + "\n");
   const codes = [];
   for (let i = 0; i < lines.length; i++) codes.push((await a.response()).response);
@@ -436,9 +448,9 @@ Deno.test("pipelined messages overlap in the store but their answers keep reques
   for (let i = 0; i < 21; i++) got.push(await v.message());
   assertEquals(got.map((m) => m.message), [
     ...Array.from({ length: 30 }, (_, i) => i).filter((i) => i % 3 !== 0).map((i) => `m${i}`),
-    "after rename",
+    "after presence",
   ]);
-  assertEquals(got.at(-1)!.from, "alice2");
+  assertEquals(got.at(-1)!.from, "alice");
 });
 
 Deno.test("presence with a new free name renames a guest, and its rooms follow", async () => {
@@ -490,9 +502,9 @@ Deno.test("a guest who authenticates keeps its rooms, and they persist as the ac
 });
 
 Deno.test("messages sent while offline mail is being delivered arrive after it, in order", async () => {
-  await using server = await startServer({ offlineLimit: 1000 });
+  await using server = await startServer({ offlineLimit: 1000, offlineShare: 100 });
   await register(server.port, "wes");
-  await using a = await guest(server.port, "alice");
+  await using a = await member(server.port, "alice");
   const n = 350; // several delivery batches
   const lines = Array.from(
     { length: n },
@@ -568,7 +580,7 @@ Deno.test("a recipient that cannot keep up with its offline mail and new message
     log: (line) => log.push(line),
   });
   await register(server.port, "bo");
-  await using al = await guest(server.port, "al");
+  await using al = await member(server.port, "al");
   // More than loopback socket buffers hold, so delivery is still under way.
   const stored = 16_000;
   const pad = "x".repeat(480);
@@ -622,7 +634,7 @@ Deno.test("messages queued for an account that quits without reading them are ke
     log: (line) => log.push(line),
   });
   await register(server.port, "cy");
-  await using al = await guest(server.port, "al");
+  await using al = await member(server.port, "al");
   // cy logs in and never reads; al's messages back up in the server's queue.
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
   const encoder = new TextEncoder();

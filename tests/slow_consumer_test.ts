@@ -15,6 +15,7 @@ import { SqliteStore } from "../lib/store/sqlite_store.ts";
 import {
   guest,
   login,
+  member,
   now,
   type Obj,
   RawClient,
@@ -248,7 +249,7 @@ Deno.test("slow consumer: an account dropped for not reading loses no acknowledg
     time: now(),
     user: { account_name: "slow", password: "correct horse" },
   });
-  await using sender = await guest(port, "sender");
+  await using sender = await member(port, "sender");
   // Until the account is dropped (its messages turn 202), and a little beyond.
   let firstOffline = -1;
   const { answers } = await sendNumbered(sender, "slow", (_, answers) => {
@@ -293,7 +294,7 @@ Deno.test("slow consumer: offline mail being delivered to a reader that stops re
     await using server = await startServer({ dbPath, maxQueueBytes: 4096 });
     const port = server.port;
     await register(port, "slow");
-    await using sender = await guest(port, "sender");
+    await using sender = await member(port, "sender");
     for (let i = 0; i < n; i++) {
       const r = await sender.request({
         action: "msg",

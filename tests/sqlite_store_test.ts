@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { DatabaseSync } from "node:sqlite";
 import type { DeliveredMsg } from "../lib/protocol/messages.ts";
-import type { Store } from "../lib/store/store.ts";
+import type { EnqueueResult, Store } from "../lib/store/store.ts";
 import { MAX_BATCH, SCHEMA_VERSION, SqliteStore } from "../lib/store/sqlite_store.ts";
 import { defaultDbPath } from "../lib/store/db_path.ts";
 
@@ -158,10 +158,10 @@ function storeContract(label: string, open: () => Promise<Fixture>): void {
   // -- offline mail --
 
   test("peekOffline() returns messages oldest first, per recipient", async (store) => {
-    await store.enqueueOffline("bob", msg("alice", "bob", "one"), 10);
-    await store.enqueueOffline("carol", msg("alice", "carol", "other"), 10);
-    await store.enqueueOffline("bob", msg("alice", "bob", "two"), 10);
-    await store.enqueueOffline("bob", msg("dave", "bob", "три"), 10);
+    await store.enqueueOffline("bob", msg("alice", "bob", "one"), { total: 10 });
+    await store.enqueueOffline("carol", msg("alice", "carol", "other"), { total: 10 });
+    await store.enqueueOffline("bob", msg("alice", "bob", "two"), { total: 10 });
+    await store.enqueueOffline("bob", msg("dave", "bob", "три"), { total: 10 });
     const waiting = await store.peekOffline("bob", 10);
     assertEquals(waiting.map((m) => m.message), [
       msg("alice", "bob", "one"),
@@ -178,9 +178,9 @@ function storeContract(label: string, open: () => Promise<Fixture>): void {
 
   test("ackOffline() removes messages up to and including lastId", async (store) => {
     for (const text of ["a", "b", "c"]) {
-      await store.enqueueOffline("bob", msg("x", "bob", text), 10);
+      await store.enqueueOffline("bob", msg("x", "bob", text), { total: 10 });
     }
-    await store.enqueueOffline("carol", msg("x", "carol", "keep"), 10);
+    await store.enqueueOffline("carol", msg("x", "carol", "keep"), { total: 10 });
     const [first, second] = await store.peekOffline("bob", 2);
     await store.ackOffline("bob", present(second, "a second message").id);
     assertEquals((await store.peekOffline("bob", 10)).map((m) => m.message.message), ["c"]);
@@ -194,28 +194,34 @@ function storeContract(label: string, open: () => Promise<Fixture>): void {
   test("enqueueOffline() enforces the per-recipient limit exactly", async (store) => {
     const results = [];
     for (let i = 0; i < 5; i++) {
-      results.push(await store.enqueueOffline("bob", msg("x", "bob", `${i}`), 3));
+      results.push(await store.enqueueOffline("bob", msg("x", "bob", `${i}`), { total: 3 }));
     }
-    assertEquals(results, [true, true, true, false, false]);
-    assertEquals(await store.enqueueOffline("carol", msg("x", "carol", "c"), 3), true);
+    assertEquals(results, ["stored", "stored", "stored", "full", "full"]);
+    assertEquals(
+      await store.enqueueOffline("carol", msg("x", "carol", "c"), { total: 3 }),
+      "stored",
+    );
     assertEquals(await store.countOffline("bob"), 3);
     const [first] = await store.peekOffline("bob", 1);
     await store.ackOffline("bob", first!.id);
-    assertEquals(await store.enqueueOffline("bob", msg("x", "bob", "again"), 3), true);
-    assertEquals(await store.enqueueOffline("bob", msg("x", "bob", "over"), 3), false);
+    assertEquals(
+      await store.enqueueOffline("bob", msg("x", "bob", "again"), { total: 3 }),
+      "stored",
+    );
+    assertEquals(await store.enqueueOffline("bob", msg("x", "bob", "over"), { total: 3 }), "full");
   });
 
   test("enqueueOffline() keeps the limit exact within one batch", async (store) => {
-    await store.enqueueOffline("bob", msg("x", "bob", "earlier"), 4);
+    await store.enqueueOffline("bob", msg("x", "bob", "earlier"), { total: 4 });
     const results = await Promise.all([
-      store.enqueueOffline("bob", msg("x", "bob", "0"), 4),
-      store.enqueueOffline("carol", msg("x", "carol", "0"), 4),
-      store.enqueueOffline("bob", msg("x", "bob", "1"), 4),
-      store.enqueueOffline("bob", msg("x", "bob", "2"), 4),
-      store.enqueueOffline("bob", msg("x", "bob", "3"), 4),
-      store.enqueueOffline("bob", msg("x", "bob", "4"), 4),
+      store.enqueueOffline("bob", msg("x", "bob", "0"), { total: 4 }),
+      store.enqueueOffline("carol", msg("x", "carol", "0"), { total: 4 }),
+      store.enqueueOffline("bob", msg("x", "bob", "1"), { total: 4 }),
+      store.enqueueOffline("bob", msg("x", "bob", "2"), { total: 4 }),
+      store.enqueueOffline("bob", msg("x", "bob", "3"), { total: 4 }),
+      store.enqueueOffline("bob", msg("x", "bob", "4"), { total: 4 }),
     ]);
-    assertEquals(results, [true, true, true, true, false, false]);
+    assertEquals(results, ["stored", "stored", "stored", "stored", "full", "full"]);
     assertEquals((await store.peekOffline("bob", 10)).map((m) => m.message.message), [
       "earlier",
       "0",
@@ -224,15 +230,52 @@ function storeContract(label: string, open: () => Promise<Fixture>): void {
     ]);
   });
 
+  test("enqueueOffline() keeps each sender to its share, exactly, also within one batch", async (store) => {
+    const limits = { total: 5, perSender: 2 };
+    assertEquals(await store.enqueueOffline("bob", msg("mallory", "bob", "0"), limits), "stored");
+    const results = await Promise.all([
+      store.enqueueOffline("bob", msg("mallory", "bob", "1"), limits),
+      store.enqueueOffline("bob", msg("mallory", "bob", "2"), limits),
+      store.enqueueOffline("bob", msg("alice", "bob", "a"), limits),
+      store.enqueueOffline("carol", msg("mallory", "carol", "c"), limits),
+      store.enqueueOffline("bob", msg("dave", "bob", "d"), limits),
+      store.enqueueOffline("bob", msg("alice", "bob", "b"), limits),
+      store.enqueueOffline("bob", msg("erin", "bob", "e"), limits),
+    ]);
+    assertEquals(results, [
+      "stored",
+      "sender-full",
+      "stored",
+      "stored",
+      "stored",
+      "stored",
+      "full",
+    ]);
+    assertEquals(await store.enqueueOffline("bob", msg("mallory", "bob", "3"), limits), "full");
+    // Delivered mail frees the sender's share.
+    const [first] = await store.peekOffline("bob", 1);
+    await store.ackOffline("bob", present(first, "a message").id);
+    assertEquals(await store.enqueueOffline("bob", msg("mallory", "bob", "4"), limits), "stored");
+    assertEquals(
+      await store.enqueueOffline("bob", msg("mallory", "bob", "5"), { total: 10, perSender: 2 }),
+      "sender-full",
+    );
+    // Without a share, a sender may fill what is left.
+    assertEquals(
+      await store.enqueueOffline("bob", msg("mallory", "bob", "6"), { total: 10 }),
+      "stored",
+    );
+  });
+
   test("enqueueOffline() stores many concurrent calls, all resolved, in order", async (store) => {
     const recipients = ["r0", "r1", "r2", "r3", "r4"];
-    const calls: Promise<boolean>[] = [];
+    const calls: Promise<EnqueueResult>[] = [];
     for (let i = 0; i < 1000; i++) {
       const to = recipients[i % recipients.length]!;
-      calls.push(store.enqueueOffline(to, msg("sender", to, `${i}`), 1000));
+      calls.push(store.enqueueOffline(to, msg("sender", to, `${i}`), { total: 1000 }));
     }
     const results = await Promise.all(calls);
-    assert(results.every((ok) => ok));
+    assert(results.every((r) => r === "stored"));
     for (const [r, to] of recipients.entries()) {
       const texts = (await store.peekOffline(to, 1000)).map((m) => Number(m.message.message));
       assertEquals(texts.length, 200);
@@ -241,9 +284,9 @@ function storeContract(label: string, open: () => Promise<Fixture>): void {
   });
 
   test("peekOffline() and countOffline() see enqueues not yet committed", async (store) => {
-    const pending = store.enqueueOffline("bob", msg("x", "bob", "hi"), 10);
+    const pending = store.enqueueOffline("bob", msg("x", "bob", "hi"), { total: 10 });
     assertEquals(await store.countOffline("bob"), 1);
-    assertEquals(await pending, true);
+    assertEquals(await pending, "stored");
   });
 
   // -- rooms --
@@ -281,9 +324,9 @@ function storeContract(label: string, open: () => Promise<Fixture>): void {
   // -- closing --
 
   test("close() writes pending enqueues before closing", async (store) => {
-    const pending = store.enqueueOffline("bob", msg("x", "bob", "last"), 10);
+    const pending = store.enqueueOffline("bob", msg("x", "bob", "last"), { total: 10 });
     await store.close();
-    assertEquals(await pending, true);
+    assertEquals(await pending, "stored");
   });
 
   test("every method rejects after close()", async (store) => {
@@ -294,7 +337,7 @@ function storeContract(label: string, open: () => Promise<Fixture>): void {
       () => store.getAccount("a"),
       () => store.setBlocked("a", true),
       () => store.listAccounts(),
-      () => store.enqueueOffline("a", msg("x", "a", "m"), 10),
+      () => store.enqueueOffline("a", msg("x", "a", "m"), { total: 10 }),
       () => store.peekOffline("a", 10),
       () => store.ackOffline("a", 1),
       () => store.countOffline("a"),
@@ -351,10 +394,10 @@ Deno.test("SqliteStore keeps accounts, mail, blocks and rooms across close and r
     await store.setBlocked("bob", true);
     await store.addRoomMember("#room", "alice");
     await Promise.all([
-      store.enqueueOffline("alice", msg("bob", "alice", "first"), 10),
-      store.enqueueOffline("alice", msg("bob", "alice", "second"), 10),
+      store.enqueueOffline("alice", msg("bob", "alice", "first"), { total: 10 }),
+      store.enqueueOffline("alice", msg("bob", "alice", "second"), { total: 10 }),
     ]);
-    store.enqueueOffline("alice", msg("bob", "alice", "third"), 10); // settled by close()
+    store.enqueueOffline("alice", msg("bob", "alice", "third"), { total: 10 }); // settled by close()
   }
   await using store = SqliteStore.open(path);
   assertEquals((await store.getAccount("alice"))?.passwordHash, "hash");
@@ -383,6 +426,44 @@ Deno.test("SqliteStore.open() migrates idempotently on reopen", async () => {
   }
 });
 
+Deno.test("SqliteStore.open() fills in the sender of mail stored by a schema 1 database", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/jim.db`;
+  const db = new DatabaseSync(path);
+  try {
+    // Schema 1 as jim wrote it, with mail waiting.
+    db.exec(`CREATE TABLE accounts (
+       name TEXT PRIMARY KEY NOT NULL, password_hash TEXT NOT NULL,
+       blocked INTEGER NOT NULL DEFAULT 0 CHECK (blocked IN (0, 1)), created_at INTEGER NOT NULL
+     ) STRICT;
+     CREATE TABLE offline (
+       id INTEGER PRIMARY KEY AUTOINCREMENT, recipient TEXT NOT NULL, body TEXT NOT NULL
+     ) STRICT;
+     CREATE INDEX offline_recipient_id ON offline (recipient, id);
+     CREATE TABLE room_members (
+       room TEXT NOT NULL, account TEXT NOT NULL, PRIMARY KEY (room, account)
+     ) STRICT, WITHOUT ROWID;
+     PRAGMA user_version = 1;`);
+    const insert = db.prepare("INSERT INTO offline (recipient, body) VALUES (?, ?)");
+    insert.run("bob", JSON.stringify(msg("mallory", "bob", "old 1")));
+    insert.run("bob", JSON.stringify(msg("mallory", "bob", "old 2")));
+  } finally {
+    db.close();
+  }
+  await using store = SqliteStore.open(path);
+  const limits = { total: 10, perSender: 2 };
+  assertEquals(
+    await store.enqueueOffline("bob", msg("mallory", "bob", "new"), limits),
+    "sender-full",
+  );
+  assertEquals(await store.enqueueOffline("bob", msg("alice", "bob", "new"), limits), "stored");
+  assertEquals((await store.peekOffline("bob", 10)).map((m) => m.message.message), [
+    "old 1",
+    "old 2",
+    "new",
+  ]);
+});
+
 Deno.test("SqliteStore.open() refuses a database from a newer jim", async () => {
   await using dir = await tempDir();
   const path = `${dir.path}/jim.db`;
@@ -409,9 +490,9 @@ Deno.test("SqliteStore.enqueueOffline() commits one batch as one transaction", a
     observer.exec("PRAGMA wal_checkpoint(TRUNCATE)");
     const calls = [];
     for (let i = 0; i < 100; i++) {
-      calls.push(store.enqueueOffline("bob", msg("a", "bob", "m"), 200));
+      calls.push(store.enqueueOffline("bob", msg("a", "bob", "m"), { total: 200 }));
     }
-    assert((await Promise.all(calls)).every((ok) => ok));
+    assert((await Promise.all(calls)).every((r) => r === "stored"));
     // One transaction writes each changed page once (a handful of WAL frames);
     // 100 transactions would write at least 300.
     const frames = observer.prepare("PRAGMA wal_checkpoint(PASSIVE)").get()?.log;
@@ -430,15 +511,15 @@ Deno.test("SqliteStore.enqueueOffline() rejects the whole batch when it cannot c
   try {
     other.exec("BEGIN IMMEDIATE"); // holds the write lock
     const calls = [
-      store.enqueueOffline("bob", msg("a", "bob", "1"), 10),
-      store.enqueueOffline("bob", msg("a", "bob", "2"), 10),
+      store.enqueueOffline("bob", msg("a", "bob", "1"), { total: 10 }),
+      store.enqueueOffline("bob", msg("a", "bob", "2"), { total: 10 }),
     ];
     for (const call of calls) await assertRejects(() => call, Error, "locked");
     other.exec("ROLLBACK");
   } finally {
     other.close();
   }
-  assertEquals(await store.enqueueOffline("bob", msg("a", "bob", "3"), 10), true);
+  assertEquals(await store.enqueueOffline("bob", msg("a", "bob", "3"), { total: 10 }), "stored");
   assertEquals((await store.peekOffline("bob", 10)).map((m) => m.message.message), ["3"]);
 });
 
@@ -488,8 +569,8 @@ Deno.test("SqliteStore.enqueueOffline() counts rows another connection added", a
   await using dir = await tempDir();
   const path = `${dir.path}/jim.db`;
   await using store = SqliteStore.open(path);
-  assertEquals(await store.enqueueOffline("bob", msg("a", "bob", "1"), 3), true);
-  assertEquals(await store.enqueueOffline("bob", msg("a", "bob", "2"), 3), true);
+  assertEquals(await store.enqueueOffline("bob", msg("a", "bob", "1"), { total: 3 }), "stored");
+  assertEquals(await store.enqueueOffline("bob", msg("a", "bob", "2"), { total: 3 }), "stored");
   const other = new DatabaseSync(path);
   try {
     other.prepare("INSERT INTO offline (recipient, body) VALUES (?, ?)")
@@ -497,7 +578,7 @@ Deno.test("SqliteStore.enqueueOffline() counts rows another connection added", a
   } finally {
     other.close();
   }
-  assertEquals(await store.enqueueOffline("bob", msg("a", "bob", "3"), 3), false);
+  assertEquals(await store.enqueueOffline("bob", msg("a", "bob", "3"), { total: 3 }), "full");
   assertEquals(await store.countOffline("bob"), 3);
 });
 
@@ -505,11 +586,11 @@ Deno.test("SqliteStore.enqueueOffline() splits a flood into transactions of MAX_
   await using store = SqliteStore.open(":memory:");
   const calls = [];
   for (let i = 0; i < MAX_BATCH * 2 + 10; i++) {
-    calls.push(store.enqueueOffline("bob", msg("a", "bob", `${i}`), MAX_BATCH * 2 + 5));
+    calls.push(store.enqueueOffline("bob", msg("a", "bob", `${i}`), { total: MAX_BATCH * 2 + 5 }));
   }
   const results = await Promise.all(calls);
-  assertEquals(results.filter((ok) => ok).length, MAX_BATCH * 2 + 5);
-  assertEquals(results.slice(-5), [false, false, false, false, false]);
+  assertEquals(results.filter((r) => r === "stored").length, MAX_BATCH * 2 + 5);
+  assertEquals(results.slice(-5), ["full", "full", "full", "full", "full"]);
   const stored = await store.peekOffline("bob", Infinity);
   assertEquals(stored.map((m) => Number(m.message.message)), stored.map((_, i) => i));
 });

@@ -40,6 +40,14 @@ export const NUMERIC_FLAGS: readonly NumericFlag[] = [
     help: "names on one contact list",
   },
   {
+    flag: "offline-share",
+    key: "offlineShare",
+    min: 1,
+    max: 100,
+    unit: "%",
+    help: "share of an offline mailbox one sender may fill; 100 turns it off",
+  },
+  {
     flag: "probe-interval",
     key: "probeIntervalMs",
     min: 1,

@@ -178,6 +178,13 @@ export interface DeliveredMsg {
   to: string;
   encoding: Encoding;
   message: string;
+  /**
+   * Set on offline mail from a guest: a guest's name is not reserved, so a
+   * reply to it may reach someone else. Guests cannot leave offline mail;
+   * this marks only messages accepted (200) for an online account that was
+   * then dropped before reading them.
+   */
+  guest?: true;
 }
 
 /** The liveness check the server sends to a silent connection. */

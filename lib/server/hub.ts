@@ -75,6 +75,7 @@ export interface HubOptions {
     | "requireAuth"
     | "offlineStore"
     | "offlineLimit"
+    | "offlineShare"
     | "hashIterations"
     | "hashConcurrency"
     | "authFailures"
@@ -117,6 +118,8 @@ export class Hub {
   #usersChangeQueued = false;
   /** Sessions that asked for the users online, to be told when the list changes. */
   readonly #usersWatchers = new Set<Session>();
+  /** Direct messages sent by guests: marked as such if they end up in the offline store. */
+  readonly #fromGuest = new WeakSet<Outgoing>();
 
   private constructor(options: HubOptions) {
     this.#store = options.store;
@@ -193,11 +196,12 @@ export class Hub {
         const m = out.value as DeliveredMsg;
         // Messages read from the store are still there until acknowledged.
         if (m.action !== "msg" || m.to !== name || this.#fromStore.has(out)) continue;
+        // Each was answered 200: it is kept past the mailbox's limits, which
+        // is bounded by what one connection may have queued.
+        const message: DeliveredMsg = this.#fromGuest.has(out) ? { ...m, guest: true } : m;
         kept.push(
-          this.#store.enqueueOffline(name, m, this.#settings.offlineLimit).then(
-            (stored) => {
-              if (!stored) this.#log(`cannot keep unsent message for ${name}: mailbox full`);
-            },
+          this.#store.enqueueOffline(name, message, { total: Infinity }).then(
+            () => {},
             (e) => this.#log(`cannot keep unsent message for ${name}: ${e}`),
           ),
         );
@@ -539,7 +543,13 @@ export class Hub {
       // What came in meanwhile follows the stored mail, in order.
       const held = session.held ?? [];
       session.held = null;
-      for (const out of held) if (!session.peer.send(out)) break;
+      for (let i = 0; i < held.length; i++) {
+        if (session.peer.send(held[i]!)) continue;
+        // Too slow: the peer kept this one with its unsent queue; the rest
+        // go to the offline store after it.
+        void this.disconnect(session, held.slice(i + 1));
+        break;
+      }
     }
   }
 
@@ -651,6 +661,7 @@ export class Hub {
     }
     const target = this.#online.get(to);
     if (target) {
+      if (!session.account) this.#fromGuest.add(out);
       if (target.held) {
         // Held behind its offline mail. So many that it is not keeping up:
         // drop it; its queue and what is held go to the store, in order.
@@ -663,10 +674,10 @@ export class Hub {
       }
       return response(200);
     }
-    return this.#msgOffline(to, out.value);
+    return this.#msgOffline(session, to, out.value);
   }
 
-  async #msgOffline(to: string, message: DeliveredMsg): Promise<Response> {
+  async #msgOffline(session: Session, to: string, message: DeliveredMsg): Promise<Response> {
     const account = await this.#store.getAccount(to);
     if (!account) {
       // A guest may have come online while the store answered.
@@ -680,8 +691,30 @@ export class Hub {
     if (!this.#settings.offlineStore) {
       return response(410, `Cannot send to ${to}: they are offline`);
     }
-    if (!(await this.#store.enqueueOffline(to, message, this.#settings.offlineLimit))) {
+    // A guest's name is not reserved: by the time the mail is read, someone
+    // else may hold it, and the reply would go to them.
+    if (!session.account) {
+      return response(
+        410,
+        `Cannot send to ${to}: they are offline, and guests cannot leave offline messages; log in to an account to do so`,
+      );
+    }
+    const { offlineLimit, offlineShare } = this.#settings;
+    const perSender = offlineShare >= 100
+      ? Infinity
+      : Math.max(1, Math.floor(offlineLimit * offlineShare / 100));
+    const result = await this.#store.enqueueOffline(to, message, {
+      total: offlineLimit,
+      perSender,
+    });
+    if (result === "full") {
       return response(410, `Cannot send to ${to}: their offline mailbox is full`);
+    }
+    if (result === "sender-full") {
+      return response(
+        410,
+        `Cannot send to ${to}: you already have ${perSender} messages waiting in their offline mailbox, the most one sender may leave`,
+      );
     }
     return response(202, `${to} is offline; the message will be delivered when they log in`);
   }

@@ -18,6 +18,11 @@ export interface ServerSettings {
   offlineLimit: number;
   /** Names one contact list may hold. */
   maxContacts: number;
+  /**
+   * The share of an offline account's mailbox one sender may fill, in percent
+   * of `offlineLimit` (at least one message), so that others still get through.
+   */
+  offlineShare: number;
   /** PBKDF2 iterations for new password hashes. */
   hashIterations: number;
   /** Password hashes computed at once; the rest wait, so the event loop keeps a core. */
@@ -71,6 +76,7 @@ export const SERVER_DEFAULTS: Readonly<ServerSettings> = Object.freeze({
   offlineStore: true,
   offlineLimit: 1000,
   maxContacts: 500,
+  offlineShare: 25,
   hashIterations: 600_000,
   hashConcurrency: Math.max(1, (globalThis.navigator?.hardwareConcurrency ?? 2) - 1),
   probeIntervalMs: 30_000,

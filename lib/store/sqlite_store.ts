@@ -18,7 +18,14 @@
 import { DatabaseSync, type SQLOutputValue, type StatementSync } from "node:sqlite";
 import type { DeliveredMsg } from "../protocol/messages.ts";
 import { prepareDatabaseFile } from "./db_files.ts";
-import type { Account, OfflineMessage, RoomMembership, Store } from "./store.ts";
+import type {
+  Account,
+  EnqueueResult,
+  OfflineLimits,
+  OfflineMessage,
+  RoomMembership,
+  Store,
+} from "./store.ts";
 
 /** Options for {@linkcode SqliteStore.open}. */
 export interface SqliteStoreOptions {
@@ -87,6 +94,11 @@ const MIGRATIONS: readonly string[] = [
      added INTEGER NOT NULL,
      PRIMARY KEY (owner, contact)
    ) STRICT, WITHOUT ROWID;`,
+  // 4: each offline message's sender in a column of its own, so that a
+  // mailbox's share per sender can be counted from an index.
+  `ALTER TABLE offline ADD COLUMN sender TEXT NOT NULL DEFAULT '';
+   UPDATE offline SET sender = coalesce(json_extract(body, '$.from'), '');
+   CREATE INDEX IF NOT EXISTS offline_recipient_sender ON offline (recipient, sender);`,
 ];
 
 /** The schema version this code writes. */
@@ -155,11 +167,13 @@ function toAccount(row: Row): Account {
 /** One queued {@linkcode SqliteStore.enqueueOffline} call awaiting its batch. */
 interface PendingEnqueue {
   to: string;
+  from: string;
   body: string;
   limit: number;
+  perSender: number;
   /** performance.now() after which a lock held by another process fails it. */
   deadline: number;
-  resolve(stored: boolean): void;
+  resolve(result: EnqueueResult): void;
   reject(error: unknown): void;
 }
 
@@ -215,6 +229,8 @@ export class SqliteStore implements Store, AsyncDisposable {
   #closing: Promise<void> | null = null;
   /** Offline messages per recipient, as this connection last counted them. */
   #counts = new Map<string, number>();
+  /** Offline messages per recipient and sender (`recipient\nsender`), likewise. */
+  #senderCounts = new Map<string, number>();
   #lastDataVersion = -1;
 
   #insertAccount: StatementSync;
@@ -223,6 +239,7 @@ export class SqliteStore implements Store, AsyncDisposable {
   #selectAccounts: StatementSync;
   #selectBlocked: StatementSync;
   #countOffline: StatementSync;
+  #countOfflineFrom: StatementSync;
   #insertOffline: StatementSync;
   #selectOffline: StatementSync;
   #deleteOffline: StatementSync;
@@ -259,7 +276,12 @@ export class SqliteStore implements Store, AsyncDisposable {
     );
     this.#selectBlocked = db.prepare("SELECT name FROM accounts WHERE blocked = 1 ORDER BY name");
     this.#countOffline = db.prepare("SELECT count(*) AS n FROM offline WHERE recipient = ?");
-    this.#insertOffline = db.prepare("INSERT INTO offline (recipient, body) VALUES (?, ?)");
+    this.#countOfflineFrom = db.prepare(
+      "SELECT count(*) AS n FROM offline WHERE recipient = ? AND sender = ?",
+    );
+    this.#insertOffline = db.prepare(
+      "INSERT INTO offline (recipient, sender, body) VALUES (?, ?, ?)",
+    );
     this.#selectOffline = db.prepare(
       "SELECT id, body FROM offline WHERE recipient = ? ORDER BY id LIMIT ?",
     );
@@ -314,6 +336,7 @@ export class SqliteStore implements Store, AsyncDisposable {
       throw error;
     } finally {
       this.#counts.clear();
+      this.#senderCounts.clear();
     }
   }
 
@@ -474,18 +497,25 @@ export class SqliteStore implements Store, AsyncDisposable {
   }
 
   /**
-   * Stores a message for an offline account; false when that account already
-   * holds `limit` messages. Calls made in the same turn of the event loop are
-   * written in one transaction, in call order, and the limit holds exactly
-   * across them. Resolves after the transaction commits; if it fails, every
-   * call in it rejects.
+   * Stores a message for an offline account; refused when that account
+   * already holds `limits.total` messages (`"full"`), or `limits.perSender`
+   * from this message's sender (`"sender-full"`). Calls made in the same turn
+   * of the event loop are written in one transaction, in call order, and the
+   * limits hold exactly across them. Resolves after the transaction commits;
+   * if it fails, every call in it rejects.
    */
-  enqueueOffline(to: string, message: DeliveredMsg, limit: number): Promise<boolean> {
+  enqueueOffline(
+    to: string,
+    message: DeliveredMsg,
+    limits: OfflineLimits,
+  ): Promise<EnqueueResult> {
     if (this.#closed) return Promise.reject(new Error(CLOSED_MESSAGE));
     const body = JSON.stringify(message);
+    const { total: limit, perSender = Infinity } = limits;
+    const from = message.from;
     return new Promise((resolve, reject) => {
       const deadline = performance.now() + this.#lockWaitMs;
-      this.#pending.push({ to, body, limit, deadline, resolve, reject });
+      this.#pending.push({ to, from, body, limit, perSender, deadline, resolve, reject });
       this.#flushTimer ??= setTimeout(() => this.#flush(false), 0);
     });
   }
@@ -537,8 +567,12 @@ export class SqliteStore implements Store, AsyncDisposable {
    */
   #offlineCounts(): Map<string, number> {
     const version = integer(this.#dataVersion.get() as Row, "data_version");
-    if (version !== this.#lastDataVersion || this.#counts.size > MAX_CACHED_COUNTS) {
+    if (
+      version !== this.#lastDataVersion || this.#counts.size > MAX_CACHED_COUNTS ||
+      this.#senderCounts.size > MAX_CACHED_COUNTS
+    ) {
       this.#counts.clear();
+      this.#senderCounts.clear();
       this.#lastDataVersion = version;
     }
     return this.#counts;
@@ -549,34 +583,48 @@ export class SqliteStore implements Store, AsyncDisposable {
    * rejects. False, with nothing settled, when another process holds the lock.
    */
   #commit(batch: PendingEnqueue[]): boolean {
-    const stored: boolean[] = [];
+    const results: EnqueueResult[] = [];
     const db = this.#db;
     try {
       db.exec("BEGIN IMMEDIATE");
       const counts = this.#offlineCounts();
+      const senderCounts = this.#senderCounts;
       for (const item of batch) {
         let count = counts.get(item.to);
         if (count === undefined) {
           count = integer(this.#countOffline.get(item.to) as Row, "n");
         }
-        if (count >= item.limit) {
-          stored.push(false);
-        } else {
-          this.#insertOffline.run(item.to, item.body);
-          count++;
-          stored.push(true);
-        }
         counts.set(item.to, count);
+        if (count >= item.limit) {
+          results.push("full");
+          continue;
+        }
+        // Counted only when a share applies: most calls never need it.
+        const key = `${item.to}\n${item.from}`;
+        let fromSender = senderCounts.get(key);
+        if (item.perSender !== Infinity && fromSender === undefined) {
+          fromSender = integer(this.#countOfflineFrom.get(item.to, item.from) as Row, "n");
+        }
+        if (fromSender !== undefined && fromSender >= item.perSender) {
+          senderCounts.set(key, fromSender);
+          results.push("sender-full");
+          continue;
+        }
+        this.#insertOffline.run(item.to, item.from, item.body);
+        counts.set(item.to, count + 1);
+        if (fromSender !== undefined) senderCounts.set(key, fromSender + 1);
+        results.push("stored");
       }
       db.exec("COMMIT");
     } catch (error) {
       rollback(db);
       this.#counts.clear();
+      this.#senderCounts.clear();
       if (isBusy(error)) return false;
       for (const item of batch) item.reject(error);
       return true;
     }
-    for (let i = 0; i < batch.length; i++) batch[i]!.resolve(stored[i]!);
+    for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i]!);
     return true;
   }
 
@@ -601,6 +649,8 @@ export class SqliteStore implements Store, AsyncDisposable {
       this.#flush(true);
       this.#deleteOffline.run(to, lastId);
       this.#counts.delete(to);
+      // Per-sender counts are keyed `to\nsender`: cheaper to forget them all.
+      this.#senderCounts.clear();
     });
   }
 

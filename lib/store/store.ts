@@ -26,6 +26,25 @@ export interface OfflineMessage {
   message: DeliveredMsg;
 }
 
+/** Limits on one {@linkcode Store.enqueueOffline} call. */
+export interface OfflineLimits {
+  /** Messages the recipient's mailbox may hold in all (`Infinity`: no limit). */
+  total: number;
+  /**
+   * Messages from this message's sender (its `from`) the mailbox may hold, so
+   * that one sender cannot fill it for everyone else.
+   *
+   * @default {Infinity}
+   */
+  perSender?: number;
+}
+
+/**
+ * What {@linkcode Store.enqueueOffline} did: stored it, or refused it because
+ * the mailbox is full (`"full"`) or holds the sender's share (`"sender-full"`).
+ */
+export type EnqueueResult = "stored" | "full" | "sender-full";
+
 /** A persistent room membership of an account. */
 export interface RoomMembership {
   room: string;
@@ -60,10 +79,15 @@ export interface Store {
 
   /**
    * Stores a message for an offline account. Resolves only once the message
-   * is durable (on disk for SQLite). False when that account already holds
-   * `limit` messages.
+   * is durable (on disk for SQLite). Refused (not stored) when that account
+   * already holds `limits.total` messages, or `limits.perSender` from the
+   * message's sender.
    */
-  enqueueOffline(to: string, message: DeliveredMsg, limit: number): Promise<boolean>;
+  enqueueOffline(
+    to: string,
+    message: DeliveredMsg,
+    limits: OfflineLimits,
+  ): Promise<EnqueueResult>;
   /** An account's waiting messages, oldest first (at most `max`). */
   peekOffline(to: string, max: number): Promise<OfflineMessage[]>;
   /** Removes an account's waiting messages up to and including `lastId`. */
