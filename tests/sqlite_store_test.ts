@@ -92,8 +92,8 @@ function storeContract(label: string, open: () => Promise<Fixture>): void {
   test("deleteAccount() removes the account with its mail, rooms and tokens only", async (store) => {
     await store.createAccount("alice", "h");
     await store.createAccount("bob", "h");
-    await store.enqueueOffline("alice", msg("bob", "alice", "one"), 10);
-    await store.enqueueOffline("bob", msg("alice", "bob", "kept"), 10);
+    await store.enqueueOffline("alice", msg("bob", "alice", "one"), { total: 10 });
+    await store.enqueueOffline("bob", msg("alice", "bob", "kept"), { total: 10 });
     await store.addRoomMember("#a", "alice");
     await store.addRoomMember("#a", "bob");
     await store.addToken("alice", "ta", Date.now() + 60_000, 10);
@@ -531,7 +531,7 @@ Deno.test("SqliteStore.enqueueOffline() waits for another connection's lock with
   try {
     other.exec("BEGIN IMMEDIATE"); // holds the write lock
     let settled = false;
-    const call = store.enqueueOffline("bob", msg("a", "bob", "1"), 10).finally(() =>
+    const call = store.enqueueOffline("bob", msg("a", "bob", "1"), { total: 10 }).finally(() =>
       settled = true
     );
     // Timers keep firing while the write waits: the event loop is free.
@@ -540,7 +540,7 @@ Deno.test("SqliteStore.enqueueOffline() waits for another connection's lock with
     assert(performance.now() - started < 1000, "the event loop was held");
     assertEquals(settled, false);
     other.exec("COMMIT");
-    assertEquals(await call, true);
+    assertEquals(await call, "stored");
   } finally {
     other.close();
   }
