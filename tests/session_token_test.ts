@@ -3,6 +3,7 @@ import {
   auth,
   guest,
   login,
+  member,
   now,
   type Obj,
   RawClient,
@@ -91,7 +92,7 @@ Deno.test("authenticate: a token survives a restart, and delivers waiting mail",
     await using server = await startServer({ dbPath });
     await register(server.port, "jo");
     token = await tokenFor(server.port, "jo");
-    await using a = await guest(server.port, "ann");
+    await using a = await member(server.port, "ann");
     assertEquals(
       (await a.request({ action: "msg", time: t(), to: "jo", message: "hi" })).response,
       202,
@@ -228,7 +229,7 @@ Deno.test("unregister: deletes one's own account with its mail and rooms; the co
   await using server = await startServer();
   await register(server.port, "alice");
   const token = await tokenFor(server.port, "alice");
-  await using g = await guest(server.port, "gus");
+  await using g = await member(server.port, "gus");
   assertEquals(
     (await g.request({ action: "msg", time: t(), to: "alice", message: "old" })).response,
     202,

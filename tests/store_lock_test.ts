@@ -5,7 +5,17 @@
  */
 import { assert, assertEquals } from "@std/assert";
 import { DatabaseSync } from "node:sqlite";
-import { auth, guest, login, now, RawClient, register, startServer, tempDir } from "./_helpers.ts";
+import {
+  auth,
+  guest,
+  login,
+  member,
+  now,
+  RawClient,
+  register,
+  startServer,
+  tempDir,
+} from "./_helpers.ts";
 
 /** A process that holds the write lock on `path` until released. */
 async function holdWriteLock(path: string): Promise<{ release(): Promise<void> }> {
@@ -54,7 +64,7 @@ Deno.test("store lock: a write waiting for another process's lock does not stop 
   const dbPath = `${dir.path}/jim.db`;
   await using server = await startServer({ dbPath });
   await register(server.port, "carol");
-  await using sender = await guest(server.port, "sender");
+  await using sender = await member(server.port, "sender");
   await using a = await guest(server.port, "a");
   await using b = await guest(server.port, "b");
 
@@ -84,7 +94,7 @@ Deno.test("store lock: a write fails plainly once --db-lock-wait is over, and th
   const lines: string[] = [];
   await using server = await startServer({ dbPath, dbLockWaitMs: 200, log: (l) => lines.push(l) });
   await register(server.port, "carol");
-  await using sender = await guest(server.port, "sender");
+  await using sender = await member(server.port, "sender");
   const lock = await holdWriteLock(dbPath);
   try {
     const r = await sender.request({
