@@ -4,11 +4,12 @@
  *
  *     jim server [options]          run a server
  *     jim client [options] ADDR     chat
- *     jim admin users|block|unblock manage accounts
+ *     jim admin users|block|kick|…  manage accounts
  *
  * @module
  */
 
+import { promptSecret } from "@std/cli/prompt-secret";
 import { runAdmin } from "./lib/admin/admin.ts";
 import { runClient } from "./lib/client/run.ts";
 import { runServer } from "./lib/cli/server_main.ts";
@@ -19,7 +20,7 @@ export const MAIN_HELP = `Usage: jim <command> [options]
 Commands:
   server   run a JIM messenger server          (jim server --help)
   client   connect to a server and chat        (jim client --help)
-  admin    list, block and unblock accounts    (jim admin --help)
+  admin    manage accounts, live or on file    (jim admin --help)
 `;
 
 async function main(args: string[]): Promise<number> {
@@ -34,6 +35,11 @@ async function main(args: string[]): Promise<number> {
         stdout: (line) => console.log(line),
         stderr: (line) => console.error(line),
         env: Deno.env,
+        promptPassword: (prompt) => {
+          if (!Deno.stdin.isTerminal()) return Promise.resolve(null);
+          const answer: unknown = promptSecret(prompt, { mask: "" });
+          return Promise.resolve(typeof answer === "string" ? answer : null);
+        },
       });
     case "-h":
     case "--help":

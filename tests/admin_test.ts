@@ -118,7 +118,9 @@ Deno.test("runAdmin() block and unblock set the flag the server reads", async ()
 
   let rec = recorder();
   assertEquals(await runAdmin(["block", "alice", "--db", db.path], rec.io), 0);
-  assertEquals(rec.out, ["Blocked alice: a running server disconnects the account within seconds"]);
+  assertEquals(rec.out, [
+    "Blocked alice: its tokens revoked; a running server disconnects it within seconds",
+  ]);
   assertEquals((await server.getAccount("alice"))?.blocked, true);
 
   rec = recorder();
@@ -169,7 +171,9 @@ Deno.test("runAdmin() defaults --db to $JIM_DB, and needs HOME without it", asyn
   }
   let rec = recorder({ JIM_DB: db.path });
   assertEquals(await runAdmin(["block", "carol"], rec.io), 0);
-  assertEquals(rec.out, ["Blocked carol: a running server disconnects the account within seconds"]);
+  assertEquals(rec.out, [
+    "Blocked carol: its tokens revoked; a running server disconnects it within seconds",
+  ]);
 
   rec = recorder();
   assertEquals(await runAdmin(["users"], rec.io), 1);

@@ -31,7 +31,7 @@ const ALLOWED: Record<string, string[]> = {
   "lib/store": ["lib/protocol", "lib/store"],
   "lib/server": ["lib/protocol", "lib/auth", "lib/store", "lib/server"],
   "lib/client": ["lib/protocol", "lib/cli", "lib/client"],
-  "lib/admin": ["lib/cli", "lib/store"],
+  "lib/admin": ["lib/auth", "lib/cli", "lib/protocol", "lib/store"],
   "lib/cli": ["lib/cli", "lib/server", "lib/store"],
 };
 

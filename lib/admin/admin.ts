@@ -1,16 +1,25 @@
 /**
- * `jim admin`: list, block and unblock accounts in a server's database.
+ * `jim admin`: manage the accounts of a jim server.
  *
- * It works on the database file while a server runs on it (WAL mode and a
- * busy timeout let both write). The server reads `blocked` on every
- * `authenticate`, and every `--block-check` seconds (default 5) it
- * disconnects blocked accounts that are online.
+ * With a server running on the database and its admin socket (`DB.sock`
+ * beside the database, or `--admin-socket`), block, unblock, kick,
+ * logout-all, reset-password and stats go through the socket and act at
+ * once. Without one, all but kick and stats work on the database file (WAL
+ * mode and a busy timeout let a server and `jim admin` both write; a server
+ * without an admin socket notices a block within `--block-check`).
  *
  * @module
  */
 
 import { limitPositional, parseFlags, UsageError } from "../cli/parse.ts";
-import { defaultDbPath, type EnvReader } from "../store/db_path.ts";
+import { hashPassword } from "../auth/password.ts";
+import {
+  type AdminAnswer,
+  type AdminRequest,
+  type AdminStats,
+} from "../protocol/admin_messages.ts";
+import { LIMITS } from "../protocol/validate.ts";
+import { defaultAdminSocket, defaultDbPath, type EnvReader } from "../store/db_path.ts";
 import { SqliteStore } from "../store/sqlite_store.ts";
 
 /** Where `jim admin` writes, and the environment it reads. */
@@ -18,60 +27,152 @@ export interface AdminIo {
   stdout(line: string): void;
   stderr(line: string): void;
   env: EnvReader;
+  /**
+   * Asks for a password without echo (`reset-password` when `JIM_PASSWORD`
+   * is not set); null when there is no terminal to ask on.
+   */
+  promptPassword?: (prompt: string) => Promise<string | null>;
 }
 
 /** The one-line usage shown after an argument error. */
-export const ADMIN_USAGE = "Usage: jim admin users|block NAME|unblock NAME [--db PATH]";
+export const ADMIN_USAGE =
+  "Usage: jim admin users|stats|block|unblock|kick|logout-all|reset-password [NAME] [--db PATH]";
 
 /** The text `jim admin --help` prints. */
 export const ADMIN_HELP = `jim admin: manage the accounts of a jim server
 
 USAGE:
-  jim admin users [--db PATH]         list accounts
-  jim admin block NAME [--db PATH]    disconnect the account and refuse its logins
-  jim admin unblock NAME [--db PATH]  allow the account's logins again
+  jim admin users                 list accounts (from the database file)
+  jim admin stats                 connections, online accounts and guests, rooms
+  jim admin block NAME            disconnect the account, revoke its tokens, refuse its logins
+  jim admin unblock NAME          allow the account's logins again
+  jim admin kick NAME             disconnect whoever holds the name now
+  jim admin logout-all NAME       revoke every session token of the account, disconnect it
+  jim admin reset-password NAME   set a new password (asked without echo, or $JIM_PASSWORD);
+                                  revokes its tokens and disconnects it
 
 OPTIONS:
-  --db PATH   the server's database (default: $JIM_DB, else
-              $XDG_DATA_HOME/jim/jim.db, else ~/.local/share/jim/jim.db)
-  -h, --help  show this help
+  --db PATH            the server's database (default: $JIM_DB, else
+                       $XDG_DATA_HOME/jim/jim.db, else ~/.local/share/jim/jim.db)
+  --admin-socket PATH  the running server's admin socket (default: DB.sock, beside
+                       the database)
+  -h, --help           show this help
 
-Safe to run while the server is running: a running server disconnects a
-blocked account within its --block-check interval (default 5 s) and refuses
-its logins from then on. Account names are case-sensitive.`;
+With a server running on the database, commands go through its admin socket
+and act at once. Without one, they change the database file (kick and stats
+need a running server); a server without an admin socket disconnects a
+blocked account within its --block-check interval (default 5 s). Account
+names are case-sensitive.`;
+
+/** Commands that take a NAME. */
+const NAMED = ["block", "unblock", "kick", "logout-all", "reset-password"] as const;
+type NamedKind = typeof NAMED[number];
 
 /** A parsed `jim admin` command line. */
 type AdminCommand =
   | { kind: "help" }
-  | { kind: "users"; db: string | undefined }
-  | { kind: "block" | "unblock"; name: string; db: string | undefined };
+  | { kind: "users"; db: string | undefined; socket: string | undefined }
+  | { kind: "stats"; db: string | undefined; socket: string | undefined }
+  | { kind: NamedKind; name: string; db: string | undefined; socket: string | undefined };
 
 /** Reads the arguments after `admin`; throws {@linkcode UsageError}. */
 function parseAdminArgs(args: readonly string[]): AdminCommand {
   const { values, flags, positional } = parseFlags(args, {
-    string: ["db"],
+    string: ["db", "admin-socket"],
     boolean: ["help"],
     alias: { h: "help" },
   });
   if (flags.help) return { kind: "help" };
   const { db } = values;
+  const socket = values["admin-socket"];
   const [command, name] = positional;
   switch (command) {
     case undefined:
       throw new UsageError("Cannot parse arguments: a command is required");
     case "users":
+    case "stats":
       limitPositional(positional, 1);
-      return { kind: "users", db };
-    case "block":
-    case "unblock":
+      return command === "users" ? { kind: "users", db, socket } : { kind: "stats", db, socket };
+    default:
+      if (!NAMED.includes(command as NamedKind)) {
+        throw new UsageError(`Cannot parse arguments: unknown command "${command}"`);
+      }
       if (name === undefined || name === "") {
         throw new UsageError("Cannot parse arguments: NAME is required");
       }
       limitPositional(positional, 2);
-      return { kind: command, name, db };
-    default:
-      throw new UsageError(`Cannot parse arguments: unknown command "${command}"`);
+      return { kind: command as NamedKind, name, db, socket };
   }
+}
+
+/** The longest answer `jim admin` reads from the socket, in bytes. */
+const MAX_ANSWER = 65536;
+
+/**
+ * Sends one request to a running server's admin socket. Null when no server
+ * listens there (no socket file, or a stale one).
+ */
+async function askServer(path: string, request: AdminRequest): Promise<AdminAnswer | null> {
+  // No socket file, no server: checked first, since it needs no net permission.
+  if (!exists(path)) return null;
+  let conn: Deno.UnixConn;
+  try {
+    conn = await Deno.connect({ transport: "unix", path });
+  } catch (error) {
+    if (
+      error instanceof Deno.errors.NotFound || error instanceof Deno.errors.ConnectionRefused
+    ) return null;
+    throw error;
+  }
+  try {
+    const bytes = new TextEncoder().encode(JSON.stringify(request) + "\n");
+    for (let written = 0; written < bytes.length;) {
+      written += await conn.write(bytes.subarray(written));
+    }
+    const buf = new Uint8Array(MAX_ANSWER);
+    let used = 0;
+    while (used < buf.length) {
+      const n = await conn.read(buf.subarray(used));
+      if (n === null) break;
+      used += n;
+      if (buf.subarray(0, used).includes(10)) break;
+    }
+    const line = new TextDecoder().decode(buf.subarray(0, used)).split("\n")[0] ?? "";
+    if (line === "") throw new Error("the server closed the admin socket without an answer");
+    return JSON.parse(line) as AdminAnswer;
+  } finally {
+    conn.close();
+  }
+}
+
+function printStats(stats: AdminStats, io: AdminIo): void {
+  const rows = [
+    ["connections", String(stats.connections)],
+    ["online", String(stats.online)],
+    ["accounts", String(stats.accounts)],
+    ["guests", String(stats.guests)],
+    ["rooms", String(stats.rooms)],
+    ["uptime", `${stats.uptime} s`],
+  ];
+  for (const line of table(rows)) io.stdout(line);
+}
+
+/** The new password for `reset-password`: `$JIM_PASSWORD`, else asked. */
+async function newPassword(name: string, io: AdminIo): Promise<string> {
+  const fromEnv = io.env.get("JIM_PASSWORD");
+  const password = fromEnv !== undefined && fromEnv !== ""
+    ? fromEnv
+    : await io.promptPassword?.(`New password for ${name}: `) ?? null;
+  if (password === null) {
+    throw new Error("set JIM_PASSWORD or run jim admin on a terminal to be asked");
+  }
+  const n = [...password].length;
+  if (n < LIMITS.passwordMin || n > LIMITS.passwordMax) {
+    throw new Error(
+      `the password must have ${LIMITS.passwordMin} to ${LIMITS.passwordMax} characters`,
+    );
+  }
+  return password;
 }
 
 function errorText(error: unknown): string {
@@ -132,16 +233,32 @@ async function setBlocked(
   }
   io.stdout(
     blocked
-      ? `Blocked ${name}: a running server disconnects the account within seconds`
+      ? `Blocked ${name}: its tokens revoked; a running server disconnects it within seconds`
       : `Unblocked ${name}: the account may log in again`,
   );
   return 0;
 }
 
+/** Phrases each command's failure ("Cannot block alice: …"). */
+function actionText(command: Exclude<AdminCommand, { kind: "help" }>): string {
+  switch (command.kind) {
+    case "users":
+      return "list accounts";
+    case "stats":
+      return "get stats";
+    case "logout-all":
+      return `log out ${command.name}`;
+    case "reset-password":
+      return `reset the password of ${command.name}`;
+    default:
+      return `${command.kind} ${command.name}`;
+  }
+}
+
 /**
  * Runs `jim admin` with the arguments after `admin`, and returns the exit
- * code: 0 done, 1 failed (no such account, unusable database), 2 bad
- * command line.
+ * code: 0 done, 1 failed (no such account, unusable database, no running
+ * server for kick or stats), 2 bad command line.
  *
  * @example
  * ```ts
@@ -170,13 +287,48 @@ export async function runAdmin(args: string[], io: AdminIo): Promise<number> {
   }
 
   let path: string;
-  let store: SqliteStore;
   try {
     path = command.db ?? defaultDbPath(io.env);
   } catch (error) {
     io.stderr(errorText(error));
     return 1;
   }
+
+  // A running server is asked first, so that the command acts at once.
+  let password: string | undefined;
+  if (command.kind !== "users") {
+    const socket = command.socket ?? defaultAdminSocket(path);
+    try {
+      let request: AdminRequest;
+      if (command.kind === "stats") request = { command: "stats" };
+      else if (command.kind === "reset-password") {
+        password = await newPassword(command.name, io);
+        request = { command: command.kind, name: command.name, password };
+      } else request = { command: command.kind, name: command.name };
+      const answer = socket === null ? null : await askServer(socket, request);
+      if (answer !== null) {
+        if (!answer.ok) {
+          io.stderr(answer.error);
+          return 1;
+        }
+        if (answer.stats) printStats(answer.stats, io);
+        else io.stdout(answer.message);
+        return 0;
+      }
+      if (command.kind === "stats" || command.kind === "kick") {
+        io.stderr(
+          `Cannot ${actionText(command)}: no server is running on ${path}` +
+            (socket === null ? "" : ` (nothing answers on ${socket})`),
+        );
+        return 1;
+      }
+    } catch (error) {
+      io.stderr(`Cannot ${actionText(command)}: ${errorText(error)}`);
+      return 1;
+    }
+  }
+
+  let store: SqliteStore;
   try {
     if (path !== ":memory:" && !exists(path)) {
       io.stderr(`Cannot open database ${path}: no such file`);
@@ -189,11 +341,34 @@ export async function runAdmin(args: string[], io: AdminIo): Promise<number> {
   }
 
   try {
-    if (command.kind === "users") return await listUsers(store, io);
-    return await setBlocked(store, io, command.name, command.kind === "block");
+    switch (command.kind) {
+      case "users":
+        return await listUsers(store, io);
+      case "block":
+      case "unblock":
+        return await setBlocked(store, io, command.name, command.kind === "block");
+      case "logout-all": {
+        if (!(await store.getAccount(command.name))) {
+          io.stderr(`Cannot log out ${command.name}: no such account`);
+          return 1;
+        }
+        const revoked = await store.revokeTokens(command.name);
+        io.stdout(`Logged out ${command.name}: ${revoked} token(s) revoked`);
+        return 0;
+      }
+      case "reset-password": {
+        if (!(await store.setPassword(command.name, await hashPassword(password!)))) {
+          io.stderr(`Cannot reset the password of ${command.name}: no such account`);
+          return 1;
+        }
+        io.stdout(`Reset the password of ${command.name}: its tokens revoked`);
+        return 0;
+      }
+      default:
+        throw new Error(`unexpected command ${command.kind}`);
+    }
   } catch (error) {
-    const action = command.kind === "users" ? "list accounts" : `${command.kind} ${command.name}`;
-    io.stderr(`Cannot ${action}: ${errorText(error)}`);
+    io.stderr(`Cannot ${actionText(command)}: ${errorText(error)}`);
     return 1;
   } finally {
     await store.close();

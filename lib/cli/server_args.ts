@@ -227,6 +227,8 @@ Options:
       --db PATH                 SQLite database file, or :memory: for a throwaway server
                                 (default $JIM_DB, else $XDG_DATA_HOME/jim/jim.db,
                                 else ~/.local/share/jim/jim.db)
+      --admin-socket PATH       Unix socket (mode 0600) on which jim admin acts at once;
+                                off for none (default DB.sock beside the database)
       --require-auth            refuse guests: only registered accounts may chat
       --no-offline-store        answer 410 instead of keeping messages for offline accounts
       --quiet                   log nothing
@@ -255,6 +257,8 @@ export interface ServerArgs {
   hostname: string;
   /** Undefined: use the default path. */
   dbPath: string | undefined;
+  /** Undefined: the default beside the database; null: none. */
+  adminSocket: string | null | undefined;
   quiet: boolean;
   settings: Partial<ServerSettings>;
 }
@@ -266,7 +270,7 @@ export interface ServerArgs {
  */
 export function parseServerArgs(args: readonly string[]): ServerArgs {
   const { values, flags, positional } = parseFlags(args, {
-    string: ["port", "addr", "db", ...NUMERIC_FLAGS.map((f) => f.flag)],
+    string: ["port", "addr", "db", "admin-socket", ...NUMERIC_FLAGS.map((f) => f.flag)],
     boolean: ["help", "require-auth", "offline-store", "quiet"],
     negatable: ["offline-store"],
     alias: { p: "port", a: "addr", h: "help" },
@@ -284,6 +288,7 @@ export function parseServerArgs(args: readonly string[]): ServerArgs {
     port: values.port === undefined ? 7777 : parsePort(values.port, { what: "--port", min: 0 }),
     hostname: values.addr ?? "0.0.0.0",
     dbPath: values.db,
+    adminSocket: values["admin-socket"] === "off" ? null : values["admin-socket"],
     quiet: flags.quiet,
     settings,
   };

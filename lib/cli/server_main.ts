@@ -7,7 +7,7 @@
  */
 
 import { serve } from "../server/serve.ts";
-import { defaultDbPath } from "../store/db_path.ts";
+import { defaultAdminSocket, defaultDbPath } from "../store/db_path.ts";
 import { UsageError } from "./parse.ts";
 import { parseServerArgs, SERVER_HELP } from "./server_args.ts";
 
@@ -38,15 +38,31 @@ export async function runServer(args: readonly string[]): Promise<number> {
     return 1;
   }
   const log = parsed.quiet ? undefined : logLine;
-  let server;
-  try {
-    server = await serve({
+  const adminSocket = parsed.adminSocket === undefined
+    ? defaultAdminSocket(dbPath)
+    : parsed.adminSocket;
+  const start = (admin: string | null) =>
+    serve({
       ...parsed.settings,
       port: parsed.port,
       hostname: parsed.hostname,
       dbPath,
       ...(log ? { log } : {}),
+      ...(admin === null ? {} : { adminSocket: admin }),
     });
+  let server;
+  try {
+    try {
+      server = await start(adminSocket);
+    } catch (e) {
+      // Only a socket asked for by name is worth refusing to start over:
+      // without the default one, jim admin still works on the file.
+      const adminFailed = e instanceof Error &&
+        e.message.startsWith("Cannot listen on admin socket");
+      if (!adminFailed || parsed.adminSocket !== undefined) throw e;
+      logLine(`${e.message}; jim admin will work on the database file only`);
+      server = await start(null);
+    }
   } catch (e) {
     console.error(`jim server: ${describeStartError(e, parsed.hostname, parsed.port, dbPath)}`);
     return 1;
@@ -68,7 +84,10 @@ export async function runServer(args: readonly string[]): Promise<number> {
   };
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
-  logLine(`jim server listening on ${server.hostname}:${server.port} (database ${dbPath})`);
+  const adminNote = server.adminSocket === null ? "" : `, admin socket ${server.adminSocket}`;
+  logLine(
+    `jim server listening on ${server.hostname}:${server.port} (database ${dbPath}${adminNote})`,
+  );
   await server.finished;
   Deno.removeSignalListener("SIGINT", stop);
   Deno.removeSignalListener("SIGTERM", stop);
@@ -86,6 +105,7 @@ function describeStartError(e: unknown, hostname: string, port: number, dbPath: 
   }
   const message = e instanceof Error ? e.message : String(e);
   if (message.startsWith("Cannot open database")) return message;
+  if (message.startsWith("Cannot listen on admin socket")) return message;
   if (/sqlite|database/i.test(message)) return `Cannot open database ${dbPath}: ${message}`;
   return `Cannot start: ${message}`;
 }

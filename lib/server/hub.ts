@@ -229,6 +229,71 @@ export class Hub {
     return kicked;
   }
 
+  // -- live administration (the admin socket) --
+
+  /**
+   * Blocks an account and disconnects whoever holds its name now, instead of
+   * at the next `--block-check`. False when there is no such account.
+   */
+  async block(name: string): Promise<boolean> {
+    if (!(await this.#store.setBlocked(name, true))) return false;
+    await this.enforceBlocks();
+    return true;
+  }
+
+  /** Unblocks an account; false when there is no such account. */
+  unblock(name: string): Promise<boolean> {
+    return this.#store.setBlocked(name, false);
+  }
+
+  /** Disconnects the session holding a name, with a 101 notice; false when nobody holds it. */
+  kick(name: string, reason = "disconnected by an administrator"): boolean {
+    const session = this.#online.get(name);
+    if (!session) return false;
+    this.#log(`disconnecting ${name}: ${reason}`);
+    session.peer.send(new Outgoing(response(101, reason)));
+    session.peer.close(reason);
+    return true;
+  }
+
+  /**
+   * Revokes every session token of an account and disconnects it if online.
+   * Resolves to the number of tokens revoked, or null for no such account.
+   */
+  async logoutAll(name: string): Promise<number | null> {
+    if (!(await this.#store.getAccount(name))) return null;
+    const revoked = await this.#store.revokeTokens(name);
+    const session = this.#online.get(name);
+    if (session?.account) this.kick(name, "logged out by an administrator");
+    return revoked;
+  }
+
+  /**
+   * Sets an account's password (revoking its tokens) and disconnects it if
+   * online; false when there is no such account.
+   */
+  async resetPassword(name: string, password: string): Promise<boolean> {
+    const hash = await this.#hashing.run(() =>
+      hashPassword(password, { iterations: this.#settings.hashIterations })
+    );
+    if (!(await this.#store.setPassword(name, hash))) return false;
+    const session = this.#online.get(name);
+    if (session?.account) this.kick(name, "password reset by an administrator");
+    return true;
+  }
+
+  /** Counts for `jim admin stats`. */
+  stats(): { online: number; accounts: number; guests: number; rooms: number } {
+    let accounts = 0;
+    for (const session of this.#online.values()) if (session.account) accounts++;
+    return {
+      online: this.#online.size,
+      accounts,
+      guests: this.#online.size - accounts,
+      rooms: this.#rooms.size,
+    };
+  }
+
   /** Answers one request (all but `quit`, which the connection handles). */
   handle(session: Session, request: Request): Response | Promise<Response> {
     switch (request.action) {

@@ -10,6 +10,7 @@ import { response } from "../protocol/messages.ts";
 import { permissionWarnings } from "../store/db_files.ts";
 import { SqliteStore } from "../store/sqlite_store.ts";
 import type { Store } from "../store/store.ts";
+import { type AdminSocket, listenAdmin } from "./admin_socket.ts";
 import { Connection } from "./connection.ts";
 import { Hub } from "./hub.ts";
 import { SERVER_DEFAULTS, type ServerSettings } from "./options.ts";
@@ -27,6 +28,11 @@ export interface ServeOptions extends Partial<ServerSettings> {
   store?: Store;
   /** Log sink. @default {no logging} */
   log?: (line: string) => void;
+  /**
+   * A Unix socket path on which `jim admin` acts on this server at once
+   * (created 0600). @default {none}
+   */
+  adminSocket?: string;
 }
 
 /** A running server. */
@@ -41,6 +47,8 @@ export interface JimServer extends AsyncDisposable {
   shutdown(): Promise<void>;
   /** Resolves when the server has shut down. */
   readonly finished: Promise<void>;
+  /** The admin socket's path, if it has one. */
+  readonly adminSocket: string | null;
 }
 
 /** Starts a jim server. */
@@ -72,6 +80,21 @@ export async function serve(options: ServeOptions = {}): Promise<JimServer> {
   }
 
   const connections = new Set<Connection>();
+  let admin: AdminSocket | null = null;
+  if (options.adminSocket !== undefined) {
+    try {
+      admin = await listenAdmin({
+        path: options.adminSocket,
+        hub,
+        connections: () => connections.size,
+        log,
+      });
+    } catch (e) {
+      listener.close();
+      await store.close();
+      throw e;
+    }
+  }
   const perAddress = new Map<string, number>();
   const running = new Set<Promise<void>>();
   let stopping = false;
@@ -183,6 +206,7 @@ export async function serve(options: ServeOptions = {}): Promise<JimServer> {
     try {
       listener.close();
     } catch { /* already closed */ }
+    await admin?.close();
     await accepting;
     const notice = new Outgoing(response(101, "server shutting down"));
     for (const c of connections) {
@@ -207,6 +231,7 @@ export async function serve(options: ServeOptions = {}): Promise<JimServer> {
       return connections.size;
     },
     finished,
+    adminSocket: admin?.path ?? null,
     shutdown() {
       return shutdownPromise ??= shutdown();
     },

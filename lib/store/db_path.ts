@@ -43,3 +43,19 @@ export function defaultDbPath(env: EnvReader): string {
 function trimSlash(dir: string): string {
   return dir.replace(/\/+$/, "");
 }
+
+/**
+ * The default admin socket of a server on `dbPath`: `DB.sock` beside the
+ * database file, so `jim admin --db DB` finds it. Null for `:memory:` and
+ * `file:` URIs, which have no directory of their own.
+ *
+ * @example
+ * ```ts
+ * import { defaultAdminSocket } from "./db_path.ts";
+ * console.assert(defaultAdminSocket("/srv/jim/jim.db") === "/srv/jim/jim.db.sock");
+ * ```
+ */
+export function defaultAdminSocket(dbPath: string): string | null {
+  if (dbPath === ":memory:" || dbPath.startsWith("file:")) return null;
+  return `${dbPath}.sock`;
+}
