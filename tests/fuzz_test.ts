@@ -14,6 +14,7 @@
  */
 
 import { assert, assertEquals } from "@std/assert";
+import { hashPassword } from "../lib/auth/password.ts";
 import { type DecodeEvent, JsonObjectDecoder, Outgoing } from "../lib/protocol/codec.ts";
 import {
   type DeliveredMsg,
@@ -637,6 +638,64 @@ function checkResponse(r: Response): void {
   if (r.response < 400) assertEquals(typeof (r as { alert?: unknown }).alert, "string");
   else assertEquals(typeof (r as { error?: unknown }).error, "string");
 }
+
+// Found by the fuzzer (seed 7999950): a login stored its rooms before the
+// session knew them, while its name was already online, so a room message
+// reached a session that did not list the room.
+Deno.test("fuzz regression: a session knows its rooms as soon as its name is online after a login", async () => {
+  await using store = SqliteStore.open(":memory:");
+  await store.createAccount("alice", await hashPassword("correct horse", { iterations: 1000 }));
+  await store.addRoomMember("#lobby", "alice");
+  const hub = await Hub.create({ store, settings: { ...SERVER_DEFAULTS, hashIterations: 1000 } });
+  const gina = new FakePeer("10.0.0.1");
+  gina.session = hub.connect(gina);
+  assertEquals(
+    (await hub.handle(gina.session, {
+      action: "presence",
+      time: 1,
+      user: { account_name: "gina" },
+    })).response,
+    200,
+  );
+  assertEquals(
+    (await hub.handle(gina.session, { action: "join", time: 1, room: "#lobby" }))
+      .response,
+    200,
+  );
+  // Hold the login inside its store write.
+  let release!: () => void;
+  const gate = new Promise<void>((r) => release = r);
+  const addRoomMembers = store.addRoomMembers.bind(store);
+  store.addRoomMembers = async (rooms, account) => {
+    await gate;
+    return addRoomMembers(rooms, account);
+  };
+  const alice = new FakePeer("10.0.0.2");
+  const session = alice.session = hub.connect(alice);
+  const login = hub.handle(session, {
+    action: "authenticate",
+    time: 1,
+    user: { account_name: "alice", password: "correct horse" },
+  });
+  const deadline = Date.now() + 5000;
+  while (session.name !== "alice") {
+    if (Date.now() > deadline) throw new Error("the login did not take the name within 5 s");
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  const sent = await hub.handle(gina.session, {
+    action: "msg",
+    time: 1,
+    to: "#lobby",
+    encoding: "ascii",
+    message: "hi",
+  });
+  assertEquals(sent.response, 200);
+  assertEquals(alice.delivered, 1);
+  release();
+  assertEquals((await login).response, 200);
+  await hub.disconnect(session);
+  await hub.disconnect(gina.session);
+});
 
 Deno.test(`fuzz: the hub answers ${HUB_REQUESTS} seeded requests from concurrent sessions`, async () => {
   const store = SqliteStore.open(":memory:");

@@ -504,9 +504,12 @@ export class Hub {
       if (guestName !== null) members?.delete(guestName);
       members?.add(name);
     }
-    // One commit for them all, however many rooms the guest was in.
-    await this.#store.addRoomMembers(session.rooms, name);
+    const guestRooms = [...session.rooms];
+    // Before any await: from the moment the name is online, room messages
+    // reach it, so the session must already know its rooms.
     for (const [room, members] of this.#rooms) if (members.has(name)) session.rooms.add(room);
+    // One commit for them all, however many rooms the guest was in.
+    await this.#store.addRoomMembers(guestRooms, name);
     // After the 200 is queued: the connection sends it when this promise settles.
     session.held = [];
     setTimeout(() => this.#deliverOffline(session, name), 0);
