@@ -216,6 +216,7 @@ Deno.test("flood: a client that floods and never reads its answers is stopped, t
 Deno.test("brute force: failures from one address lock it out (403), the right password included, until the lockout ends", async () => {
   await using server = await startServer({
     authFailures: 3,
+    authAddressFailures: 3,
     authLockoutMs: 300,
     authWindowMs: 60_000,
   });
@@ -264,11 +265,11 @@ class FakePeer implements Peer {
   abort(): void {}
 }
 
-Deno.test("brute force: an account is locked from every address, and an address for every account", async () => {
+Deno.test("brute force: an account is locked from the guessing address only, and an address for every account", async () => {
   await using store = SqliteStore.open(":memory:");
   const hub = await Hub.create({
     store,
-    settings: { ...SERVER_DEFAULTS, hashIterations: 1000, authFailures: 3 },
+    settings: { ...SERVER_DEFAULTS, hashIterations: 1000, authFailures: 3, authAddressFailures: 3 },
   });
   async function attempt(address: string, name: string, password: string): Promise<number> {
     const session = hub.connect(new FakePeer(address));
@@ -290,13 +291,17 @@ Deno.test("brute force: an account is locked from every address, and an address 
     assertEquals(r.response, 201);
     await hub.disconnect(s);
   }
-  // Three addresses, one failure each, all on alice: alice is locked everywhere.
+  // Three failures on alice from each of three attackers' addresses: alice
+  // is locked from those, whatever the password...
   for (const address of ["10.0.0.1", "10.0.0.2", "10.0.0.3"]) {
-    assertEquals(await attempt(address, "alice", "wrong"), 402);
+    for (let i = 0; i < 3; i++) assertEquals(await attempt(address, "alice", "wrong"), 402);
+    assertEquals(await attempt(address, "alice", "correct horse"), 403);
   }
-  assertEquals(await attempt("10.0.0.4", "alice", "correct horse"), 403);
-  // The addresses are not locked by one failure each: bob logs in from them.
-  assertEquals(await attempt("10.0.0.1", "bob", "correct horse"), 200);
+  // ...but not from her own address: the attackers cannot lock her out.
+  assertEquals(await attempt("192.168.1.20", "alice", "correct horse"), 200);
+  // One failure from an address does not lock it: bob logs in from it.
+  assertEquals(await attempt("10.0.0.9", "alice", "wrong"), 402);
+  assertEquals(await attempt("10.0.0.9", "bob", "correct horse"), 200);
   // One address, three accounts: the address is locked, the accounts are not.
   for (const name of ["bob", "carol", "nobody"]) {
     assertEquals(await attempt("10.0.0.5", name, "wrong"), 402);
@@ -373,10 +378,8 @@ Deno.test("brute force: a successful login clears the account's failures", async
     user: { account_name: "forgetful", password: "correct horse" },
   });
   await hub.disconnect(reg);
-  let address = 0;
   async function attempt(password: string): Promise<number> {
-    // A new address each time: only the account's count matters here.
-    const session = hub.connect(new FakePeer(`10.0.1.${address++}`));
+    const session = hub.connect(new FakePeer("10.0.1.1"));
     const r = await hub.handle(session, {
       action: "authenticate",
       time: 1,
@@ -395,7 +398,11 @@ Deno.test("brute force: a successful login clears the account's failures", async
 });
 
 Deno.test("brute force: more logins at once from one address than the limit get 429, not a lockout", async () => {
-  await using server = await startServer({ authFailures: 3, hashIterations: 50_000 });
+  await using server = await startServer({
+    authFailures: 3,
+    authAddressFailures: 3,
+    hashIterations: 50_000,
+  });
   const names = ["n1", "n2", "n3", "n4", "n5", "n6"];
   for (const n of names) await register(server.port, n);
   const clients = await Promise.all(names.map(() => RawClient.connect(server.port)));
@@ -418,7 +425,7 @@ Deno.test("brute force: more logins at once from one address than the limit get 
 });
 
 Deno.test("brute force: a flood of registrations from one address hashes only a few at a time", async () => {
-  await using server = await startServer({ authFailures: 3, hashIterations: 50_000 });
+  await using server = await startServer({ registerPending: 3, hashIterations: 50_000 });
   const clients = await Promise.all(
     Array.from({ length: 8 }, () => RawClient.connect(server.port)),
   );

@@ -95,7 +95,14 @@ export const NUMERIC_FLAGS: readonly NumericFlag[] = [
     key: "authFailures",
     min: 1,
     max: 1e6,
-    help: "failed logins per account or address before a lockout",
+    help: "failed logins for one account from one address before a lockout",
+  },
+  {
+    flag: "auth-address-failures",
+    key: "authAddressFailures",
+    min: 1,
+    max: 1e6,
+    help: "failed logins from one address, any accounts, before a lockout",
   },
   {
     flag: "auth-window",
@@ -164,6 +171,27 @@ export const NUMERIC_FLAGS: readonly NumericFlag[] = [
     max: 1024,
     help: "password hashes computed at once",
     defaultNote: "cores - 1, here",
+  },
+  {
+    flag: "hash-queue",
+    key: "hashQueue",
+    min: 0,
+    max: 1e6,
+    help: "logins and registrations waiting for a hash before 429",
+  },
+  {
+    flag: "register-pending",
+    key: "registerPending",
+    min: 0,
+    max: 1e6,
+    help: "registrations one address may have in progress; 0 for no limit",
+  },
+  {
+    flag: "register-limit",
+    key: "registerLimit",
+    min: 0,
+    max: 1e9,
+    help: "accounts one address may create per hour; 0 for no limit",
   },
   {
     flag: "block-check",

@@ -1,15 +1,21 @@
 /**
- * Brute-force protection: counts failed `authenticate`/`register` attempts per
- * account and per source address, and locks either out for a cool-down once
- * it reaches the limit within the window.
+ * Brute-force protection: counts failed `authenticate`/`register` attempts
+ * per (account, source address) pair and per source address, and locks
+ * either out for a cool-down once it reaches its limit within the window.
+ *
+ * A lockout is per pair rather than per account so that failures from an
+ * attacker's addresses never lock the owner out from theirs; the per-address
+ * bound, higher, stops one address from spraying guesses across accounts.
  *
  * @module
  */
 
 /** Options for {@linkcode AuthGuard}. */
 export interface AuthGuardOptions {
-  /** Failures within the window that trigger a lockout. */
+  /** Failures for one account from one address within the window that lock that pair out. */
   maxFailures: number;
+  /** Failures from one address, whatever the accounts, that lock the address out. */
+  maxAddressFailures: number;
   /** The window, in ms. */
   windowMs: number;
   /** The lockout, in ms. */
@@ -29,7 +35,15 @@ const SWEEP_AT = 10_000;
 /** Keys tracked at most, bounding memory under a spray of names. */
 const MAX_ENTRIES = 100_000;
 
-/** Per-account and per-address failure counters with lockouts. */
+function pairKey(account: string, address: string): string {
+  return "p:" + address + "\0" + account;
+}
+
+function addressKey(address: string): string {
+  return "i:" + address;
+}
+
+/** Per-(account, address) and per-address failure counters with lockouts. */
 export class AuthGuard {
   readonly #options: AuthGuardOptions;
   readonly #now: () => number;
@@ -43,40 +57,41 @@ export class AuthGuard {
     this.#now = options.now ?? Date.now;
   }
 
-  /** Seconds until the account or address may try again; 0 when it may now. */
+  /** Seconds until this account may be tried from this address again; 0 when it may now. */
   lockedFor(account: string, address: string): number {
     const now = this.#now();
     const until = Math.max(
-      this.#entries.get("a:" + account)?.lockedUntil ?? 0,
-      this.#entries.get("i:" + address)?.lockedUntil ?? 0,
+      this.#entries.get(pairKey(account, address))?.lockedUntil ?? 0,
+      this.#entries.get(addressKey(address))?.lockedUntil ?? 0,
     );
     return until > now ? Math.ceil((until - now) / 1000) : 0;
   }
 
   /**
    * Starts an attempt: returns 0 and counts it as in flight, or the seconds
-   * to wait. Attempts in flight count toward the limit as if they had
-   * failed, so guesses made at once on many connections cannot get past it.
+   * to wait. Attempts in flight count toward the limits as if they had
+   * failed, so guesses made at once on many connections cannot get past them.
    * End every attempt that got 0 with {@linkcode AuthGuard.end}.
    */
   begin(account: string, address: string): number {
     const wait = this.lockedFor(account, address);
     if (wait > 0) return wait;
-    const a = "a:" + account;
-    const i = "i:" + address;
+    const p = pairKey(account, address);
+    const i = addressKey(address);
     if (
-      this.#pending(a) >= this.#options.maxFailures || this.#pending(i) >= this.#options.maxFailures
+      this.#pending(p) >= this.#options.maxFailures ||
+      this.#pending(i) >= this.#options.maxAddressFailures
     ) {
       return 1;
     }
-    this.#inFlight.set(a, (this.#inFlight.get(a) ?? 0) + 1);
+    this.#inFlight.set(p, (this.#inFlight.get(p) ?? 0) + 1);
     this.#inFlight.set(i, (this.#inFlight.get(i) ?? 0) + 1);
     return 0;
   }
 
   /** Ends an attempt begun with {@linkcode AuthGuard.begin} (before recording its outcome). */
   end(account: string, address: string): void {
-    for (const key of ["a:" + account, "i:" + address]) {
+    for (const key of [pairKey(account, address), addressKey(address)]) {
       const n = (this.#inFlight.get(key) ?? 1) - 1;
       if (n <= 0) this.#inFlight.delete(key);
       else this.#inFlight.set(key, n);
@@ -90,27 +105,27 @@ export class AuthGuard {
     return (live ? entry.failures : 0) + (this.#inFlight.get(key) ?? 0);
   }
 
-  /** Records a failure for both keys. */
+  /** Records a failure for the pair and for the address. */
   fail(account: string, address: string): void {
-    this.#count("a:" + account);
-    this.#count("i:" + address);
+    this.#count(pairKey(account, address), this.#options.maxFailures);
+    this.#count(addressKey(address), this.#options.maxAddressFailures);
   }
 
-  /** Clears an account's failures after a successful login. */
-  succeed(account: string): void {
-    this.#entries.delete("a:" + account);
+  /** Clears the pair's failures after a successful login (the address's stay). */
+  succeed(account: string, address: string): void {
+    this.#entries.delete(pairKey(account, address));
   }
 
-  #count(key: string): void {
+  #count(key: string, limit: number): void {
     const now = this.#now();
-    const { maxFailures, windowMs, lockoutMs } = this.#options;
+    const { windowMs, lockoutMs } = this.#options;
     if (this.#entries.size >= this.#sweepAt) this.#sweep(now);
     let entry = this.#entries.get(key);
     if (!entry || now - entry.windowStart > windowMs) {
       entry = { failures: 0, windowStart: now, lockedUntil: 0 };
       this.#entries.set(key, entry);
     }
-    if (++entry.failures >= maxFailures) {
+    if (++entry.failures >= limit) {
       entry.lockedUntil = now + lockoutMs;
       entry.failures = 0;
       entry.windowStart = now;

@@ -19,8 +19,9 @@ import {
 import type { Account, Store } from "../store/store.ts";
 import { AuthGuard } from "./auth_guard.ts";
 import type { ServerSettings } from "./options.ts";
-import { Semaphore } from "./semaphore.ts";
+import { HashQueueFullError, HashScheduler, HashSchedulerClosedError } from "./hash_scheduler.ts";
 import { sourceKey } from "./source_key.ts";
+import { WindowQuota } from "./window_quota.ts";
 
 /** What the hub needs of a connection. */
 export interface Peer {
@@ -78,7 +79,11 @@ export interface HubOptions {
     | "offlineShare"
     | "hashIterations"
     | "hashConcurrency"
+    | "hashQueue"
+    | "registerPending"
+    | "registerLimit"
     | "authFailures"
+    | "authAddressFailures"
     | "authWindowMs"
     | "authLockoutMs"
     | "tokenLifetimeMs"
@@ -95,6 +100,8 @@ const OFFLINE_BATCH = 100;
 const HELD_MAX = 1000;
 /** Names `who` lists at most. */
 const WHO_MAX = 200;
+/** The window of `registerLimit`, in ms. */
+const REGISTER_WINDOW_MS = 3600_000;
 
 /** Presence, rooms and delivery for one server. */
 export class Hub {
@@ -102,8 +109,12 @@ export class Hub {
   readonly #settings: HubOptions["settings"];
   readonly #log: (line: string) => void;
   readonly #guard: AuthGuard;
-  /** Bounds concurrent password hashing (each takes a core for ~100 ms). */
-  readonly #hashing: Semaphore;
+  /** Bounds and orders password hashing (each takes a core for ~100 ms). */
+  readonly #hashing: HashScheduler;
+  /** Accounts created per source address in the last hour. */
+  readonly #created: WindowQuota;
+  /** Set by {@linkcode Hub.stop}: no account is created or login completed after it. */
+  #stopped = false;
   /** Online sessions by name (guests and accounts share one namespace). */
   readonly #online = new Map<string, Session>();
   /** Room name → member names (persistent account members and online guests). */
@@ -127,10 +138,18 @@ export class Hub {
     this.#log = options.log ?? (() => {});
     this.#guard = new AuthGuard({
       maxFailures: options.settings.authFailures,
+      maxAddressFailures: options.settings.authAddressFailures,
       windowMs: options.settings.authWindowMs,
       lockoutMs: options.settings.authLockoutMs,
     });
-    this.#hashing = new Semaphore(options.settings.hashConcurrency);
+    this.#hashing = new HashScheduler({
+      concurrency: options.settings.hashConcurrency,
+      maxQueued: options.settings.hashQueue,
+    });
+    this.#created = new WindowQuota({
+      limit: options.settings.registerLimit,
+      windowMs: REGISTER_WINDOW_MS,
+    });
   }
 
   /** Creates a hub and loads the persistent room memberships. */
@@ -145,6 +164,21 @@ export class Hub {
   /** Connected sessions. */
   get size(): number {
     return this.#sessions.size;
+  }
+
+  /** Password hashes running and waiting now. */
+  get hashing(): { running: number; queued: number } {
+    return { running: this.#hashing.running, queued: this.#hashing.queued };
+  }
+
+  /**
+   * Stops for shutdown: logins and registrations waiting for a hash are
+   * refused (503) at once, as are later ones, and those hashing now neither
+   * create an account nor log in when they finish.
+   */
+  stop(): void {
+    this.#stopped = true;
+    this.#hashing.close();
   }
 
   /** Registers a new connection. */
@@ -416,20 +450,32 @@ export class Hub {
     try {
       account = await this.#store.getAccount(name);
       const found = account;
-      ok = await this.#hashing.run(() =>
-        found
-          ? verifyPassword(password, found.passwordHash)
-          : dummyVerify(password, { iterations: this.#settings.hashIterations })
+      ok = await this.#hashing.run(
+        { kind: "login", source: address, account: name },
+        () =>
+          found
+            ? verifyPassword(password, found.passwordHash)
+            : dummyVerify(password, { iterations: this.#settings.hashIterations }),
       );
+    } catch (e) {
+      const refused = hashRefusal(e, "authenticate");
+      if (refused) return refused;
+      throw e;
     } finally {
       this.#guard.end(name, address);
     }
+    if (this.#stopped) return response(503, "Cannot authenticate: the server is shutting down");
     if (!account || !ok) {
       this.#guard.fail(name, address);
       this.#log(`failed login for ${JSON.stringify(name)} from ${address}`);
       return response(402, "Cannot authenticate: wrong account name or password");
     }
-    return await this.#admit(session, account, remember, () => this.#guard.succeed(name));
+    return await this.#admit(
+      session,
+      account,
+      remember,
+      () => this.#guard.succeed(name, address),
+    );
   }
 
   /**
@@ -480,14 +526,26 @@ export class Hub {
       return response(409, `Cannot authenticate: ${name} is already connected`);
     }
     if (!this.#sessions.has(session)) return response(200);
-    let extra: Record<string, unknown> | undefined;
-    if (remember) {
-      extra = await this.#issueToken(name);
-      if (connectedElsewhere()) {
-        return response(409, `Cannot authenticate: ${name} is already connected`);
+    // What the login changes in the store is written first: if the store
+    // fails (disk full), the answer is 500 and the session stays as it was,
+    // not logged in. A guest's rooms and contacts become the account's, and
+    // persist: the rooms in one commit, however many the guest was in.
+    if (session.rooms.size > 0 || session.contacts.size > 0) {
+      try {
+        if (session.rooms.size > 0) await this.#store.addRoomMembers(session.rooms, name);
+        for (const contact of session.contacts) await this.#store.addContact(name, contact);
+      } catch (e) {
+        this.#log(`cannot log ${name} in: cannot save its rooms and contacts: ${e}`);
+        return response(500, "Cannot authenticate: the server could not save the login");
       }
-      if (!this.#sessions.has(session)) return response(200);
     }
+    let extra: Record<string, unknown> | undefined;
+    if (remember) extra = await this.#issueToken(name);
+    // Another connection may have logged in while the store answered.
+    if (connectedElsewhere()) {
+      return response(409, `Cannot authenticate: ${name} is already connected`);
+    }
+    if (!this.#sessions.has(session)) return response(200);
     onSuccess?.();
     const guestName = session.name;
     if (guestName !== null && guestName !== name) this.#online.delete(guestName);
@@ -495,21 +553,15 @@ export class Hub {
     session.account = true;
     this.#online.set(name, session);
     this.#usersChanged();
-    // A guest's contacts become the account's, as its rooms do.
-    for (const contact of session.contacts) await this.#store.addContact(name, contact);
-    session.contacts.clear();
-    // A guest's rooms become the account's, and persist from now on.
+    session.contacts.clear(); // saved as the account's above
     for (const room of session.rooms) {
       const members = this.#rooms.get(room);
       if (guestName !== null) members?.delete(guestName);
       members?.add(name);
     }
-    const guestRooms = [...session.rooms];
-    // Before any await: from the moment the name is online, room messages
-    // reach it, so the session must already know its rooms.
+    // No await from here on: once the name is online, room messages reach
+    // it, so the session must already know its rooms.
     for (const [room, members] of this.#rooms) if (members.has(name)) session.rooms.add(room);
-    // One commit for them all, however many rooms the guest was in.
-    await this.#store.addRoomMembers(guestRooms, name);
     // After the 200 is queued: the connection sends it when this promise settles.
     session.held = [];
     setTimeout(() => this.#deliverOffline(session, name), 0);
@@ -551,8 +603,15 @@ export class Hub {
     try {
       const account = await this.#store.getAccount(name);
       if (account) {
-        ok = await this.#hashing.run(() => verifyPassword(password, account.passwordHash));
+        ok = await this.#hashing.run(
+          { kind: "login", source: address, account: name },
+          () => verifyPassword(password, account.passwordHash),
+        );
       }
+    } catch (e) {
+      const refused = hashRefusal(e, what);
+      if (refused) return refused;
+      throw e;
     } finally {
       this.#guard.end(name, address);
     }
@@ -573,9 +632,18 @@ export class Hub {
   ): Promise<Response> {
     const refused = await this.#checkOwnPassword(session, name, password, "change password");
     if (refused) return refused;
-    const hash = await this.#hashing.run(() =>
-      hashPassword(newPassword, { iterations: this.#settings.hashIterations })
-    );
+    let hash: string;
+    try {
+      hash = await this.#hashing.run(
+        { kind: "login", source: sourceKey(session.peer.address), account: name },
+        () => hashPassword(newPassword, { iterations: this.#settings.hashIterations }),
+      );
+    } catch (e) {
+      const refusal = hashRefusal(e, "change password");
+      if (refusal) return refusal;
+      throw e;
+    }
+    if (this.#stopped) return response(503, "Cannot change password: the server is shutting down");
     if (!(await this.#store.setPassword(name, hash))) {
       return response(404, `Cannot change password: account ${name} no longer exists`);
     }
@@ -666,9 +734,25 @@ export class Hub {
       this.#guard.fail(name, address);
       return response(409, `Cannot register ${name}: the name is in use`);
     }
-    // Hashing is the expensive part: like logins, one address gets only a
-    // few at a time, so a flood of registrations cannot starve others' logins.
+    // Hashing is the expensive part: one address gets only a few at a time
+    // and a few accounts an hour, and registrations wait behind logins, so a
+    // flood of them cannot starve others' logins.
+    const { registerPending } = this.#settings;
+    if (registerPending > 0 && this.#hashing.pending("register", address) >= registerPending) {
+      return response(
+        429,
+        "Cannot register: too many registrations in progress from your address; try again shortly",
+      );
+    }
+    const quotaWait = this.#created.take(address);
+    if (quotaWait > 0) {
+      return response(
+        429,
+        `Cannot register: too many accounts created from your address; try again in ${quotaWait} s`,
+      );
+    }
     if (this.#guard.begin(name, address) > 0) {
+      this.#created.refund(address);
       return response(
         429,
         "Cannot register: too many requests in progress for this account or address; try again shortly",
@@ -676,21 +760,30 @@ export class Hub {
     }
     // From here until the account exists, the name is reserved.
     this.#registering.add(name);
+    let created = false;
     try {
       let hash: string;
       try {
-        hash = await this.#hashing.run(() =>
-          hashPassword(password, { iterations: this.#settings.hashIterations })
+        hash = await this.#hashing.run(
+          { kind: "register", source: address, account: name },
+          () => hashPassword(password, { iterations: this.#settings.hashIterations }),
         );
+      } catch (e) {
+        const refused = hashRefusal(e, "register");
+        if (refused) return refused;
+        throw e;
       } finally {
         this.#guard.end(name, address);
       }
+      if (this.#stopped) return response(503, "Cannot register: the server is shutting down");
       if (!(await this.#store.createAccount(name, hash))) {
         this.#guard.fail(name, address);
         return response(409, `Cannot register ${name}: the name is taken`);
       }
+      created = true;
     } finally {
       this.#registering.delete(name);
+      if (!created) this.#created.refund(address);
     }
     this.#log(`registered ${name} from ${address}`);
     return response(201, `account ${name} created`);
@@ -946,4 +1039,18 @@ export class Hub {
       for (const session of this.#usersWatchers) session.peer.send(notice);
     });
   }
+}
+
+/** The answer for a hash the scheduler refused, or null for any other error. */
+function hashRefusal(e: unknown, action: string): Response | null {
+  if (e instanceof HashQueueFullError) {
+    return response(
+      429,
+      `Cannot ${action}: the server is busy hashing passwords; try again shortly`,
+    );
+  }
+  if (e instanceof HashSchedulerClosedError) {
+    return response(503, `Cannot ${action}: the server is shutting down`);
+  }
+  return null;
 }

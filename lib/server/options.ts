@@ -27,6 +27,12 @@ export interface ServerSettings {
   hashIterations: number;
   /** Password hashes computed at once; the rest wait, so the event loop keeps a core. */
   hashConcurrency: number;
+  /** Password hashes that may wait for their turn; beyond it 429. */
+  hashQueue: number;
+  /** Registrations one source address may have waiting or hashing at once (0 = no limit). */
+  registerPending: number;
+  /** Accounts one source address may create per hour (0 = no limit). */
+  registerLimit: number;
   /** Silence after which the server sends `probe`, in ms. */
   probeIntervalMs: number;
   /** Time a probed connection has to answer, in ms. */
@@ -39,11 +45,13 @@ export interface ServerSettings {
   rateBurst: number;
   /** Consecutive 429 answers after which a connection is closed. */
   floodDisconnect: number;
-  /** Failed `authenticate`/`register` per account or address before a cool-down. */
+  /** Failed `authenticate`/`register` for one account from one address before a cool-down. */
   authFailures: number;
+  /** Failed `authenticate`/`register` from one address, any accounts, before a cool-down. */
+  authAddressFailures: number;
   /** The window in which those failures count, in ms. */
   authWindowMs: number;
-  /** The cool-down during which that account or address gets 403, in ms. */
+  /** The cool-down during which that pair or address gets 403, in ms. */
   authLockoutMs: number;
   /** Concurrent connections in all (0 = no limit). */
   maxConnections: number;
@@ -79,6 +87,9 @@ export const SERVER_DEFAULTS: Readonly<ServerSettings> = Object.freeze({
   offlineShare: 25,
   hashIterations: 600_000,
   hashConcurrency: Math.max(1, (globalThis.navigator?.hardwareConcurrency ?? 2) - 1),
+  hashQueue: 256,
+  registerPending: 2,
+  registerLimit: 30,
   probeIntervalMs: 30_000,
   probeTimeoutMs: 10_000,
   handshakeTimeoutMs: 30_000,
@@ -86,6 +97,7 @@ export const SERVER_DEFAULTS: Readonly<ServerSettings> = Object.freeze({
   rateBurst: 200,
   floodDisconnect: 50,
   authFailures: 5,
+  authAddressFailures: 20,
   authWindowMs: 15 * 60_000,
   authLockoutMs: 5 * 60_000,
   maxConnections: 20_000,

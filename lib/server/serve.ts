@@ -201,6 +201,10 @@ export async function serve(options: ServeOptions = {}): Promise<JimServer> {
 
   async function shutdown(): Promise<void> {
     stopping = true;
+    // Queued logins and registrations are refused now rather than hashed
+    // one by one past the grace period (and no account is created after
+    // the signal).
+    hub.stop();
     clearInterval(sweeper);
     clearInterval(blockChecker);
     try {
@@ -208,6 +212,9 @@ export async function serve(options: ServeOptions = {}): Promise<JimServer> {
     } catch { /* already closed */ }
     await admin?.close();
     await accepting;
+    // One turn of the loop, so that those refusals are queued before the
+    // notice below and the close that follows it (which drops later answers).
+    await new Promise((r) => setTimeout(r, 0));
     const notice = new Outgoing(response(101, "server shutting down"));
     for (const c of connections) {
       c.send(notice);
