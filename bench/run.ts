@@ -348,6 +348,11 @@ async function startJim(ctx: Context, port: number, o: JimServerOptions): Promis
     ["--quiet", null],
     // Every bench client comes from 127.0.0.1, and logins in flight count toward this.
     ["--auth-failures", "100000"],
+    ["--auth-address-failures", "100000"],
+    // Likewise for the per-address registration limits and the hashing queue.
+    ["--register-pending", "0"],
+    ["--register-limit", "0"],
+    ["--hash-queue", "100000"],
   ];
   if (o.hashIterations) wanted.push(["--hash-iterations", String(o.hashIterations)]);
   if (o.offlineLimit) wanted.push(["--offline-limit", String(o.offlineLimit)]);
