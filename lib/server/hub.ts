@@ -166,11 +166,6 @@ export class Hub {
     return this.#sessions.size;
   }
 
-  /** Password hashes running and waiting now. */
-  get hashing(): { running: number; queued: number } {
-    return { running: this.#hashing.running, queued: this.#hashing.queued };
-  }
-
   /**
    * Stops for shutdown: logins and registrations waiting for a hash are
    * refused (503) at once, as are later ones, and those hashing now neither
