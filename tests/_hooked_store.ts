@@ -75,6 +75,9 @@ export class HookedStore implements Store {
   addRoomMember(room: string, account: string): Promise<void> {
     return this.#call("addRoomMember", () => this.#inner.addRoomMember(room, account));
   }
+  addRoomMembers(rooms: Iterable<string>, account: string): Promise<void> {
+    return this.#call("addRoomMembers", () => this.#inner.addRoomMembers(rooms, account));
+  }
   removeRoomMember(room: string, account: string): Promise<void> {
     return this.#call("removeRoomMember", () => this.#inner.removeRoomMember(room, account));
   }
