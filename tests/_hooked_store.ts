@@ -81,6 +81,15 @@ export class HookedStore implements Store {
   removeRoomMember(room: string, account: string): Promise<void> {
     return this.#call("removeRoomMember", () => this.#inner.removeRoomMember(room, account));
   }
+  listContacts(account: string): Promise<string[]> {
+    return this.#call("listContacts", () => this.#inner.listContacts(account));
+  }
+  addContact(account: string, contact: string): Promise<void> {
+    return this.#call("addContact", () => this.#inner.addContact(account, contact));
+  }
+  removeContact(account: string, contact: string): Promise<boolean> {
+    return this.#call("removeContact", () => this.#inner.removeContact(account, contact));
+  }
   close(): Promise<void> {
     return this.#call("close", () => this.#inner.close());
   }
