@@ -6,8 +6,7 @@
  * @module
  */
 
-import type { DeliveredMsg } from "../lib/protocol/messages.ts";
-import type { Account, OfflineMessage, RoomMembership, Store } from "../lib/store/store.ts";
+import type { Store } from "../lib/store/store.ts";
 
 /** Called before each store method with its name; throw to make the call fail. */
 export type StoreHook = (method: keyof Store) => void;
@@ -27,70 +26,122 @@ export class HookedStore implements Store {
     return await run();
   }
 
-  createAccount(name: string, passwordHash: string): Promise<boolean> {
-    return this.#call("createAccount", () => this.#inner.createAccount(name, passwordHash));
+  createAccount(...args: Parameters<Store["createAccount"]>): ReturnType<Store["createAccount"]> {
+    return this.#call("createAccount", () => this.#inner.createAccount(...args)) as ReturnType<
+      Store["createAccount"]
+    >;
   }
-  getAccount(name: string): Promise<Account | null> {
-    return this.#call("getAccount", () => this.#inner.getAccount(name));
+  getAccount(...args: Parameters<Store["getAccount"]>): ReturnType<Store["getAccount"]> {
+    return this.#call("getAccount", () => this.#inner.getAccount(...args)) as ReturnType<
+      Store["getAccount"]
+    >;
   }
-  setBlocked(name: string, blocked: boolean): Promise<boolean> {
-    return this.#call("setBlocked", () => this.#inner.setBlocked(name, blocked));
+  setBlocked(...args: Parameters<Store["setBlocked"]>): ReturnType<Store["setBlocked"]> {
+    return this.#call("setBlocked", () => this.#inner.setBlocked(...args)) as ReturnType<
+      Store["setBlocked"]
+    >;
   }
-  setPassword(name: string, passwordHash: string): Promise<boolean> {
-    return this.#call("setPassword", () => this.#inner.setPassword(name, passwordHash));
+  setPassword(...args: Parameters<Store["setPassword"]>): ReturnType<Store["setPassword"]> {
+    return this.#call("setPassword", () => this.#inner.setPassword(...args)) as ReturnType<
+      Store["setPassword"]
+    >;
   }
-  deleteAccount(name: string): Promise<boolean> {
-    return this.#call("deleteAccount", () => this.#inner.deleteAccount(name));
+  deleteAccount(...args: Parameters<Store["deleteAccount"]>): ReturnType<Store["deleteAccount"]> {
+    return this.#call("deleteAccount", () => this.#inner.deleteAccount(...args)) as ReturnType<
+      Store["deleteAccount"]
+    >;
   }
-  addToken(account: string, hash: string, expiresAt: number, keep: number): Promise<void> {
-    return this.#call("addToken", () => this.#inner.addToken(account, hash, expiresAt, keep));
+  addToken(...args: Parameters<Store["addToken"]>): ReturnType<Store["addToken"]> {
+    return this.#call("addToken", () => this.#inner.addToken(...args)) as ReturnType<
+      Store["addToken"]
+    >;
   }
-  tokenAccount(hash: string, now: number): Promise<string | null> {
-    return this.#call("tokenAccount", () => this.#inner.tokenAccount(hash, now));
+  tokenAccount(...args: Parameters<Store["tokenAccount"]>): ReturnType<Store["tokenAccount"]> {
+    return this.#call("tokenAccount", () => this.#inner.tokenAccount(...args)) as ReturnType<
+      Store["tokenAccount"]
+    >;
   }
-  revokeTokens(account: string): Promise<number> {
-    return this.#call("revokeTokens", () => this.#inner.revokeTokens(account));
+  revokeTokens(...args: Parameters<Store["revokeTokens"]>): ReturnType<Store["revokeTokens"]> {
+    return this.#call("revokeTokens", () => this.#inner.revokeTokens(...args)) as ReturnType<
+      Store["revokeTokens"]
+    >;
   }
-  listAccounts(): Promise<Account[]> {
-    return this.#call("listAccounts", () => this.#inner.listAccounts());
+  listAccounts(...args: Parameters<Store["listAccounts"]>): ReturnType<Store["listAccounts"]> {
+    return this.#call("listAccounts", () => this.#inner.listAccounts(...args)) as ReturnType<
+      Store["listAccounts"]
+    >;
   }
-  listBlocked(): Promise<string[]> {
-    return this.#call("listBlocked", () => this.#inner.listBlocked());
+  listBlocked(...args: Parameters<Store["listBlocked"]>): ReturnType<Store["listBlocked"]> {
+    return this.#call("listBlocked", () => this.#inner.listBlocked(...args)) as ReturnType<
+      Store["listBlocked"]
+    >;
   }
-  enqueueOffline(to: string, message: DeliveredMsg, limit: number): Promise<boolean> {
-    return this.#call("enqueueOffline", () => this.#inner.enqueueOffline(to, message, limit));
+  enqueueOffline(
+    ...args: Parameters<Store["enqueueOffline"]>
+  ): ReturnType<Store["enqueueOffline"]> {
+    return this.#call("enqueueOffline", () => this.#inner.enqueueOffline(...args)) as ReturnType<
+      Store["enqueueOffline"]
+    >;
   }
-  peekOffline(to: string, max: number): Promise<OfflineMessage[]> {
-    return this.#call("peekOffline", () => this.#inner.peekOffline(to, max));
+  peekOffline(...args: Parameters<Store["peekOffline"]>): ReturnType<Store["peekOffline"]> {
+    return this.#call("peekOffline", () => this.#inner.peekOffline(...args)) as ReturnType<
+      Store["peekOffline"]
+    >;
   }
-  ackOffline(to: string, lastId: number): Promise<void> {
-    return this.#call("ackOffline", () => this.#inner.ackOffline(to, lastId));
+  ackOffline(...args: Parameters<Store["ackOffline"]>): ReturnType<Store["ackOffline"]> {
+    return this.#call("ackOffline", () => this.#inner.ackOffline(...args)) as ReturnType<
+      Store["ackOffline"]
+    >;
   }
-  countOffline(to: string): Promise<number> {
-    return this.#call("countOffline", () => this.#inner.countOffline(to));
+  countOffline(...args: Parameters<Store["countOffline"]>): ReturnType<Store["countOffline"]> {
+    return this.#call("countOffline", () => this.#inner.countOffline(...args)) as ReturnType<
+      Store["countOffline"]
+    >;
   }
-  listRoomMemberships(): Promise<RoomMembership[]> {
-    return this.#call("listRoomMemberships", () => this.#inner.listRoomMemberships());
+  listRoomMemberships(
+    ...args: Parameters<Store["listRoomMemberships"]>
+  ): ReturnType<Store["listRoomMemberships"]> {
+    return this.#call(
+      "listRoomMemberships",
+      () => this.#inner.listRoomMemberships(...args),
+    ) as ReturnType<Store["listRoomMemberships"]>;
   }
-  addRoomMember(room: string, account: string): Promise<void> {
-    return this.#call("addRoomMember", () => this.#inner.addRoomMember(room, account));
+  addRoomMember(...args: Parameters<Store["addRoomMember"]>): ReturnType<Store["addRoomMember"]> {
+    return this.#call("addRoomMember", () => this.#inner.addRoomMember(...args)) as ReturnType<
+      Store["addRoomMember"]
+    >;
   }
-  addRoomMembers(rooms: Iterable<string>, account: string): Promise<void> {
-    return this.#call("addRoomMembers", () => this.#inner.addRoomMembers(rooms, account));
+  addRoomMembers(
+    ...args: Parameters<Store["addRoomMembers"]>
+  ): ReturnType<Store["addRoomMembers"]> {
+    return this.#call("addRoomMembers", () => this.#inner.addRoomMembers(...args)) as ReturnType<
+      Store["addRoomMembers"]
+    >;
   }
-  removeRoomMember(room: string, account: string): Promise<void> {
-    return this.#call("removeRoomMember", () => this.#inner.removeRoomMember(room, account));
+  removeRoomMember(
+    ...args: Parameters<Store["removeRoomMember"]>
+  ): ReturnType<Store["removeRoomMember"]> {
+    return this.#call(
+      "removeRoomMember",
+      () => this.#inner.removeRoomMember(...args),
+    ) as ReturnType<Store["removeRoomMember"]>;
   }
-  listContacts(account: string): Promise<string[]> {
-    return this.#call("listContacts", () => this.#inner.listContacts(account));
+  listContacts(...args: Parameters<Store["listContacts"]>): ReturnType<Store["listContacts"]> {
+    return this.#call("listContacts", () => this.#inner.listContacts(...args)) as ReturnType<
+      Store["listContacts"]
+    >;
   }
-  addContact(account: string, contact: string): Promise<void> {
-    return this.#call("addContact", () => this.#inner.addContact(account, contact));
+  addContact(...args: Parameters<Store["addContact"]>): ReturnType<Store["addContact"]> {
+    return this.#call("addContact", () => this.#inner.addContact(...args)) as ReturnType<
+      Store["addContact"]
+    >;
   }
-  removeContact(account: string, contact: string): Promise<boolean> {
-    return this.#call("removeContact", () => this.#inner.removeContact(account, contact));
+  removeContact(...args: Parameters<Store["removeContact"]>): ReturnType<Store["removeContact"]> {
+    return this.#call("removeContact", () => this.#inner.removeContact(...args)) as ReturnType<
+      Store["removeContact"]
+    >;
   }
-  close(): Promise<void> {
-    return this.#call("close", () => this.#inner.close());
+  close(...args: Parameters<Store["close"]>): ReturnType<Store["close"]> {
+    return this.#call("close", () => this.#inner.close(...args)) as ReturnType<Store["close"]>;
   }
 }
