@@ -302,8 +302,10 @@ export class Hub {
    * online; false when there is no such account.
    */
   async resetPassword(name: string, password: string): Promise<boolean> {
-    const hash = await this.#hashing.run(() =>
-      hashPassword(password, { iterations: this.#settings.hashIterations })
+    // An administrator's hash goes with the logins, ahead of registrations.
+    const hash = await this.#hashing.run(
+      { kind: "login", source: "admin socket", account: name },
+      () => hashPassword(password, { iterations: this.#settings.hashIterations }),
     );
     if (!(await this.#store.setPassword(name, hash))) return false;
     const session = this.#online.get(name);
