@@ -13,7 +13,8 @@ import { Hub, type Peer } from "../lib/server/hub.ts";
 import { SERVER_DEFAULTS } from "../lib/server/options.ts";
 import { SqliteStore } from "../lib/store/sqlite_store.ts";
 import { HookedStore } from "./_hooked_store.ts";
-import { auth, type Obj, RawClient, register, startServer } from "./_helpers.ts";
+import { auth, type Obj, RawClient, register, startServer, tempDir } from "./_helpers.ts";
+import { spawnServer } from "./_proc.ts";
 
 class FakePeer implements Peer {
   readonly address: string;
@@ -223,5 +224,56 @@ Deno.test("shutdown: queued registrations are refused with 503 and none is creat
   } finally {
     for (const c of clients) await c[Symbol.asyncDispose]();
     await server.shutdown();
+  }
+});
+
+Deno.test("shutdown: SIGTERM with 100 registrations queued at the production hash cost exits within the grace", async () => {
+  await using dir = await tempDir();
+  const dbPath = `${dir.path}/jim.db`;
+  const server = await spawnServer({
+    dbPath,
+    args: [
+      "--hash-iterations",
+      "600000",
+      "--hash-concurrency",
+      "1",
+      "--hash-queue",
+      "1000",
+      "--register-pending",
+      "0",
+      "--register-limit",
+      "0",
+      "--auth-address-failures",
+      "100000",
+      "--shutdown-grace",
+      "1",
+    ],
+  });
+  const n = 100;
+  const clients = await Promise.all(
+    Array.from({ length: n }, () => RawClient.connect(server.port)),
+  );
+  try {
+    for (const [i, c] of clients.entries()) await c.send(registration(`queued${i}`));
+    // Once one is created the rest are queued behind it (about 100 ms a hash, one at a time).
+    await Promise.any(clients.map((c) => c.take((o) => o.response === 201, 20_000)));
+    const t0 = performance.now();
+    const status = await server.stop(20_000);
+    const elapsed = performance.now() - t0;
+    assertEquals(status.code, 0, server.log());
+    let created = 1; // the one taken above
+    let refused = 0;
+    for (const c of clients) {
+      await c.waitClosed(5000);
+      if (c.inbox.some((o) => o.response === 201)) created++;
+      if (c.inbox.some((o) => o.response === 503)) refused++;
+    }
+    // Before: every queued hash ran (about 10 s here) and created its account.
+    assert(elapsed < 1000 + 2000, `SIGTERM took ${elapsed.toFixed(0)} ms with a 1 s grace`);
+    assert(refused >= n - created - 1, `${refused} refused, ${created} created of ${n}`);
+    await using store = SqliteStore.open(dbPath);
+    assertEquals((await store.listAccounts()).length, created);
+  } finally {
+    for (const c of clients) await c[Symbol.asyncDispose]();
   }
 });
