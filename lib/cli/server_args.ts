@@ -177,7 +177,7 @@ export const NUMERIC_FLAGS: readonly NumericFlag[] = [
     key: "hashQueue",
     min: 0,
     max: 1e6,
-    help: "logins and registrations waiting for a hash before 429",
+    help: "logins and registrations that may wait for a hash; beyond it 429",
   },
   {
     flag: "register-pending",
