@@ -1,7 +1,7 @@
 import { assertEquals } from "@std/assert";
 import { SqliteStore } from "../lib/store/sqlite_store.ts";
 import { HookedStore } from "./_hooked_store.ts";
-import { auth, guest, now, register, startServer } from "./_helpers.ts";
+import { auth, guest, now, RawClient, register, startServer } from "./_helpers.ts";
 
 Deno.test("authenticate: when the store fails (disk full) the answer is 500 and the connection stays logged out", async () => {
   let diskFull = false;
@@ -34,4 +34,25 @@ Deno.test("authenticate: when the store fails (disk full) the answer is 500 and 
     "alice is online",
   );
   assertEquals(lines.some((l) => l.includes("cannot log alice in")), true);
+});
+
+Deno.test("authenticate: when storing the session token fails the answer is 500 and the connection stays logged out", async () => {
+  let diskFull = false;
+  const store = new HookedStore(SqliteStore.open(":memory:"), (method) => {
+    if (diskFull && method === "addToken") throw new Error("database or disk is full");
+  });
+  await using server = await startServer({ store });
+  await register(server.port, "alice");
+  await using c = await RawClient.connect(server.port);
+  diskFull = true;
+  const failed = await c.request({ ...auth("alice", "correct horse"), remember: true });
+  assertEquals(failed.response, 500);
+  assertEquals(failed.token, undefined);
+  await using other = await guest(server.port, "other");
+  const who = await other.request({ action: "who", time: now(), target: "alice" });
+  assertEquals(who.alert, "alice is offline");
+  diskFull = false;
+  const ok = await c.request({ ...auth("alice", "correct horse"), remember: true });
+  assertEquals(ok.response, 200);
+  assertEquals(typeof ok.token, "string");
 });
