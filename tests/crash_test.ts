@@ -19,6 +19,7 @@ import type {
   EnqueueResult,
   OfflineLimits,
   OfflineMessage,
+  RoomLimits,
   RoomMembership,
   Store,
 } from "../lib/store/store.ts";
@@ -229,8 +230,8 @@ class FaultyStore implements Store {
   countOffline(to: string): Promise<number> {
     return this.#inner.countOffline(to);
   }
-  listRoomMemberships(): Promise<RoomMembership[]> {
-    return this.#inner.listRoomMemberships();
+  listRoomMemberships(limits?: RoomLimits): Promise<RoomMembership[]> {
+    return this.#inner.listRoomMemberships(limits);
   }
   addRoomMember(room: string, account: string): Promise<void> {
     return this.#inner.addRoomMember(room, account);

@@ -633,3 +633,22 @@ Deno.test("defaultDbPath() throws when neither HOME nor XDG_DATA_HOME is set", (
     "Cannot choose a database file: neither HOME nor XDG_DATA_HOME is set",
   );
 });
+
+Deno.test("SqliteStore.listRoomMemberships() keeps within limits per account and on rooms", async () => {
+  await using store = SqliteStore.open(":memory:");
+  await store.addRoomMembers(["#a", "#b", "#c"], "ann");
+  await store.addRoomMembers(["#b", "#d"], "bob");
+  assertEquals(await store.listRoomMemberships({ perAccount: 2 }), [
+    { room: "#a", account: "ann" },
+    { room: "#b", account: "ann" },
+    { room: "#b", account: "bob" },
+    { room: "#d", account: "bob" },
+  ]);
+  assertEquals(await store.listRoomMemberships({ perAccount: 2, rooms: 2 }), [
+    { room: "#a", account: "ann" },
+    { room: "#b", account: "ann" },
+    { room: "#b", account: "bob" },
+  ]);
+  assertEquals((await store.listRoomMemberships()).length, 5);
+  assertEquals((await store.listRoomMemberships({ rooms: Infinity })).length, 5);
+});

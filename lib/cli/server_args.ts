@@ -40,6 +40,20 @@ export const NUMERIC_FLAGS: readonly NumericFlag[] = [
     help: "names on one contact list",
   },
   {
+    flag: "max-rooms-per-user",
+    key: "maxRoomsPerUser",
+    min: 1,
+    max: 1e6,
+    help: "rooms one connection or account may be in",
+  },
+  {
+    flag: "max-rooms",
+    key: "maxRooms",
+    min: 1,
+    max: 1e7,
+    help: "rooms on the server in all",
+  },
+  {
     flag: "offline-share",
     key: "offlineShare",
     min: 1,

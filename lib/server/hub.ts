@@ -77,6 +77,8 @@ export interface HubOptions {
     | "offlineStore"
     | "offlineLimit"
     | "offlineShare"
+    | "maxRoomsPerUser"
+    | "maxRooms"
     | "hashIterations"
     | "hashConcurrency"
     | "hashQueue"
@@ -155,7 +157,13 @@ export class Hub {
   /** Creates a hub and loads the persistent room memberships. */
   static async create(options: HubOptions): Promise<Hub> {
     const hub = new Hub(options);
-    for (const { room, account } of await options.store.listRoomMemberships()) {
+    // Memberships beyond the caps (stored before they existed, or under
+    // larger ones) stay on disk but are not loaded.
+    const limits = {
+      perAccount: options.settings.maxRoomsPerUser,
+      rooms: options.settings.maxRooms,
+    };
+    for (const { room, account } of await options.store.listRoomMemberships(limits)) {
       hub.#members(room, true).add(account);
     }
     return hub;
@@ -526,10 +534,12 @@ export class Hub {
     // What the login changes in the store is written first: if the store
     // fails (disk full), the answer is 500 and the session stays as it was,
     // not logged in. A guest's rooms and contacts become the account's, and
-    // persist: the rooms in one commit, however many the guest was in.
-    if (session.rooms.size > 0 || session.contacts.size > 0) {
+    // persist: the rooms in one commit, however many the guest was in, and
+    // as many as the cap on rooms per user allows beside the account's own.
+    const carried = this.#roomsToCarry(session, name);
+    if (carried.length > 0 || session.contacts.size > 0) {
       try {
-        if (session.rooms.size > 0) await this.#store.addRoomMembers(session.rooms, name);
+        if (carried.length > 0) await this.#store.addRoomMembers(carried, name);
         for (const contact of session.contacts) await this.#store.addContact(name, contact);
       } catch (e) {
         this.#log(`cannot log ${name} in: cannot save its rooms and contacts: ${e}`);
@@ -551,13 +561,20 @@ export class Hub {
     this.#online.set(name, session);
     this.#usersChanged();
     session.contacts.clear(); // saved as the account's above
+    const kept = new Set(carried);
     for (const room of session.rooms) {
+      // Beyond the cap: the guest leaves it.
+      if (!kept.has(room)) {
+        if (guestName !== null) this.#removeMember(room, guestName);
+        continue;
+      }
       const members = this.#rooms.get(room);
       if (guestName !== null) members?.delete(guestName);
       members?.add(name);
     }
     // No await from here on: once the name is online, room messages reach
     // it, so the session must already know its rooms.
+    session.rooms.clear();
     for (const [room, members] of this.#rooms) if (members.has(name)) session.rooms.add(room);
     // After the 200 is queued: the connection sends it when this promise settles.
     session.held = [];
@@ -879,6 +896,23 @@ export class Hub {
 
   // -- rooms --
 
+  /**
+   * The rooms of a session logging in to `name` that become the account's:
+   * those the account is in already, and others in order while the account
+   * stays within the cap on rooms per user.
+   */
+  #roomsToCarry(session: Session, name: string): string[] {
+    let own = 0;
+    for (const members of this.#rooms.values()) if (members.has(name)) own++;
+    let budget = this.#settings.maxRoomsPerUser - own;
+    const carried: string[] = [];
+    for (const room of session.rooms) {
+      if (this.#rooms.get(room)?.has(name)) carried.push(room);
+      else if (budget-- > 0) carried.push(room);
+    }
+    return carried;
+  }
+
   #members(room: string, create: boolean): Set<string> {
     let members = this.#rooms.get(room);
     if (!members && create) {
@@ -901,10 +935,35 @@ export class Hub {
       return response(401, `Cannot join ${room}: send presence or authenticate first`);
     }
     const created = !this.#rooms.has(room);
-    if (session.account) await this.#store.addRoomMember(room, me);
+    if (!session.rooms.has(room)) {
+      const { maxRoomsPerUser, maxRooms } = this.#settings;
+      if (session.rooms.size >= maxRoomsPerUser) {
+        return response(
+          403,
+          `Cannot join ${room}: you are in ${maxRoomsPerUser} rooms, the most one user may be in`,
+        );
+      }
+      if (created && this.#rooms.size >= maxRooms) {
+        return response(
+          403,
+          `Cannot create ${room}: the server has ${maxRooms} rooms, the most it allows`,
+        );
+      }
+    }
+    // A guest that has left would stay a member for good.
     if (!this.#sessions.has(session)) return response(200);
+    // Counted at once, so that joins made while the store writes cannot pass the caps.
     this.#members(room, true).add(me);
     session.rooms.add(room);
+    if (session.account) {
+      try {
+        await this.#store.addRoomMember(room, me);
+      } catch (e) {
+        this.#removeMember(room, me);
+        session.rooms.delete(room);
+        throw e;
+      }
+    }
     return created ? response(201, `room ${room} created`) : response(200, `joined ${room}`);
   }
 

@@ -18,6 +18,10 @@ export interface ServerSettings {
   offlineLimit: number;
   /** Names one contact list may hold. */
   maxContacts: number;
+  /** Rooms one connection (guest or account) and one account may be in. */
+  maxRoomsPerUser: number;
+  /** Rooms on the server in all. */
+  maxRooms: number;
   /**
    * The share of an offline account's mailbox one sender may fill, in percent
    * of `offlineLimit` (at least one message), so that others still get through.
@@ -84,6 +88,8 @@ export const SERVER_DEFAULTS: Readonly<ServerSettings> = Object.freeze({
   offlineStore: true,
   offlineLimit: 1000,
   maxContacts: 500,
+  maxRoomsPerUser: 100,
+  maxRooms: 10_000,
   offlineShare: 25,
   hashIterations: 600_000,
   hashConcurrency: Math.max(1, (globalThis.navigator?.hardwareConcurrency ?? 2) - 1),

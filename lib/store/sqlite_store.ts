@@ -23,6 +23,7 @@ import type {
   EnqueueResult,
   OfflineLimits,
   OfflineMessage,
+  RoomLimits,
   RoomMembership,
   Store,
 } from "./store.ts";
@@ -245,6 +246,7 @@ export class SqliteStore implements Store, AsyncDisposable {
   #deleteOffline: StatementSync;
   #dataVersion: StatementSync;
   #selectRooms: StatementSync;
+  #selectRoomsWithin: StatementSync;
   #insertRoomMember: StatementSync;
   #deleteRoomMember: StatementSync;
   #updatePassword: StatementSync;
@@ -289,6 +291,21 @@ export class SqliteStore implements Store, AsyncDisposable {
     this.#dataVersion = db.prepare("PRAGMA data_version");
     this.#selectRooms = db.prepare(
       "SELECT room, account FROM room_members ORDER BY room, account",
+    );
+    // SQLite sorts for the window and the room limit on its own pages
+    // (spilling to temporary files), so only the rows kept reach JavaScript.
+    this.#selectRoomsWithin = db.prepare(
+      `WITH kept AS (
+         SELECT room, account FROM (
+           SELECT room, account,
+                  row_number() OVER (PARTITION BY account ORDER BY room) AS n
+           FROM room_members
+         ) WHERE n <= :perAccount
+       ), rooms AS (
+         SELECT DISTINCT room FROM kept ORDER BY room LIMIT :rooms
+       )
+       SELECT room, account FROM kept WHERE room IN (SELECT room FROM rooms)
+       ORDER BY room, account`,
     );
     this.#insertRoomMember = db.prepare(
       "INSERT INTO room_members (room, account) VALUES (?, ?) ON CONFLICT DO NOTHING",
@@ -663,9 +680,16 @@ export class SqliteStore implements Store, AsyncDisposable {
   }
 
   /** Every persistent room membership, ordered by room, then account. */
-  listRoomMemberships(): Promise<RoomMembership[]> {
+  listRoomMemberships(limits: RoomLimits = {}): Promise<RoomMembership[]> {
+    const { perAccount = Infinity, rooms = Infinity } = limits;
     return this.#call(() => {
-      return (this.#selectRooms.all() as Row[]).map((row) => ({
+      const rows = perAccount === Infinity && rooms === Infinity
+        ? this.#selectRooms.all()
+        : this.#selectRoomsWithin.all({
+          perAccount: perAccount === Infinity ? Number.MAX_SAFE_INTEGER : sqlLimit(perAccount),
+          rooms: sqlLimit(rooms),
+        });
+      return (rows as Row[]).map((row) => ({
         room: text(row, "room"),
         account: text(row, "account"),
       }));

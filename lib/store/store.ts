@@ -45,6 +45,14 @@ export interface OfflineLimits {
  */
 export type EnqueueResult = "stored" | "full" | "sender-full";
 
+/** Bounds on what {@linkcode Store.listRoomMemberships} returns. */
+export interface RoomLimits {
+  /** Memberships per account, the first by room name. @default {Infinity} */
+  perAccount?: number;
+  /** Distinct rooms, the first by name. @default {Infinity} */
+  rooms?: number;
+}
+
 /** A persistent room membership of an account. */
 export interface RoomMembership {
   room: string;
@@ -107,7 +115,12 @@ export interface Store {
   revokeTokens(account: string): Promise<number>;
 
   /** Every persistent room membership. */
-  listRoomMemberships(): Promise<RoomMembership[]>;
+  /**
+   * Every persistent room membership, or, with `limits`, only those within
+   * them (the rest stay stored), so that memberships piled up beyond the
+   * server's caps cost no memory at start.
+   */
+  listRoomMemberships(limits?: RoomLimits): Promise<RoomMembership[]>;
   /** Records that an account is a member of a room (idempotent). */
   addRoomMember(room: string, account: string): Promise<void>;
   /** Records that an account is a member of each of `rooms` (idempotent), in one write. */
