@@ -137,6 +137,10 @@ Deno.test(`crash: ${ROUNDS} rounds of SIGKILL under load lose no 202-acknowledge
   // A last, clean run: the account logs in and takes its mail.
   await using server = await spawnServer({ dbPath, args: ["--offline-limit", "1000000"] });
   await using inbox = await login(server.port, "inbox");
+  // Its answer follows all of the mail; the next request acknowledges it.
+  await inbox.send({ action: "presence", time: now(), user: { account_name: "inbox" } });
+  assertEquals((await inbox.response(20_000)).response, 200);
+  assertEquals((await inbox.request({ action: "who", time: now() })).response, 200);
   {
     await using store = SqliteStore.open(dbPath);
     const deadline = Date.now() + 20_000;
@@ -221,8 +225,8 @@ class FaultyStore implements Store {
       this.#inner.enqueueOffline(to, message, limits)
     );
   }
-  peekOffline(to: string, max: number): Promise<OfflineMessage[]> {
-    return this.#inner.peekOffline(to, max);
+  peekOffline(to: string, max: number, afterId?: number): Promise<OfflineMessage[]> {
+    return this.#inner.peekOffline(to, max, afterId);
   }
   ackOffline(to: string, lastId: number): Promise<void> {
     return this.#inner.ackOffline(to, lastId);

@@ -172,6 +172,10 @@ function storeContract(label: string, open: () => Promise<Fixture>): void {
     assertEquals(ids, [...ids].sort((a, b) => a - b));
     assertEquals((await store.peekOffline("bob", 2)).length, 2);
     assertEquals(await store.peekOffline("nobody", 10), []);
+    assertEquals(
+      (await store.peekOffline("bob", 10, ids[0])).map((m) => m.message.message),
+      ["two", "три"],
+    );
     assertEquals(await store.countOffline("bob"), 3);
     assertEquals(await store.countOffline("carol"), 1);
   });

@@ -185,6 +185,8 @@ export interface DeliveredMsg {
    * then dropped before reading them.
    */
   guest?: true;
+  /** Only on mail from the offline store: its id there, the same on every redelivery. */
+  id?: number;
 }
 
 /** The liveness check the server sends to a silent connection. */

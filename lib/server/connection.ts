@@ -429,6 +429,8 @@ export class Connection implements Peer {
     const call = context.call = this.#dialect.read(value, this.#decoder.newlineFramed);
     const request = context.request = validateRequest(call.value, bytes, text);
     this.greeted = true;
+    // Any request, quit included, shows the stored mail written before it arrived.
+    this.#hub.acknowledge(this.#session);
     if (request.action === "quit") {
       // Answered (the seed answers every request), then nothing more is written.
       this.#reply(response(200), context);

@@ -66,6 +66,12 @@ export interface Session {
   watchesUsers: boolean;
   /** The public key it announced in its presence (the lessons' end-to-end encryption). */
   pubkey: string | null;
+  /** Settles once its offline mail has gone out; null when none is being delivered. */
+  delivering: Promise<void> | null;
+  /** The id of the last stored message written to its socket (0: none). */
+  written: number;
+  /** The id up to which the store was told the mail arrived. */
+  acked: number;
 }
 
 /** Options for {@linkcode Hub.create}. */
@@ -133,6 +139,8 @@ export class Hub {
   readonly #usersWatchers = new Set<Session>();
   /** Direct messages sent by guests: marked as such if they end up in the offline store. */
   readonly #fromGuest = new WeakSet<Outgoing>();
+  /** Acknowledgements being written, by account: a next login reads the store after them. */
+  readonly #acks = new Map<string, Promise<void>>();
 
   private constructor(options: HubOptions) {
     this.#store = options.store;
@@ -197,6 +205,9 @@ export class Hub {
       watched: false,
       watchesUsers: false,
       pubkey: null,
+      delivering: null,
+      written: 0,
+      acked: 0,
     };
     this.#sessions.add(session);
     return session;
@@ -333,8 +344,37 @@ export class Hub {
     };
   }
 
-  /** Answers one request (all but `quit`, which the connection handles). */
+  /**
+   * Records that a request (or a `quit`) was read from this session: the
+   * stored mail written to it before then has arrived, so the store drops it.
+   * Mail written but never followed by a request stays, for the next login.
+   */
+  acknowledge(session: Session): void {
+    const name = session.name;
+    if (!session.account || name === null || session.written <= session.acked) return;
+    const upTo = session.acked = session.written;
+    const done = (this.#acks.get(name) ?? Promise.resolve())
+      .then(() => this.#store.ackOffline(name, upTo))
+      .catch((e) => this.#log(`cannot acknowledge offline messages of ${name}: ${e}`))
+      .finally(() => {
+        if (this.#acks.get(name) === done) this.#acks.delete(name);
+      });
+    this.#acks.set(name, done);
+  }
+
+  /**
+   * Answers one request (all but `quit`, which the connection handles).
+   * While the session's offline mail goes out, the answer waits for it, so
+   * that a client knows, on the answer to any request sent after logging in,
+   * that it has all of its mail.
+   */
   handle(session: Session, request: Request): Response | Promise<Response> {
+    const delivering = session.delivering;
+    if (delivering) return delivering.then(() => this.#handle(session, request));
+    return this.#handle(session, request);
+  }
+
+  #handle(session: Session, request: Request): Response | Promise<Response> {
     switch (request.action) {
       case "presence":
         if (request.user.pubkey !== undefined) session.pubkey = request.user.pubkey;
@@ -577,9 +617,23 @@ export class Hub {
     session.rooms.clear();
     for (const [room, members] of this.#rooms) if (members.has(name)) session.rooms.add(room);
     // After the 200 is queued: the connection sends it when this promise settles.
-    session.held = [];
-    setTimeout(() => this.#deliverOffline(session, name), 0);
+    this.#startOffline(session, name);
     return response(200, "OK", extra);
+  }
+
+  /**
+   * Sends the stored mail once the 200 is out; the session's later answers
+   * and the direct messages sent to it meanwhile wait behind it.
+   */
+  #startOffline(session: Session, name: string): void {
+    session.held = [];
+    const delivering = new Promise<void>((resolve) => {
+      setTimeout(() => this.#deliverOffline(session, name).then(resolve), 0);
+    });
+    session.delivering = delivering;
+    void delivering.then(() => {
+      if (session.delivering === delivering) session.delivering = null;
+    });
   }
 
   /** A new session token for an account, stored hashed: the extra fields of a 200. */
@@ -705,20 +759,24 @@ export class Hub {
 
   async #deliverStored(session: Session, name: string): Promise<void> {
     try {
+      // What an earlier connection acknowledged is gone before we look.
+      await this.#acks.get(name);
+      let after = 0;
       while (this.#online.get(name) === session) {
-        const batch = await this.#store.peekOffline(name, OFFLINE_BATCH);
+        const batch = await this.#store.peekOffline(name, OFFLINE_BATCH, after);
         if (batch.length === 0) return;
         let last = -1;
         for (const { id, message } of batch) {
-          const out = new Outgoing(message);
+          // The store's id is stable across deliveries: a client can spot a repeat.
+          const out = new Outgoing<DeliveredMsg>({ ...message, id });
           this.#fromStore.add(out);
           if (!session.peer.send(out)) break;
           last = id;
         }
-        // Deleted only once written to the socket: a crash in between
-        // redelivers rather than loses.
+        // Deleted only once the client shows it has them (acknowledge): a
+        // drop or a crash before then redelivers rather than loses.
         if (last < 0 || !(await session.peer.drain())) return;
-        await this.#store.ackOffline(name, last);
+        session.written = after = last;
         if (batch.length < OFFLINE_BATCH) return;
       }
     } catch (e) {

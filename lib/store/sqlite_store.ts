@@ -285,7 +285,7 @@ export class SqliteStore implements Store, AsyncDisposable {
       "INSERT INTO offline (recipient, sender, body) VALUES (?, ?, ?)",
     );
     this.#selectOffline = db.prepare(
-      "SELECT id, body FROM offline WHERE recipient = ? ORDER BY id LIMIT ?",
+      "SELECT id, body FROM offline WHERE recipient = ? AND id > ? ORDER BY id LIMIT ?",
     );
     this.#deleteOffline = db.prepare("DELETE FROM offline WHERE recipient = ? AND id <= ?");
     this.#dataVersion = db.prepare("PRAGMA data_version");
@@ -649,10 +649,10 @@ export class SqliteStore implements Store, AsyncDisposable {
    * An account's waiting messages, oldest first (at most `max`). Writes any
    * pending enqueues first, so it sees every earlier call.
    */
-  peekOffline(to: string, max: number): Promise<OfflineMessage[]> {
+  peekOffline(to: string, max: number, afterId = 0): Promise<OfflineMessage[]> {
     return this.#call(() => {
       this.#flush(true);
-      const rows = this.#selectOffline.all(to, sqlLimit(max)) as Row[];
+      const rows = this.#selectOffline.all(to, afterId, sqlLimit(max)) as Row[];
       return rows.map((row) => ({
         id: integer(row, "id"),
         message: JSON.parse(text(row, "body")) as DeliveredMsg,

@@ -96,8 +96,8 @@ export interface Store {
     message: DeliveredMsg,
     limits: OfflineLimits,
   ): Promise<EnqueueResult>;
-  /** An account's waiting messages, oldest first (at most `max`). */
-  peekOffline(to: string, max: number): Promise<OfflineMessage[]>;
+  /** An account's waiting messages with an id above `afterId` (default 0), oldest first (at most `max`). */
+  peekOffline(to: string, max: number, afterId?: number): Promise<OfflineMessage[]>;
   /** Removes an account's waiting messages up to and including `lastId`. */
   ackOffline(to: string, lastId: number): Promise<void>;
   /** How many messages wait for an account. */
