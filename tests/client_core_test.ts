@@ -190,6 +190,9 @@ Deno.test("ClientCore registers, then authenticates with --register", async () =
   await peer.answer(201, "created");
   await peer.expect("authenticate");
   await peer.answer(200);
+  // The presence after logging in: its answer follows any offline mail.
+  await peer.expect("presence");
+  await peer.answer(200);
   assertEquals(await started, `Logged in as alice on 127.0.0.1:${server.port}`);
   assert(core.authenticated);
   await core.quit();

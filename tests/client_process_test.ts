@@ -255,3 +255,39 @@ Deno.test("client process: unknown commands get a hint and exit 1; --log-dir kee
   const log = await Deno.readTextFile(`${dir.path}/bob.log`);
   assert(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d <alice> logged line$/m.test(log), log);
 });
+
+Deno.test("client process: a one-shot --login prints the offline mail waiting for it, and the store keeps none", async () => {
+  await using server = await startServer();
+  await register(server.port, "carol");
+  await register(server.port, "bob");
+  {
+    await using a = await guest(server.port, "alice");
+    for (const message of ["first", "second"]) {
+      const r = await a.request({ action: "msg", time: now(), to: "carol", message });
+      assertEquals(r.response, 202);
+    }
+  }
+  const env = { JIM_PASSWORD: "correct horse" };
+  const r = await run(["127.0.0.1", String(server.port), "--user", "carol", "--login"], "", env);
+  assertEquals(r.code, 0, r.stderr);
+  assertStringIncludes(r.stdout, "<alice> first\n");
+  assertStringIncludes(r.stdout, "<alice> second\n");
+  {
+    await using a = await guest(server.port, "alice");
+    const r = await a.request({ action: "msg", time: now(), to: "carol", message: "third" });
+    assertEquals(r.response, 202);
+  }
+  const one = await run(
+    ["127.0.0.1", String(server.port), "--user", "carol", "--login", "--to", "bob", "-m", "hi"],
+    "",
+    env,
+  );
+  assertEquals(one.code, 0, one.stderr);
+  assertStringIncludes(one.stdout, "<alice> third\n");
+  assert(!one.stdout.includes("first"), one.stdout);
+  // Everything shown was acknowledged: nothing waits any more.
+  await using c = await login(server.port, "carol");
+  await c.send({ action: "presence", time: now(), user: { account_name: "carol" } });
+  assertEquals((await c.response()).response, 200);
+  assertEquals(c.inbox.filter((o) => o.action === "msg"), []);
+});

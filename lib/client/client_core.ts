@@ -166,6 +166,8 @@ export class ClientCore {
   readonly #leaveOnReconnect = new Set<string>();
   readonly #names = new Set<string>();
   readonly #roomsSeen = new Set<string>();
+  /** Ids of stored (offline) mail shown, to skip a redelivery. */
+  readonly #storedSeen = new Set<number>();
   readonly #listeners: ((event: CoreEvent) => void)[] = [];
   readonly #abort = new AbortController();
   readonly #minDelay: number;
@@ -368,15 +370,13 @@ export class ClientCore {
       });
       if (answer?.code !== 200) fail(answer, context);
       greeting = describeAnswer(context, answer!).text;
-      if (this.#status !== undefined) {
-        const ctx: RequestContext = {
-          action: "presence",
-          name,
-          guest: false,
-          status: this.#status,
-        };
-        await this.#request(ctx, this.#presenceBody(this.#status));
-      }
+      // Always sent: the server answers it only after the offline mail, so
+      // once it is answered every waiting message has arrived (and the next
+      // request tells the server so).
+      const ctx: RequestContext = this.#status === undefined
+        ? { action: "presence", name, guest: false }
+        : { action: "presence", name, guest: false, status: this.#status };
+      await this.#request(ctx, this.#presenceBody(this.#status));
     }
     return `${greeting} on ${this.host}:${this.port}`;
   }
@@ -557,6 +557,12 @@ export class ClientCore {
   }
 
   #incomingMessage(value: Record<string, unknown>): void {
+    // Stored mail carries a stable id: one shown before (redelivered after
+    // a drop) is not shown again.
+    if (typeof value.id === "number") {
+      if (this.#storedSeen.has(value.id)) return;
+      this.#storedSeen.add(value.id);
+    }
     const from = typeof value.from === "string" ? value.from : "?";
     const to = typeof value.to === "string" ? value.to : this.#user;
     const text = typeof value.message === "string" ? value.message : "";

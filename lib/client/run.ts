@@ -14,7 +14,15 @@ import { CLIENT_HELP, CLIENT_USAGE, type ClientArgs, parseClientArgs } from "./a
 import { ClientCore, IdentifyError } from "./client_core.ts";
 import { ConnectError } from "./connection.ts";
 import { HistoryLog } from "./history_log.ts";
-import { EXIT, type LineOutput, printLines, readLines, runLines, sendOne } from "./line_mode.ts";
+import {
+  EXIT,
+  type LineOutput,
+  plainLine,
+  printLines,
+  readLines,
+  runLines,
+  sendOne,
+} from "./line_mode.ts";
 import { TerminalUI } from "./terminal_ui.ts";
 
 function env(name: string): string | undefined {
@@ -122,8 +130,14 @@ export async function runClient(args: string[]): Promise<number> {
   }
   if (!screen) {
     if (oneShot) {
+      // Errors, and whatever others send meanwhile (offline mail included).
       core.on((event) => {
-        if (event.type === "line" && event.line.kind === "error") console.error(event.line.text);
+        if (event.type !== "line") return;
+        if (event.line.kind === "error") console.error(event.line.text);
+        else if (event.line.kind === "msg" || event.line.kind === "action") {
+          const text = plainLine(event.conversation, event.line, !noColor && stdoutTty);
+          if (text !== null) console.log(text);
+        }
       });
     } else {
       printLines(core, stdout, !noColor && stdoutTty);
