@@ -260,8 +260,9 @@ Deno.test("client process: a one-shot --login prints the offline mail waiting fo
   await using server = await startServer();
   await register(server.port, "carol");
   await register(server.port, "bob");
+  await register(server.port, "alice");
   {
-    await using a = await guest(server.port, "alice");
+    await using a = await login(server.port, "alice");
     for (const message of ["first", "second"]) {
       const r = await a.request({ action: "msg", time: now(), to: "carol", message });
       assertEquals(r.response, 202);
@@ -273,7 +274,7 @@ Deno.test("client process: a one-shot --login prints the offline mail waiting fo
   assertStringIncludes(r.stdout, "<alice> first\n");
   assertStringIncludes(r.stdout, "<alice> second\n");
   {
-    await using a = await guest(server.port, "alice");
+    await using a = await login(server.port, "alice");
     const r = await a.request({ action: "msg", time: now(), to: "carol", message: "third" });
     assertEquals(r.response, 202);
   }

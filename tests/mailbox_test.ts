@@ -102,7 +102,9 @@ Deno.test("one sender fills at most its share of a mailbox; others still get thr
   const texts = [];
   for (let i = 0; i < 6; i++) texts.push((await bob.message()).message);
   assertEquals(texts.at(-1), "hello from carol");
-  // Once delivered, the mail no longer counts against mallory's share.
+  // Once delivered (and acknowledged by a later request), the mail no
+  // longer counts against mallory's share.
+  assertEquals((await bob.request({ action: "who", time: now() })).response, 200);
   bob.close();
   while ((await m.request({ action: "who", time: now(), target: "bob" })).users.length > 0) {
     await new Promise((r) => setTimeout(r, 10));

@@ -1,10 +1,10 @@
 import { assertEquals } from "@std/assert";
-import { auth, guest, login, now, type Obj, RawClient, register, startServer } from "./_helpers.ts";
+import { auth, login, now, type Obj, RawClient, register, startServer } from "./_helpers.ts";
 
 const t = now;
 
 async function mailFor(port: number, to: string, texts: string[]): Promise<void> {
-  await using a = await guest(port, "sender");
+  await using a = await login(port, "sender");
   for (const message of texts) {
     const r = await a.request({ action: "msg", time: t(), to, message });
     assertEquals(r.response, 202, JSON.stringify(r));
@@ -34,6 +34,7 @@ async function loginAndSync(port: number, name: string): Promise<{ c: RawClient;
 Deno.test("offline mail: the answer to a request sent right after logging in follows all of the mail", async () => {
   await using server = await startServer();
   await register(server.port, "carol");
+  await register(server.port, "sender");
   await mailFor(server.port, "carol", ["one", "two", "three"]);
   const { c, mail } = await loginAndSync(server.port, "carol");
   await using _ = c;
@@ -46,6 +47,7 @@ Deno.test("offline mail: the answer to a request sent right after logging in fol
 Deno.test("offline mail: a connection that drops before any later request gets it again, same ids", async () => {
   await using server = await startServer();
   await register(server.port, "carol");
+  await register(server.port, "sender");
   await mailFor(server.port, "carol", ["one", "two"]);
   const first: Obj[] = [];
   {
@@ -61,6 +63,7 @@ Deno.test("offline mail: a connection that drops before any later request gets i
 Deno.test("offline mail: a request after the mail arrived removes it from the store", async () => {
   await using server = await startServer();
   await register(server.port, "carol");
+  await register(server.port, "sender");
   await mailFor(server.port, "carol", ["one", "two"]);
   {
     const { c, mail } = await loginAndSync(server.port, "carol");
@@ -77,6 +80,7 @@ Deno.test("offline mail: a request after the mail arrived removes it from the st
 Deno.test("offline mail: a clean quit after the mail arrived removes it from the store", async () => {
   await using server = await startServer();
   await register(server.port, "carol");
+  await register(server.port, "sender");
   await mailFor(server.port, "carol", ["one"]);
   {
     const { c, mail } = await loginAndSync(server.port, "carol");
