@@ -196,3 +196,66 @@ Deno.test("TerminalUI asks /login passwords masked and keeps them out of history
   terminal.type("\x15/quit\r");
   await running;
 });
+
+Deno.test("TerminalUI /delete-account asks the password masked, then the name in the clear", async () => {
+  const { transport, terminal, running } = await setup();
+  terminal.type("/login alice\r");
+  await terminal.waitFor("Password for alice: ");
+  terminal.type("sekrit\r");
+  await terminal.waitFor("Logged in as alice");
+  // A confirmation that does not match cancels: nothing is sent.
+  terminal.type("/delete-account\r");
+  await terminal.waitFor("Password for alice: ");
+  terminal.type("sekrit\r");
+  await terminal.waitFor("Type alice to confirm: ");
+  terminal.type("yes\r");
+  await terminal.waitFor("Account deletion cancelled");
+  assertEquals(transport.sent.filter((o) => o.action === "unregister"), []);
+  terminal.output = "";
+  terminal.type("/delete-account\r");
+  await terminal.waitFor("Password for alice: ");
+  terminal.type("sekrit\r");
+  await terminal.waitFor("Type alice to confirm: ");
+  terminal.type("alice");
+  await terminal.waitFor("Type alice to confirm: alice");
+  terminal.type("\r");
+  await terminal.waitFor("Account alice deleted, with its mail and rooms");
+  assert(!terminal.output.includes("sekrit"), "the password was never drawn");
+  const sent = transport.sent.find((o) => o.action === "unregister")!;
+  assertEquals(sent.user, { account_name: "alice", password: "sekrit" });
+  terminal.type("/quit\r");
+  await running;
+});
+
+Deno.test("TerminalUI /passwd asks three masked passwords and refuses a mismatch", async () => {
+  const { transport, terminal, running } = await setup();
+  terminal.type("/login alice\r");
+  await terminal.waitFor("Password for alice: ");
+  terminal.type("sekrit\r");
+  await terminal.waitFor("Logged in as alice");
+  for (
+    const [again, expected] of [["typo typo", "the passwords differ"], [
+      "new one!",
+      "Password changed",
+    ]]
+  ) {
+    terminal.type("/passwd\r");
+    await terminal.waitFor("Current password for alice: ");
+    terminal.type("sekrit\r");
+    await terminal.waitFor("New password: ");
+    terminal.type("new one!\r");
+    await terminal.waitFor("Repeat the new password: ");
+    terminal.type(`${again}\r`);
+    await terminal.waitFor(expected!);
+  }
+  const sent = transport.sent.filter((o) => o.action === "passwd");
+  assertEquals(sent.length, 1);
+  assertEquals(sent[0]!.user, {
+    account_name: "alice",
+    password: "sekrit",
+    new_password: "new one!",
+  });
+  assert(!terminal.output.includes("new one!"), "passwords are never drawn");
+  terminal.type("/quit\r");
+  await running;
+});

@@ -42,6 +42,10 @@ Deno.test("parseCommand() parses /status, /who, /me, /register, /login", () => {
   assertEquals(parseCommand("/register secret").kind, "invalid");
   assertEquals(parseCommand("/login"), { kind: "login" });
   assertEquals(parseCommand("/login alice"), { kind: "login", name: "alice" });
+  assertEquals(parseCommand("/passwd"), { kind: "passwd" });
+  assertEquals(parseCommand("/passwd secret").kind, "invalid");
+  assertEquals(parseCommand("/delete-account"), { kind: "delete-account" });
+  assertEquals(parseCommand("/delete-account now").kind, "invalid");
 });
 
 Deno.test("parseCommand() parses /clear, /close, /help, /switch, /quit", () => {

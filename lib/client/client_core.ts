@@ -155,6 +155,11 @@ export class ClientCore {
   #auth: "guest" | "login";
   #initialAuth: AuthMode;
   #password: string | undefined;
+  /**
+   * The session token of the last login, kept in memory only: reconnects
+   * use it instead of the password (no slow hash on the server).
+   */
+  #token: string | null = null;
   #status: string | undefined;
   #state: ConnectionState = "connecting";
   #reconnectInfo: ReconnectInfo | null = null;
@@ -364,11 +369,28 @@ export class ClientCore {
         this.info(describeAnswer(context, answer!).text, SERVER_WINDOW);
       }
       const context: RequestContext = { action: "authenticate", name };
-      const answer = await this.#request(context, {
-        action: "authenticate",
-        user: { account_name: name, password },
-      });
-      if (answer?.code !== 200) fail(answer, context);
+      let answer: Answer | null = null;
+      if (this.#token !== null) {
+        answer = await this.#request(context, {
+          action: "authenticate",
+          user: { account_name: name, token: this.#token },
+        });
+        if (answer === null) fail(answer, context);
+        // Expired or revoked: the password still works.
+        if (answer?.code === 402) {
+          this.#token = null;
+          answer = null;
+        } else if (answer?.code !== 200) fail(answer, context);
+      }
+      if (answer === null) {
+        answer = await this.#request(context, {
+          action: "authenticate",
+          user: { account_name: name, password },
+          remember: true,
+        });
+        if (answer?.code !== 200) fail(answer, context);
+        this.#keepToken(answer!);
+      }
       greeting = describeAnswer(context, answer!).text;
       // Always sent: the server answers it only after the offline mail, so
       // once it is answered every waiting message has arrived (and the next
@@ -633,6 +655,7 @@ export class ClientCore {
     context: RequestContext,
     body: Record<string, unknown>,
     window: string,
+    onAnswer?: (answer: Answer) => void,
   ): Promise<Outcome> {
     if (this.#state !== "online") {
       const text = "Not connected: try again when the connection is back";
@@ -645,6 +668,7 @@ export class ClientCore {
       this.error(text, window);
       return { ok: false, text, offline: true };
     }
+    onAnswer?.(answer);
     const d = describeAnswer(context, answer);
     if (d.text) this.#line(window, { kind: d.ok ? "info" : "error", text: d.text });
     return { ok: d.ok, code: answer.code, text: d.text };
@@ -725,6 +749,8 @@ export class ClientCore {
       }
       case "register":
       case "login":
+      case "passwd":
+      case "delete-account":
       case "quit": {
         const text = `/${command.kind} needs the terminal`;
         this.error(text);
@@ -841,17 +867,92 @@ export class ClientCore {
   /** `/login`: authenticates as `name` on this connection; later reconnects use it. */
   async login(name: string, password: string): Promise<Outcome> {
     const context: RequestContext = { action: "authenticate", name };
-    const outcome = await this.#simple(context, {
-      action: "authenticate",
-      user: { account_name: name, password },
-    }, SERVER_WINDOW);
+    let answer: Answer | undefined;
+    const outcome = await this.#simple(
+      context,
+      {
+        action: "authenticate",
+        user: { account_name: name, password },
+        remember: true,
+      },
+      SERVER_WINDOW,
+      (a) => answer = a,
+    );
     if (outcome.code === 200) {
       this.#user = name;
       this.#auth = "login";
       this.#password = password;
+      this.#token = null;
+      if (answer) this.#keepToken(answer);
       this.#emit({ type: "windows" });
     }
     return outcome;
+  }
+
+  /** `/passwd`: changes the account's password; the server revokes every token, so take the new one. */
+  async passwd(password: string, newPassword: string): Promise<Outcome> {
+    const name = this.#user;
+    if (this.#auth !== "login") {
+      const text = "Cannot change password: log in first (/login)";
+      this.error(text, SERVER_WINDOW);
+      return { ok: false, text };
+    }
+    let answer: Answer | undefined;
+    const outcome = await this.#simple(
+      { action: "passwd", name },
+      {
+        action: "passwd",
+        user: { account_name: name, password, new_password: newPassword },
+        remember: true,
+      },
+      SERVER_WINDOW,
+      (a) => answer = a,
+    );
+    if (outcome.code === 200) {
+      this.#password = newPassword;
+      this.#token = null;
+      if (answer) this.#keepToken(answer);
+    }
+    return outcome;
+  }
+
+  /**
+   * `/delete-account`: deletes the account with its mail and rooms. The
+   * connection stays, with no name: the client claims the same name as a
+   * guest, as a fresh start would.
+   */
+  async deleteAccount(password: string): Promise<Outcome> {
+    const name = this.#user;
+    if (this.#auth !== "login") {
+      const text = "Cannot delete account: log in first (/login)";
+      this.error(text, SERVER_WINDOW);
+      return { ok: false, text };
+    }
+    const outcome = await this.#simple({ action: "unregister", name }, {
+      action: "unregister",
+      user: { account_name: name, password },
+    }, SERVER_WINDOW);
+    if (outcome.code === 200) {
+      this.#auth = "guest";
+      this.#password = undefined;
+      this.#token = null;
+      this.#rooms.clear();
+      this.#leaveOnReconnect.clear();
+      this.#emit({ type: "windows" });
+      const context: RequestContext = { action: "presence", name, guest: true };
+      const answer = await this.#request(context, this.#presenceBody(this.#status));
+      if (answer) {
+        const d = describeAnswer(context, answer);
+        if (d.text) this.#line(SERVER_WINDOW, { kind: d.ok ? "info" : "error", text: d.text });
+      }
+    }
+    return outcome;
+  }
+
+  /** Keeps the session token a login's 200 carries, if any. */
+  #keepToken(answer: Answer): void {
+    const token = answer.raw.token;
+    if (typeof token === "string") this.#token = token;
   }
 
   /** `/register`: creates an account with the current name, then logs in to it. */

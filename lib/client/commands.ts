@@ -18,6 +18,8 @@ export type ClientCommand =
   | { kind: "who"; target?: string }
   | { kind: "register" }
   | { kind: "login"; name?: string }
+  | { kind: "passwd" }
+  | { kind: "delete-account" }
   | { kind: "me"; text: string }
   | { kind: "clear" }
   | { kind: "close" }
@@ -50,6 +52,12 @@ export const COMMANDS: readonly CommandHelp[] = [
   { name: "clear", args: "", summary: "clear the current window" },
   { name: "register", args: "", summary: "create an account with your name (asks a password)" },
   { name: "login", args: "[NAME]", summary: "log in to an account (asks a password)" },
+  { name: "passwd", args: "", summary: "change your account's password (asks both)" },
+  {
+    name: "delete-account",
+    args: "",
+    summary: "delete your account, its mail and rooms (asks the password, then to confirm)",
+  },
   { name: "help", args: "[COMMAND]", summary: "list commands, or explain one" },
   { name: "quit", args: "", summary: "leave the server and exit (also Ctrl-D on an empty line)" },
 ];
@@ -124,6 +132,10 @@ export function parseCommand(line: string): ClientCommand {
     case "register":
       if (arg) return usage("register");
       return { kind: "register" };
+    case "passwd":
+    case "delete-account":
+      if (arg) return usage(name);
+      return { kind: name };
     case "login":
       if (/\s/.test(arg)) return usage("login");
       return arg ? { kind: "login", name: arg } : { kind: "login" };

@@ -13,6 +13,8 @@ export type RequestContext =
   | { action: "presence"; name: string; guest: boolean; status?: string }
   | { action: "authenticate"; name: string }
   | { action: "register"; name: string }
+  | { action: "passwd"; name: string }
+  | { action: "unregister"; name: string }
   | { action: "join"; room: string }
   | { action: "leave"; room: string }
   | { action: "who"; target?: string };
@@ -149,6 +151,22 @@ export function describeAnswer(context: RequestContext, answer: Answer): Descrip
       }
       if (code === 403) return { ok: false, text: `Cannot log in: ${answer.text}` };
       return generic(answer, "Login");
+    case "passwd":
+      if (code === 200) return { ok: true, text: "Password changed" };
+      if (code === 402) return { ok: false, text: "Cannot change password: wrong password" };
+      if (code === 400 || code === 401 || code === 403) {
+        return { ok: false, text: `Cannot change password: ${answer.text}` };
+      }
+      return generic(answer, "Password change");
+    case "unregister":
+      if (code === 200) {
+        return { ok: true, text: `Account ${context.name} deleted, with its mail and rooms` };
+      }
+      if (code === 402) return { ok: false, text: "Cannot delete account: wrong password" };
+      if (code === 401 || code === 403) {
+        return { ok: false, text: `Cannot delete account: ${answer.text}` };
+      }
+      return generic(answer, "Account deletion");
     case "register":
       if (code === 201 || code === 200) {
         return { ok: true, text: `Account ${context.name} created` };

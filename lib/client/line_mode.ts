@@ -108,6 +108,11 @@ export async function runLines(
       code = Math.max(code, EXIT.refused);
       continue;
     }
+    if (command.kind === "passwd" || command.kind === "delete-account") {
+      core.error(`/${command.kind} needs a terminal: it asks for passwords`);
+      code = Math.max(code, EXIT.refused);
+      continue;
+    }
     note(await core.execute(command));
   }
   await core.settle();

@@ -84,6 +84,8 @@ const LEAVE_SCREEN = "\x1b[?25h\x1b[?1049l";
 interface SecretPrompt {
   label: string;
   resolve: (value: string | null) => void;
+  /** Whether the typed text is hidden (a password) or shown (a confirmation). */
+  masked: boolean;
 }
 
 /** The interactive view; see the module doc. */
@@ -200,7 +202,7 @@ export class TerminalUI {
         prompt,
         input: this.#editor.text,
         cursor: this.#editor.cursor,
-        masked: this.#secret !== null,
+        masked: this.#secret?.masked ?? false,
         scroll: this.#scroll,
         hint: this.#hint,
         color: this.#color,
@@ -349,17 +351,45 @@ export class TerminalUI {
         })();
         return;
       }
+      case "passwd": {
+        void (async () => {
+          const password = await this.#askSecret(`Current password for ${core.user}`);
+          if (password === null) return core.info("Password change cancelled");
+          const next = await this.#askSecret("New password");
+          if (next === null) return core.info("Password change cancelled");
+          const again = await this.#askSecret("Repeat the new password");
+          if (again === null) return core.info("Password change cancelled");
+          if (again !== next) return core.error("Cannot change password: the passwords differ");
+          await core.passwd(password, next);
+        })();
+        return;
+      }
+      case "delete-account": {
+        const name = core.user;
+        void (async () => {
+          const password = await this.#askSecret(`Password for ${name}`);
+          if (password === null) return core.info("Account deletion cancelled");
+          // Asked in the clear: it is a confirmation, not a secret.
+          const confirm = await this.#askSecret(
+            `Delete ${name} with its mail and rooms for good? Type ${name} to confirm`,
+            false,
+          );
+          if (confirm !== name) return core.info("Account deletion cancelled");
+          await core.deleteAccount(password);
+        })();
+        return;
+      }
       default:
         void core.execute(command);
     }
   }
 
-  #askSecret(label: string): Promise<string | null> {
+  #askSecret(label: string, masked = true): Promise<string | null> {
     this.#secret?.resolve(null);
     this.#savedDraft = this.#editor.text;
     this.#editor.set("");
     return new Promise((resolve) => {
-      this.#secret = { label, resolve };
+      this.#secret = { label, resolve, masked };
       this.#schedule();
     });
   }
