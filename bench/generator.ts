@@ -52,6 +52,7 @@ export type Command =
   | { cmd: "offline-setup"; senders: string[]; password: string }
   | { cmd: "offline-send"; recipients: string[]; total: number; window: number }
   | { cmd: "offline-login"; recipients: string[]; password: string; timeoutSeconds: number }
+  | { cmd: "token-login"; accounts: string[]; tokens: string[]; concurrency: number }
   | { cmd: "close" }
   | { cmd: "exit" };
 
@@ -187,6 +188,8 @@ class Generator {
         return await this.#offlineSend(command.recipients, command.total, command.window);
       case "offline-login":
         return await this.#offlineLogin(command);
+      case "token-login":
+        return await this.#tokenLogin(command.accounts, command.tokens, command.concurrency);
       case "close":
         for (const c of this.#clients) c.close();
         this.#clients.length = 0;
@@ -320,6 +323,42 @@ class Generator {
     });
     if (res.response !== 200) fatal(`Cannot authenticate ${name}: ${JSON.stringify(res)}`);
     return c;
+  }
+
+  /**
+   * A reconnect storm: every account connects and logs in with its session
+   * token, `concurrency` at a time (all at once by default), and stays
+   * connected. Answers the time from the first connect to the last 200 and
+   * each login's latency (connect included).
+   */
+  async #tokenLogin(accounts: string[], tokens: string[], concurrency: number): Promise<unknown> {
+    const driver = this.#jim();
+    const latency = new Histogram();
+    const t0 = performance.now();
+    let next = 0;
+    const worker = async () => {
+      while (next < accounts.length) {
+        const i = next++;
+        const start = clockUs();
+        const c = await driver.connect(accounts[i]!, this.#hooks) as JimClient;
+        const res = await c.request({
+          action: "authenticate",
+          time: Math.floor(Date.now() / 1000),
+          user: { account_name: accounts[i]!, token: tokens[i]! },
+        });
+        if (res.response !== 200) fatal(`Cannot resume ${accounts[i]}: ${JSON.stringify(res)}`);
+        latency.record(clockUs() - start);
+        this.#clients.push(c);
+      }
+    };
+    const workers = [];
+    for (let w = 0; w < Math.min(concurrency, accounts.length); w++) workers.push(worker());
+    await Promise.all(workers);
+    return {
+      seconds: (performance.now() - t0) / 1000,
+      logins: latency.count,
+      latency: latency.toJSON(),
+    };
   }
 
   // -- traffic --

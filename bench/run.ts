@@ -13,7 +13,9 @@
  * 3. idle: 10,000 connections that each sent presence; RSS per connection.
  * 4. storm: authenticate/s at the production hash cost, and the p99 of a
  *    direct-message load running beside it.
- * 5. offline: 100,000 messages to offline accounts, then their logins.
+ * 5. reconnect: 1,000 accounts logging back in with session tokens, all at
+ *    once, after a server restart; seconds until all are back (target 5 s).
+ * 6. offline: 100,000 messages to offline accounts, then their logins.
  *
  * Any loss, duplication or reordering ends the run with exit code 1.
  *
@@ -21,6 +23,9 @@
  */
 
 import { parseArgs } from "@std/cli/parse-args";
+import { DEFAULT_HASH_ITERATIONS, hashPassword } from "../lib/auth/password.ts";
+import { newToken } from "../lib/auth/token.ts";
+import { SqliteStore } from "../lib/store/sqlite_store.ts";
 import type { Command, GeneratorConfig, RunResult, TargetKind } from "./generator.ts";
 import { ensureNats, natsArgs } from "./nats.ts";
 import { ensureNgircd, ngircdConfig } from "./ngircd.ts";
@@ -29,6 +34,7 @@ import {
   fmtMs,
   fmtRate,
   Histogram,
+  type HistogramData,
   initClockTicks,
   type LatencySummary,
   machineMemoryBytes,
@@ -48,7 +54,8 @@ nats-server (a broker, the upper bound; direct and room workloads only).
 
 Options:
   --quick                    toy sizes, a few seconds per workload (CI)
-  --only LIST                workloads to run: direct,room,idle,storm,offline (default all)
+  --only LIST                workloads to run: direct,room,idle,storm,reconnect,offline
+                             (default all)
   --targets LIST             jim,relay,ngircd,nats (default all; --quick leaves out
                              nats unless named: --quick --targets jim,relay,ngircd,nats)
   --seconds N                seconds per measured phase (default 5; quick 1)
@@ -66,7 +73,9 @@ Options:
   --connect-batch N          connections opened at once (default 8: ngircd's backlog is 10)
   --storm-concurrency N      storm: concurrent login loops (default 4)
   --storm-rate N             storm: direct messages/s beside it (default 2000)
-  --storm-hash-iterations N  storm: server hash cost (default: the server's production cost)
+  --storm-hash-iterations N  storm, reconnect: server hash cost (default: the production cost)
+  --reconnect N              reconnect: accounts that log back in with session tokens at
+                             once after a server restart (default 1000)
   --offline N                offline: messages (default 100000)
   --offline-accounts N       offline: recipient accounts (default 100)
   --offline-senders N        offline: sending connections (default 50)
@@ -98,6 +107,7 @@ export interface BenchOptions {
   stormConcurrency: number;
   stormRate: number;
   stormHashIterations: number | null;
+  reconnect: number;
   offline: number;
   offlineAccounts: number;
   offlineSenders: number;
@@ -106,7 +116,7 @@ export interface BenchOptions {
   install: boolean;
 }
 
-const WORKLOADS = ["direct", "room", "idle", "storm", "offline"];
+const WORKLOADS = ["direct", "room", "idle", "storm", "reconnect", "offline"];
 const TARGETS = ["jim", "relay", "ngircd", "nats"];
 /**
  * The quick run (CI) leaves nats out unless named: it would add about 30% to
@@ -169,6 +179,7 @@ export function parseBenchArgs(args: string[]): BenchOptions | null {
     "storm-concurrency",
     "storm-rate",
     "storm-hash-iterations",
+    "reconnect",
     "offline",
     "offline-accounts",
     "offline-senders",
@@ -216,6 +227,7 @@ export function parseBenchArgs(args: string[]): BenchOptions | null {
     stormHashIterations: flags["storm-hash-iterations"] === undefined
       ? (quick ? 1000 : null)
       : positive(flags["storm-hash-iterations"], "storm-hash-iterations", 0),
+    reconnect: positive(flags.reconnect, "reconnect", 1000),
     offline: positive(flags.offline, "offline", q(100000, 2000)),
     offlineAccounts: positive(flags["offline-accounts"], "offline-accounts", q(100, 10)),
     offlineSenders: positive(flags["offline-senders"], "offline-senders", q(50, 10)),
@@ -834,6 +846,78 @@ async function storm(ctx: Context): Promise<void> {
     }), { db, hashIterations: o.stormHashIterations });
 }
 
+/** What a server leaves when it has issued session tokens: accounts, each with one token. */
+async function seedTokens(
+  db: string,
+  accounts: string[],
+  hashIterations: number | null,
+): Promise<string[]> {
+  await using store = SqliteStore.open(db, { synchronous: "normal" });
+  // One hash for all: the accounts' passwords are never checked here.
+  const hash = await hashPassword("bench-password-123", {
+    iterations: hashIterations ?? DEFAULT_HASH_ITERATIONS,
+  });
+  const tokens: string[] = [];
+  const expires = Date.now() + 86_400_000;
+  for (const name of accounts) {
+    await store.createAccount(name, hash);
+    const t = await newToken();
+    await store.addToken(name, t.hash, expires, 10);
+    tokens.push(t.token);
+  }
+  return tokens;
+}
+
+/** Target for {@linkcode reconnect}: every account back within this many seconds. */
+const RECONNECT_TARGET_SECONDS = 5;
+
+async function reconnect(ctx: Context): Promise<void> {
+  const o = ctx.options;
+  if (!o.targets.has("jim")) return;
+  const db = `${ctx.dir}/reconnect.db`;
+  const accounts = Array.from({ length: o.reconnect }, (_, i) => `back${i}`);
+  progress(
+    `reconnect: jim, ${accounts.length} accounts with session tokens, hash ${
+      o.stormHashIterations ?? "production"
+    } cost`,
+  );
+  // Issued straight into the database: getting them through 1,000 password
+  // logins would take over a minute at production cost, which is the point.
+  const tokens = await seedTokens(db, accounts, o.stormHashIterations);
+  type Wave = { seconds: number; logins: number; latency: HistogramData };
+  const waves: Wave[] = [];
+  // The first start brings every client online; then the server restarts and
+  // they all come back at once, as after a deploy.
+  for (let phase = 0; phase < 2; phase++) {
+    await withTarget(ctx, "jim", (target) =>
+      withGens(ctx, target, 1, async (gens) => {
+        const wave = await gens[0]!.send<Wave>({
+          cmd: "token-login",
+          accounts,
+          tokens,
+          concurrency: accounts.length,
+        });
+        waves.push(wave);
+        if (phase === 0) return;
+        const first = waves[0]!;
+        ctx.rows.push({
+          workload: `reconnect: ${accounts.length} token logins after a restart`,
+          target: "jim",
+          value: wave.logins / wave.seconds,
+          unit: "logins/s",
+          latency: summarise(Histogram.from(wave.latency)),
+          key: "reconnect",
+          notes: [
+            `all back in ${wave.seconds.toFixed(2)} s`,
+            `first start ${first.seconds.toFixed(2)} s`,
+            `hash ${o.stormHashIterations ?? "production"} cost, not used`,
+          ],
+          raw: { waves },
+        });
+      }), { db, hashIterations: o.stormHashIterations });
+  }
+}
+
 async function dbBytes(db: string): Promise<number> {
   let total = 0;
   for (const suffix of ["", "-wal", "-shm"]) {
@@ -1004,6 +1088,16 @@ function checks(rows: Row[]): Check[] {
       detail: `${fmtMs(rh.latency.p99)} ms`,
     });
   }
+  const jr = get("reconnect", "jim");
+  const waves = (jr?.raw as { waves?: { seconds: number }[] } | undefined)?.waves;
+  const back = waves?.[1]?.seconds;
+  if (jr && back !== undefined) {
+    out.push({
+      target: `reconnect: all back ≤ ${RECONNECT_TARGET_SECONDS} s`,
+      ok: back <= RECONNECT_TARGET_SECONDS,
+      detail: `${back.toFixed(2)} s`,
+    });
+  }
   const ji = get("idle", "jim");
   const perConn = (ji?.raw as { rssPerConnection?: number } | undefined)?.rssPerConnection;
   if (ji && perConn !== undefined) {
@@ -1106,6 +1200,7 @@ async function main(): Promise<number> {
     room,
     idle,
     storm,
+    reconnect,
     offline,
   };
   let failure: BenchError | null = null;

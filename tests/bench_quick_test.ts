@@ -9,7 +9,7 @@ import { GeneratorProcess, parseBenchArgs } from "../bench/run.ts";
 import { natsArgs } from "../bench/nats.ts";
 import type { GeneratorConfig, RunResult, TargetKind } from "../bench/generator.ts";
 import { Histogram } from "../bench/stats.ts";
-import { startServer } from "./_helpers.ts";
+import { auth, RawClient, register, startServer } from "./_helpers.ts";
 
 function config(target: TargetKind, port: number): GeneratorConfig {
   return { target, hostname: "127.0.0.1", port, connectBatch: 8, size: 100, drainSeconds: 2 };
@@ -129,6 +129,27 @@ Deno.test("generator counts every direct message through a jim server", async ()
   assert(r.messages > 0);
   assertEquals(r.deliveries, r.messages);
   assertEquals(r.ack.count, r.messages);
+  await gen.send({ cmd: "close" });
+});
+
+Deno.test("generator logs accounts back in with their session tokens, all at once", async () => {
+  await using server = await startServer();
+  const accounts = ["r0", "r1", "r2", "r3"];
+  const tokens: string[] = [];
+  for (const name of accounts) {
+    await register(server.port, name);
+    await using c = await RawClient.connect(server.port);
+    const r = await c.request({ ...auth(name, "correct horse"), remember: true });
+    tokens.push(r.token);
+  }
+  await using gen = await GeneratorProcess.start(config("jim", server.port));
+  const r = await gen.send<{ seconds: number; logins: number }>({
+    cmd: "token-login",
+    accounts,
+    tokens,
+    concurrency: accounts.length,
+  });
+  assertEquals(r.logins, 4);
   await gen.send({ cmd: "close" });
 });
 
