@@ -252,6 +252,9 @@ class FaultyStore implements Store {
   addContact(owner: string, contact: string): Promise<void> {
     return this.#inner.addContact(owner, contact);
   }
+  addContacts(owner: string, contacts: Iterable<string>): Promise<void> {
+    return this.#inner.addContacts(owner, contacts);
+  }
   removeContact(owner: string, contact: string): Promise<boolean> {
     return this.#inner.removeContact(owner, contact);
   }

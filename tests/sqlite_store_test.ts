@@ -89,6 +89,34 @@ function storeContract(label: string, open: () => Promise<Fixture>): void {
     assertEquals(await store.setPassword("nobody", "x"), false);
   });
 
+  // -- contacts --
+
+  test("contacts: one list per account, in the order added, idempotent", async (store) => {
+    assertEquals(await store.listContacts("alice"), []);
+    await store.addContact("alice", "carol");
+    await store.addContact("alice", "bob");
+    await store.addContact("alice", "carol");
+    await store.addContact("bob", "alice");
+    assertEquals(await store.listContacts("alice"), ["carol", "bob"]);
+    assertEquals(await store.listContacts("bob"), ["alice"]);
+    assertEquals(await store.removeContact("alice", "carol"), true);
+    assertEquals(await store.removeContact("alice", "carol"), false);
+    assertEquals(await store.listContacts("alice"), ["bob"]);
+    await store.addContacts("alice", ["dave", "bob", "erin"]);
+    assertEquals(await store.listContacts("alice"), ["bob", "dave", "erin"]);
+    // Names compare exactly.
+    assertEquals(await store.removeContact("alice", "BOB"), false);
+  });
+
+  test("deleteAccount() removes the account's own contact list", async (store) => {
+    await store.createAccount("alice", "h");
+    await store.addContact("alice", "bob");
+    await store.addContact("bob", "alice");
+    assertEquals(await store.deleteAccount("alice"), true);
+    assertEquals(await store.listContacts("alice"), []);
+    assertEquals(await store.listContacts("bob"), ["alice"]);
+  });
+
   test("deleteAccount() removes the account with its mail, rooms and tokens only", async (store) => {
     await store.createAccount("alice", "h");
     await store.createAccount("bob", "h");
@@ -349,6 +377,10 @@ function storeContract(label: string, open: () => Promise<Fixture>): void {
       () => store.addRoomMember("#r", "a"),
       () => store.addRoomMembers(["#r"], "a"),
       () => store.removeRoomMember("#r", "a"),
+      () => store.listContacts("a"),
+      () => store.addContact("a", "b"),
+      () => store.addContacts("a", ["b"]),
+      () => store.removeContact("a", "b"),
     ];
     for (const call of calls) {
       await assertRejects(call, Error, "Cannot use store: it is closed");

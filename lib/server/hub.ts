@@ -580,7 +580,7 @@ export class Hub {
     if (carried.length > 0 || session.contacts.size > 0) {
       try {
         if (carried.length > 0) await this.#store.addRoomMembers(carried, name);
-        for (const contact of session.contacts) await this.#store.addContact(name, contact);
+        if (session.contacts.size > 0) await this.#store.addContacts(name, session.contacts);
       } catch (e) {
         this.#log(`cannot log ${name} in: cannot save its rooms and contacts: ${e}`);
         return response(500, "Cannot authenticate: the server could not save the login");

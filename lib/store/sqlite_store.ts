@@ -330,10 +330,12 @@ export class SqliteStore implements Store, AsyncDisposable {
     );
     this.#deleteTokens = db.prepare("DELETE FROM tokens WHERE account = ?");
     this.#selectContacts = db.prepare(
-      "SELECT contact FROM contacts WHERE owner = ? ORDER BY added, contact",
+      "SELECT contact FROM contacts WHERE owner = ? ORDER BY added",
     );
     this.#insertContact = db.prepare(
-      "INSERT INTO contacts (owner, contact, added) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+      `INSERT INTO contacts (owner, contact, added)
+       VALUES (?1, ?2, (SELECT coalesce(max(added), 0) + 1 FROM contacts WHERE owner = ?1))
+       ON CONFLICT DO NOTHING`,
     );
     this.#deleteContact = db.prepare("DELETE FROM contacts WHERE owner = ? AND contact = ?");
     this.#deleteOwnContacts = db.prepare("DELETE FROM contacts WHERE owner = ?");
@@ -734,8 +736,22 @@ export class SqliteStore implements Store, AsyncDisposable {
   /** Adds a contact to an account's list (idempotent). */
   addContact(owner: string, contact: string): Promise<void> {
     return this.#call(() => {
-      this.#insertContact.run(owner, contact, Date.now());
+      this.#insertContact.run(owner, contact);
     });
+  }
+
+  /**
+   * Adds several contacts in one transaction, in order (idempotent): a login
+   * bringing a guest's contact list is one commit.
+   */
+  addContacts(owner: string, contacts: Iterable<string>): Promise<void> {
+    const list = [...contacts];
+    if (list.length === 0) return this.#call(() => {});
+    return this.#call(() =>
+      this.#transaction(() => {
+        for (const contact of list) this.#insertContact.run(owner, contact);
+      })
+    );
   }
 
   /** Removes a contact from an account's list; false when it was not there. */

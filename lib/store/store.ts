@@ -135,6 +135,8 @@ export interface Store {
   listContacts(owner: string): Promise<string[]>;
   /** Adds a contact to an account's list (idempotent). */
   addContact(owner: string, contact: string): Promise<void>;
+  /** Adds several contacts to an account's list in one write, in order (idempotent). */
+  addContacts(owner: string, contacts: Iterable<string>): Promise<void>;
   /** Removes a contact from an account's list; false when it was not there. */
   removeContact(owner: string, contact: string): Promise<boolean>;
 
