@@ -506,3 +506,84 @@ Deno.test("contacts: an account's list persists across logins and restarts; a gu
   );
   assertEquals((await c.request({ action: "get_contacts", time: now() })).data_list, []);
 });
+
+// -- jim's own client, the real one --
+
+const CLIENT = new URL("../client.ts", import.meta.url).pathname;
+
+Deno.test({
+  name: "dialects: jim's own client (line mode) chats with a client of every dialect, both ways",
+  ignore: !python,
+  async fn() {
+    await using server = await startServer();
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-net=127.0.0.1",
+        "--allow-env",
+        "--allow-read",
+        "--allow-write",
+        CLIENT,
+        "127.0.0.1",
+        String(server.port),
+        "--user",
+        "jimmy",
+      ],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).spawn();
+    const stdin = child.stdin.getWriter();
+    let stdout = "";
+    let wake: (() => void)[] = [];
+    const reading = (async () => {
+      for await (const chunk of child.stdout) {
+        stdout += decoder.decode(chunk, { stream: true });
+        for (const w of wake.splice(0)) w();
+      }
+    })();
+    const stderr = new Response(child.stderr).text();
+    async function waitFor(text: string): Promise<void> {
+      const deadline = Date.now() + 10_000;
+      while (!stdout.includes(text)) {
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`no "${text}" in jim's stdout:\n${stdout}`);
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await new Promise<void>((r) => {
+          wake.push(r);
+          timer = setTimeout(r, left);
+        });
+        clearTimeout(timer);
+      }
+    }
+    const clients: PyClient[] = [];
+    try {
+      await waitFor("Signed in as guest jimmy");
+      for (const d of DIALECTS) {
+        const c = new PyClient(d, server.port, `real_${d}`);
+        clients.push(c);
+        await c.expect("READY");
+        await stdin.write(encoder.encode(`/msg ${c.name} привет ${d}\n`));
+        assertEquals(await c.expect("GOT"), `GOT jimmy привет ${d}`);
+        await c.send(`send jimmy hello from ${d}`);
+        await c.expect("OK");
+        await waitFor(`<${c.name}> hello from ${d}`);
+      }
+      for (const c of clients) assertEquals(await c.quit(), "", `${c.name} logged errors`);
+      await stdin.close();
+      assertEquals((await child.status).code, 0);
+      await reading;
+      assertEquals(await stderr, "");
+    } finally {
+      for (const c of clients) await c[Symbol.asyncDispose]();
+      try {
+        child.kill();
+      } catch { /* exited */ }
+      await child.status;
+      await reading;
+      await stderr;
+      wake = [];
+    }
+  },
+});
