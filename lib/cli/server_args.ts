@@ -33,6 +33,14 @@ export const NUMERIC_FLAGS: readonly NumericFlag[] = [
     help: "messages kept per offline account",
   },
   {
+    flag: "bare-write-gap",
+    key: "bareWriteGapMs",
+    min: 0,
+    max: 1000,
+    unit: "ms",
+    help: "pause between objects to clients without newlines (0: none)",
+  },
+  {
     flag: "max-contacts",
     key: "maxContacts",
     min: 1,

@@ -34,6 +34,7 @@ export type ConnectionSettings = Pick<
   | "handshakeTimeoutMs"
   | "probeIntervalMs"
   | "probeTimeoutMs"
+  | "bareWriteGapMs"
 >;
 
 /** Options for {@linkcode Connection}. */
@@ -59,12 +60,6 @@ const HTTP_REFUSAL = textEncoder.encode(
 );
 /** Messages one connection may have awaiting their answers at once. */
 const MAX_PIPELINE = 64;
-/**
- * The gap before each object of a list sent as many objects (the 2018
- * contact list). Those clients read each with one recv(1024); written back
- * to back, several would arrive in one read and fail to parse.
- */
-const PACE_MS = 10;
 
 /** What a reply answers: the request as read in the connection's dialect, and as validated. */
 interface Context {
@@ -132,9 +127,11 @@ export class Connection implements Peer {
   readonly #bucket: TokenBucket;
   readonly #session: Session;
   readonly #dialect = new Dialect();
-  /** Objects queued that are written only after a pause (see PACE_MS). */
-  readonly #paced = new WeakSet<Outgoing>();
-  #pacedQueued = 0;
+  /** performance.now() after the last write, for the gap bare peers get between objects. */
+  #lastWriteAt = -Infinity;
+  /** Ends the writer's wait for that gap early (on close). */
+  #gapTimer: ReturnType<typeof setTimeout> | undefined;
+  #endGap: (() => void) | null = null;
   /** It answered a probe once: it may be probed, and closed if it stops answering. */
   #answeredProbe = false;
   /** A probe went unanswered by a client that never answers them: it is not probed again. */
@@ -482,14 +479,7 @@ export class Connection implements Peer {
       this.send(replyOutgoing(r));
       return;
     }
-    for (let i = 0; i < answer.length; i++) {
-      const out = new Outgoing(answer[i]);
-      if (i > 0 && !this.#decoder.newlineFramed) {
-        this.#paced.add(out);
-        this.#pacedQueued++;
-      }
-      if (!this.send(out)) return;
-    }
+    for (const value of answer) if (!this.send(new Outgoing(value))) return;
   }
 
   /** A queued object as this connection's dialect writes it (pushed messages may be rewritten). */
@@ -529,10 +519,19 @@ export class Connection implements Peer {
         let taken = 1;
         const head = this.#queue[0]!;
         let size = head.line().length;
-        if (this.#pacedQueued > 0 && this.#paced.has(head)) {
-          this.#pacedQueued--;
-          await new Promise((r) => setTimeout(r, PACE_MS));
-          if (this.#closed) break;
+        if (ascii) {
+          // The course's clients read each object with one recv(1024) and one
+          // json.loads: two objects written back to back may arrive in one
+          // read and break it. Each write to a bare peer waits out a gap.
+          const wait = this.#lastWriteAt + this.#settings.bareWriteGapMs - performance.now();
+          if (wait > 0) {
+            await new Promise<void>((r) => {
+              this.#endGap = r;
+              this.#gapTimer = setTimeout(r, wait);
+            });
+            this.#endGap = null;
+            if (this.#closed) break;
+          }
         }
         if (ascii || this.#queue.length === 1) {
           // Unframed peers read one object per recv: one object per write.
@@ -554,6 +553,7 @@ export class Connection implements Peer {
         while (written < chunk.length) {
           written += await this.#conn.write(chunk.subarray(written));
         }
+        if (ascii) this.#lastWriteAt = performance.now();
         if (taken === this.#queue.length) this.#queue = [];
         else this.#queue.splice(0, taken);
         this.#queuedBytes = Math.max(0, this.#queuedBytes - size);
@@ -605,6 +605,8 @@ export class Connection implements Peer {
     if (this.#closed) return;
     this.#closed = true;
     for (const w of this.#drainWaiters.splice(0)) w(false);
+    clearTimeout(this.#gapTimer);
+    this.#endGap?.();
     this.#roomWaiter?.(false);
     this.#roomWaiter = null;
     try {

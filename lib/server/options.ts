@@ -16,6 +16,11 @@ export interface ServerSettings {
   offlineStore: boolean;
   /** Messages one offline account may hold before 410. */
   offlineLimit: number;
+  /**
+   * Least time between two writes to a bare peer (one that reads each object
+   * with its own recv), in ms; 0 writes at once.
+   */
+  bareWriteGapMs: number;
   /** Names one contact list may hold. */
   maxContacts: number;
   /** Rooms one connection (guest or account) and one account may be in. */
@@ -90,6 +95,7 @@ export const SERVER_DEFAULTS: Readonly<ServerSettings> = Object.freeze({
   maxContacts: 500,
   maxRoomsPerUser: 100,
   maxRooms: 10_000,
+  bareWriteGapMs: 10,
   offlineShare: 25,
   hashIterations: 600_000,
   hashConcurrency: Math.max(1, (globalThis.navigator?.hardwareConcurrency ?? 2) - 1),
