@@ -587,3 +587,29 @@ Deno.test({
     }
   },
 });
+
+Deno.test("bare peers: objects are written --bare-write-gap apart, each in its own read", async () => {
+  await using server = await startServer({ bareWriteGapMs: 80 });
+  await using petr = await BareClient.connect(server.port);
+  await petr.write(
+    '{"action": "presence", "time": 1, "type": "status", "user": {"account_name": "petr", "status": "x"}}',
+  );
+  assertEquals(untimed(await petr.recv()), { response: 200, alert: "OK" });
+  for (const name of ["petr", "petr"]) {
+    await petr.write(`{"action": "add_contact", "user_id": "${name}", "time": 1}`);
+    await petr.recv();
+  }
+  await petr.write('{"action": "get_contacts", "time": "2018-05-01-12.00.02"}');
+  const arrivals: number[] = [];
+  const seen: (Obj | null)[] = [];
+  for (let i = 0; i < 2; i++) {
+    seen.push(untimed(await petr.recv()));
+    arrivals.push(performance.now());
+  }
+  assertEquals(seen, [
+    { response: 202, alert: "1 contact", quantity: 1 },
+    { action: "contact_list", user_id: "petr" },
+  ]);
+  const gap = arrivals[1]! - arrivals[0]!;
+  assert(gap >= 60, `objects ${gap.toFixed(1)} ms apart`);
+});

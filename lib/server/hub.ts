@@ -1082,7 +1082,8 @@ export class Hub {
       const s = this.#online.get(name);
       if (s) s.watched = true;
     }
-    return response(202, `${users.length} contacts`, { users });
+    const count = users.length === 1 ? "1 contact" : `${users.length} contacts`;
+    return response(202, count, { users });
   }
 
   async #addContact(session: Session, contact: string): Promise<Response> {
