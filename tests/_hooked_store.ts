@@ -136,6 +136,11 @@ export class HookedStore implements Store {
       Store["addContact"]
     >;
   }
+  addContacts(...args: Parameters<Store["addContacts"]>): ReturnType<Store["addContacts"]> {
+    return this.#call("addContacts", () => this.#inner.addContacts(...args)) as ReturnType<
+      Store["addContacts"]
+    >;
+  }
   removeContact(...args: Parameters<Store["removeContact"]>): ReturnType<Store["removeContact"]> {
     return this.#call("removeContact", () => this.#inner.removeContact(...args)) as ReturnType<
       Store["removeContact"]
