@@ -227,6 +227,19 @@ Deno.test("admin socket: DB.sock is 0600, a stale one is replaced, a live one re
       env: { NO_COLOR: "1" },
     }).output();
     assertEquals(second.code, 1);
+    // The default socket is not worth refusing to start over: a server on the
+    // same database starts without one, and says so.
+    const third = await spawnServer({ dbPath: db });
+    try {
+      assertMatch(
+        third.log(),
+        new RegExp(
+          `Cannot listen on admin socket ${path}: another server is using it; jim admin will work on the database file only`,
+        ),
+      );
+    } finally {
+      await third.stop();
+    }
     assertMatch(
       new TextDecoder().decode(second.stderr),
       new RegExp(`Cannot listen on admin socket ${path}: another server is using it`),

@@ -80,8 +80,19 @@ export async function listenAdmin(options: AdminSocketOptions): Promise<AdminSoc
     await Deno.remove(path);
     listener = Deno.listen({ transport: "unix", path });
   }
-  // Before anyone can connect in practice: the directory beside the database is 0700 too.
-  Deno.chmodSync(path, 0o600);
+  // At once, before anyone can connect in practice; the database's own
+  // directory is 0700 as well. Where modes do not exist (Windows), no socket.
+  try {
+    Deno.chmodSync(path, 0o600);
+  } catch (e) {
+    listener.close();
+    await Deno.remove(path).catch(() => {});
+    throw new Error(
+      `Cannot listen on admin socket ${path}: cannot make it private: ${
+        e instanceof Error ? e.message : e
+      }`,
+    );
+  }
 
   async function run(request: AdminRequest): Promise<AdminAnswer> {
     switch (request.command) {
