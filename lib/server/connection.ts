@@ -1,12 +1,12 @@
 /**
- * One client connection: its reader loop (bytes → codec → validation → hub),
- * its bounded write queue, its rate limit and its liveness state. The only
- * server module that touches a socket.
+ * One client connection: its reader loop (transport → validation → hub),
+ * its bounded write queue, its rate limit and its liveness state. The socket
+ * itself, TCP or WebSocket, sits behind a {@linkcode Transport}.
  *
  * @module
  */
 
-import { JsonObjectDecoder, Outgoing } from "../protocol/codec.ts";
+import { Outgoing } from "../protocol/codec.ts";
 import { type Call, Dialect } from "../protocol/dialect.ts";
 import {
   type DeliveredMsg,
@@ -16,11 +16,11 @@ import {
   response,
   unixTime,
 } from "../protocol/messages.ts";
-import { sniffHttp } from "../protocol/http_sniff.ts";
 import { isClientAnswer, validateRequest } from "../protocol/validate.ts";
 import type { Hub, Peer, Session } from "./hub.ts";
 import type { ServerSettings } from "./options.ts";
 import { TokenBucket } from "./token_bucket.ts";
+import type { Transport } from "./transport.ts";
 
 /** The settings a connection uses. */
 export type ConnectionSettings = Pick<
@@ -46,18 +46,10 @@ export interface ConnectionOptions {
   onClose?: (connection: Connection) => void;
 }
 
-const MIN_READ = 2048;
-const MAX_READ = 65536;
 /** Largest single write when coalescing queued objects. */
 const MAX_WRITE = 65536;
 
 const PROBE = { action: "probe" } as const;
-const textEncoder = new TextEncoder();
-/** The answer to an HTTP client on the JIM port, before it is closed. */
-const HTTP_REFUSAL = textEncoder.encode(
-  "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 32\r\n" +
-    "Connection: close\r\n\r\nThis port speaks JIM, not HTTP.\n",
-);
 /** Messages one connection may have awaiting their answers at once. */
 const MAX_PIPELINE = 64;
 
@@ -104,13 +96,6 @@ function replyOutgoing(r: Response): Outgoing {
   return out;
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-}
-
 /**
  * A connection implements {@linkcode Peer} for the hub. Writes go through one
  * queue bounded in bytes and objects, drained by one writer that awaits the
@@ -118,12 +103,11 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
  */
 export class Connection implements Peer {
   readonly address: string;
-  readonly #conn: Deno.TcpConn;
+  readonly #transport: Transport;
   readonly #hub: Hub;
   readonly #settings: ConnectionSettings;
   readonly #log: (line: string) => void;
   readonly #onClose: ((c: Connection) => void) | undefined;
-  readonly #decoder: JsonObjectDecoder;
   readonly #bucket: TokenBucket;
   readonly #session: Session;
   readonly #dialect = new Dialect();
@@ -167,15 +151,13 @@ export class Connection implements Peer {
   readonly #socketClosed: Promise<void>;
   #resolveSocketClosed!: () => void;
 
-  constructor(conn: Deno.TcpConn, options: ConnectionOptions) {
-    this.#conn = conn;
+  constructor(transport: Transport, options: ConnectionOptions) {
+    this.#transport = transport;
     this.#hub = options.hub;
     this.#settings = options.settings;
     this.#log = options.log;
     this.#onClose = options.onClose;
-    const remote = conn.remoteAddr as Deno.NetAddr;
-    this.address = remote.hostname;
-    this.#decoder = new JsonObjectDecoder({ maxObjectBytes: options.settings.maxObjectBytes });
+    this.address = transport.address;
     this.#bucket = new TokenBucket({
       rate: options.settings.rateLimit,
       burst: Math.max(1, options.settings.rateBurst),
@@ -183,14 +165,6 @@ export class Connection implements Peer {
     this.openedAt = this.lastHeard = performance.now();
     this.#socketClosed = new Promise((r) => this.#resolveSocketClosed = r);
     this.#session = this.#hub.connect(this);
-    try {
-      conn.setNoDelay(true);
-    } catch { /* not fatal: only latency */ }
-    try {
-      // Finds peers that vanished without a word, without a byte the client
-      // would see (most course clients never answer a probe).
-      conn.setKeepAlive(true);
-    } catch { /* not fatal: write failures still find them */ }
   }
 
   /** The hub's view of this connection. */
@@ -261,7 +235,7 @@ export class Connection implements Peer {
    * with newlines) does, and so does one that has answered a probe.
    */
   get answersProbes(): boolean {
-    return this.#decoder.newlineFramed || this.#answeredProbe;
+    return this.#transport.newlineFramed || this.#answeredProbe;
   }
 
   /**
@@ -300,37 +274,10 @@ export class Connection implements Peer {
 
   /** The reader loop; resolves once the connection is closed and forgotten. */
   async run(): Promise<void> {
-    let buf = new Uint8Array(MIN_READ);
-    // The first bytes, held until they show whether this is an HTTP client
-    // (see http_sniff.ts); null once they have.
-    let first: Uint8Array | null = new Uint8Array(0);
     try {
       while (!this.#closing) {
-        let n: number | null;
-        try {
-          n = await this.#conn.read(buf);
-        } catch {
-          break; // reset by peer, or closed by us
-        }
-        if (n === null) break;
-        let chunk: Uint8Array = buf.subarray(0, n);
-        if (first !== null) {
-          const seen: Uint8Array = first.length === 0 ? chunk : concat(first, chunk);
-          const verdict = sniffHttp(seen);
-          if (verdict === undefined) {
-            first = seen.slice(); // `buf` is reused by the next read
-            continue;
-          }
-          first = null;
-          if (verdict === "http") {
-            await this.#refuseHttp();
-            break;
-          }
-          chunk = seen;
-        }
-        const events = this.#decoder.push(chunk);
-        // A busy connection reads in larger pieces; an idle one stays small.
-        if (n === buf.length && buf.length < MAX_READ) buf = new Uint8Array(buf.length * 2);
+        const events = await this.#transport.read();
+        if (events === null) break; // reset by peer, closed by us, or refused
         if (events.length > 0) {
           this.lastHeard = performance.now();
           if (this.probedAt > 0) this.#answeredProbe = true;
@@ -369,7 +316,7 @@ export class Connection implements Peer {
         }
       }
     } finally {
-      this.close("connection ended");
+      this.close(this.#transport.endedBy ?? "connection ended");
       await this.#leave([]);
       // Counted (and reachable by shutdown and the sweeper) until the socket
       // is closed: a queue may still be flushing to a peer that has quit.
@@ -423,7 +370,7 @@ export class Connection implements Peer {
     context: Context,
   ): Response | Promise<Response> | null {
     // Read in the connection's dialect, then validated in jim's own shape.
-    const call = context.call = this.#dialect.read(value, this.#decoder.newlineFramed);
+    const call = context.call = this.#dialect.read(value, this.#transport.newlineFramed);
     const request = context.request = validateRequest(call.value, bytes, text);
     this.greeted = true;
     // Any request, quit included, shows the stored mail written before it arrived.
@@ -435,15 +382,6 @@ export class Connection implements Peer {
       return null;
     }
     return this.#hub.handle(this.#session, request);
-  }
-
-  /** Answers an HTTP client plainly and drops it, having executed nothing. */
-  async #refuseHttp(): Promise<void> {
-    try {
-      // Nothing else has been queued yet: this is the first write.
-      await this.#conn.write(HTTP_REFUSAL);
-    } catch { /* gone already */ }
-    this.abort("HTTP request on the JIM port");
   }
 
   #failure(e: unknown): Response {
@@ -473,7 +411,7 @@ export class Connection implements Peer {
       r,
       context?.request,
       context?.call,
-      this.#decoder.newlineFramed,
+      this.#transport.newlineFramed,
     );
     if (answer.length === 1 && answer[0] === r) {
       this.send(replyOutgoing(r));
@@ -514,8 +452,7 @@ export class Connection implements Peer {
     this.#writing = true;
     try {
       while (this.#queue.length > 0 && !this.#closed) {
-        const ascii = !this.#decoder.newlineFramed;
-        let chunk: Uint8Array;
+        const ascii = !this.#transport.newlineFramed;
         let taken = 1;
         const head = this.#queue[0]!;
         let size = head.line().length;
@@ -533,26 +470,22 @@ export class Connection implements Peer {
             if (this.#closed) break;
           }
         }
-        if (ascii || this.#queue.length === 1) {
-          // Unframed peers read one object per recv: one object per write.
-          chunk = this.#wire(head).bytes(ascii);
-        } else {
-          // One encode for the whole write rather than one per object.
-          let text = this.#wire(head).line();
+        const batch = [this.#wire(head)];
+        // Unframed peers read one object per recv: one object per write.
+        if (!ascii) {
+          let wired = batch[0]!.line().length;
           while (taken < this.#queue.length) {
             const item = this.#queue[taken]!;
-            const next = this.#wire(item).line();
-            if (size + next.length > MAX_WRITE) break;
-            text += next;
+            const next = this.#wire(item);
+            if (wired + next.line().length > MAX_WRITE) break;
+            batch.push(next);
+            wired += next.line().length;
             size += item.line().length;
             taken++;
           }
-          chunk = taken === 1 ? this.#wire(head).bytes(false) : textEncoder.encode(text);
         }
-        let written = 0;
-        while (written < chunk.length) {
-          written += await this.#conn.write(chunk.subarray(written));
-        }
+        await this.#transport.write(batch, ascii);
+        if (this.#closed) break; // aborted meanwhile: the queue went to the hub
         if (ascii) this.#lastWriteAt = performance.now();
         if (taken === this.#queue.length) this.#queue = [];
         else this.#queue.splice(0, taken);
@@ -609,9 +542,7 @@ export class Connection implements Peer {
     this.#endGap?.();
     this.#roomWaiter?.(false);
     this.#roomWaiter = null;
-    try {
-      this.#conn.close();
-    } catch { /* already closed */ }
+    this.#transport.close();
     this.#resolveSocketClosed();
   }
 

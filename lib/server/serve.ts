@@ -15,6 +15,7 @@ import { Connection } from "./connection.ts";
 import { Hub } from "./hub.ts";
 import { SERVER_DEFAULTS, type ServerSettings } from "./options.ts";
 import { sourceKey } from "./source_key.ts";
+import { StreamTransport } from "./transport.ts";
 
 /** Options for {@linkcode serve}: where to listen, what to store in, and any settings. */
 export interface ServeOptions extends Partial<ServerSettings> {
@@ -144,7 +145,12 @@ export async function serve(options: ServeOptions = {}): Promise<JimServer> {
         continue;
       }
       perAddress.set(source, fromAddress + 1);
-      const c = new Connection(conn, { hub, settings, log, onClose: release });
+      const c = new Connection(new StreamTransport(conn, settings), {
+        hub,
+        settings,
+        log,
+        onClose: release,
+      });
       connections.add(c);
       const p = c.run().catch((e) => log(`connection failed: ${e}`));
       running.add(p);
