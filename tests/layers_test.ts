@@ -29,7 +29,8 @@ const ALLOWED: Record<string, string[]> = {
   "lib/protocol": ["lib/protocol"],
   "lib/auth": [],
   "lib/store": ["lib/protocol", "lib/store"],
-  "lib/server": ["lib/protocol", "lib/auth", "lib/store", "lib/server"],
+  "lib/server": ["lib/protocol", "lib/auth", "lib/store", "lib/server", "lib/web"],
+  "lib/web": ["lib/web"],
   "lib/client": ["lib/protocol", "lib/cli", "lib/client"],
   "lib/admin": ["lib/auth", "lib/cli", "lib/protocol", "lib/store"],
   "lib/cli": ["lib/cli", "lib/server", "lib/store"],
@@ -78,4 +79,19 @@ Deno.test("layers: the hub sees peers, never connections or sockets; only serve.
     }
   }
   assertEquals(concrete.every((c) => importsOf("lib/server/serve.ts").includes(c)), true);
+});
+
+Deno.test("layers: the web client (web/) uses the client core, never the server or the store", () => {
+  const wrong: string[] = [];
+  for (const file of modules("web")) {
+    for (const dep of importsOf(file)) {
+      if (
+        !dep.startsWith("lib/client/") && !dep.startsWith("lib/protocol/") &&
+        !dep.startsWith("web/")
+      ) {
+        wrong.push(`${file} imports ${dep}`);
+      }
+    }
+  }
+  assertEquals(wrong, []);
 });

@@ -7,7 +7,8 @@
  */
 
 import { SERVER_DEFAULTS, type ServerSettings } from "../server/options.ts";
-import { intFlag, limitPositional, parseFlags, parsePort } from "./parse.ts";
+import { parseHttpAddress } from "../server/http.ts";
+import { intFlag, limitPositional, parseFlags, parsePort, UsageError } from "./parse.ts";
 
 /** A numeric setting's flag. `scale` turns the flag's unit into the setting's. */
 interface NumericFlag {
@@ -279,6 +280,12 @@ Options:
                                 else ~/.local/share/jim/jim.db)
       --admin-socket PATH       Unix socket (mode 0600) on which jim admin acts at once;
                                 off for none (default DB.sock beside the database)
+      --http PORT|ADDR:PORT     also serve the web client and JIM over WebSocket (GET /jim)
+                                and GET /healthz over HTTP here (default off; ADDR
+                                defaults to --addr)
+      --http-origin LIST        comma-separated origins (e.g. https://chat.example.org)
+                                also allowed to open the WebSocket, besides the page's own
+                                (default none)
       --require-auth            refuse guests: only registered accounts may chat
       --no-offline-store        answer 410 instead of keeping messages for offline accounts
       --quiet                   log nothing
@@ -310,6 +317,10 @@ export interface ServerArgs {
   /** Undefined: the default beside the database; null: none. */
   adminSocket: string | null | undefined;
   quiet: boolean;
+  /** The `--http` listener, or null when off. */
+  http: { hostname: string; port: number } | null;
+  /** `--http-origin`. */
+  httpOrigins: string[];
   settings: Partial<ServerSettings>;
 }
 
@@ -320,7 +331,15 @@ export interface ServerArgs {
  */
 export function parseServerArgs(args: readonly string[]): ServerArgs {
   const { values, flags, positional } = parseFlags(args, {
-    string: ["port", "addr", "db", "admin-socket", ...NUMERIC_FLAGS.map((f) => f.flag)],
+    string: [
+      "port",
+      "addr",
+      "db",
+      "admin-socket",
+      "http",
+      "http-origin",
+      ...NUMERIC_FLAGS.map((f) => f.flag),
+    ],
     boolean: ["help", "require-auth", "offline-store", "quiet"],
     negatable: ["offline-store"],
     alias: { p: "port", a: "addr", h: "help" },
@@ -333,10 +352,31 @@ export function parseServerArgs(args: readonly string[]): ServerArgs {
   }
   if (flags["require-auth"]) settings.requireAuth = true;
   if (!flags["offline-store"]) settings.offlineStore = false;
+  const hostname = values.addr ?? "0.0.0.0";
+  let http = null;
+  if (values.http !== undefined) {
+    http = parseHttpAddress(values.http, hostname);
+    if (!http) {
+      throw new UsageError(
+        `Cannot parse --http: expected PORT or ADDR:PORT, got "${values.http}"`,
+      );
+    }
+  }
+  const httpOrigins = (values["http-origin"] ?? "").split(",").map((o) => o.trim())
+    .filter((o) => o !== "");
+  for (const o of httpOrigins) {
+    if (!/^https?:\/\/[^/\s]+$/.test(o)) {
+      throw new UsageError(
+        `Cannot parse --http-origin: expected origins like https://host:port, got "${o}"`,
+      );
+    }
+  }
   return {
     help: flags.help,
     port: values.port === undefined ? 7777 : parsePort(values.port, { what: "--port", min: 0 }),
-    hostname: values.addr ?? "0.0.0.0",
+    hostname,
+    http,
+    httpOrigins,
     dbPath: values.db,
     adminSocket: values["admin-socket"] === "off" ? null : values["admin-socket"],
     quiet: flags.quiet,

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { HttpListenError } from "../server/http.ts";
 import { serve } from "../server/serve.ts";
 import { defaultAdminSocket, defaultDbPath } from "../store/db_path.ts";
 import { UsageError } from "./parse.ts";
@@ -46,6 +47,7 @@ export async function runServer(args: readonly string[]): Promise<number> {
       ...parsed.settings,
       port: parsed.port,
       hostname: parsed.hostname,
+      ...(parsed.http ? { http: parsed.http, httpOrigins: parsed.httpOrigins } : {}),
       dbPath,
       ...(log ? { log } : {}),
       ...(admin === null ? {} : { adminSocket: admin }),
@@ -88,6 +90,9 @@ export async function runServer(args: readonly string[]): Promise<number> {
   logLine(
     `jim server listening on ${server.hostname}:${server.port} (database ${dbPath}${adminNote})`,
   );
+  if (server.http) {
+    logLine(`web client on http://${server.http.hostname}:${server.http.port}/`);
+  }
   await server.finished;
   Deno.removeSignalListener("SIGINT", stop);
   Deno.removeSignalListener("SIGTERM", stop);
@@ -96,6 +101,7 @@ export async function runServer(args: readonly string[]): Promise<number> {
 }
 
 function describeStartError(e: unknown, hostname: string, port: number, dbPath: string): string {
+  if (e instanceof HttpListenError) return e.message;
   if (e instanceof Deno.errors.AddrInUse) {
     return `Cannot listen on ${hostname}:${port}: address already in use`;
   }

@@ -403,3 +403,30 @@ export class Outgoing<T = unknown> {
     return this.#ascii;
   }
 }
+
+/**
+ * Judges one message that holds exactly one object on its own (a WebSocket
+ * text frame): the same bound and the same errors as the stream decoder,
+ * but nothing carries over to the next message.
+ */
+export function decodeMessage(text: string, maxObjectBytes: number): DecodeEvent {
+  // UTF-8 takes at most 3 bytes per UTF-16 unit: only long texts need counting.
+  const bytes = text.length * 3 <= maxObjectBytes ? -1 : textEncoder.encode(text).length;
+  if (bytes > maxObjectBytes) {
+    return {
+      kind: "error",
+      message: `Cannot parse request: object exceeds ${maxObjectBytes} bytes`,
+    };
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { kind: "error", message: "Cannot parse request: invalid JSON" };
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return { kind: "error", message: "Cannot parse request: expected a JSON object" };
+  }
+  const length = bytes >= 0 ? bytes : textEncoder.encode(text).length;
+  return { kind: "object", value: value as Record<string, unknown>, bytes: length, text };
+}

@@ -6,16 +6,19 @@
  */
 
 import { Outgoing } from "../protocol/codec.ts";
+import { WEB_ASSETS } from "../web/assets.ts";
 import { response } from "../protocol/messages.ts";
 import { permissionWarnings } from "../store/db_files.ts";
 import { SqliteStore } from "../store/sqlite_store.ts";
 import type { Store } from "../store/store.ts";
 import { type AdminSocket, listenAdmin } from "./admin_socket.ts";
 import { Connection } from "./connection.ts";
+import { type HttpListener, startHttp } from "./http.ts";
 import { Hub } from "./hub.ts";
 import { SERVER_DEFAULTS, type ServerSettings } from "./options.ts";
 import { sourceKey } from "./source_key.ts";
-import { StreamTransport } from "./transport.ts";
+import { StreamTransport, type Transport } from "./transport.ts";
+import { WebSocketTransport } from "./websocket_transport.ts";
 
 /** Options for {@linkcode serve}: where to listen, what to store in, and any settings. */
 export interface ServeOptions extends Partial<ServerSettings> {
@@ -27,6 +30,10 @@ export interface ServeOptions extends Partial<ServerSettings> {
   dbPath?: string;
   /** A store to use instead of opening `dbPath`; the server closes it on shutdown. */
   store?: Store;
+  /** Also serve the web client and JIM over WebSocket here (`--http`). @default {off} */
+  http?: { hostname: string; port: number };
+  /** Origins allowed to open the WebSocket besides the served one (`--http-origin`). */
+  httpOrigins?: readonly string[];
   /** Log sink. @default {no logging} */
   log?: (line: string) => void;
   /**
@@ -42,7 +49,9 @@ export interface JimServer extends AsyncDisposable {
   readonly port: number;
   /** The address it listens on. */
   readonly hostname: string;
-  /** Connections open now. */
+  /** The HTTP listener's address, when `http` was given. */
+  readonly http: { hostname: string; port: number } | null;
+  /** Connections open now (TCP and WebSocket). */
   readonly connections: number;
   /** Sends 101 to everyone, flushes within the grace period, closes all and the store. */
   shutdown(): Promise<void>;
@@ -67,7 +76,8 @@ export async function serve(options: ServeOptions = {}): Promise<JimServer> {
     for (const line of permissionWarnings(options.dbPath ?? ":memory:")) log(line);
   }
   let hub: Hub;
-  let listener: Deno.TcpListener;
+  let listener: Deno.TcpListener | undefined;
+  let http: HttpListener | null = null;
   try {
     hub = await Hub.create({ store, settings, log });
     listener = Deno.listen({
@@ -75,10 +85,38 @@ export async function serve(options: ServeOptions = {}): Promise<JimServer> {
       hostname: options.hostname ?? "0.0.0.0",
       transport: "tcp",
     });
+    if (options.http) {
+      http = await startHttp({
+        ...options.http,
+        origins: options.httpOrigins ?? [],
+        assets: WEB_ASSETS,
+        log,
+        onSocket(socket, address) {
+          const transport = new WebSocketTransport(socket, {
+            address,
+            maxObjectBytes: settings.maxObjectBytes,
+            maxBufferedBytes: settings.maxQueueBytes,
+          });
+          if (stopping) transport.close(1001, "server shutting down");
+          else accept(transport);
+        },
+        async health() {
+          let ok = true;
+          try {
+            await store.countOffline("");
+          } catch {
+            ok = false;
+          }
+          return { connections: connections.size, store: ok };
+        },
+      });
+    }
   } catch (e) {
+    listener?.close();
     await store.close();
     throw e;
   }
+  const tcp = listener;
 
   const connections = new Set<Connection>();
   let admin: AdminSocket | null = null;
@@ -108,20 +146,37 @@ export async function serve(options: ServeOptions = {}): Promise<JimServer> {
     else perAddress.set(source, n);
   }
 
-  function refuse(conn: Deno.TcpConn, text: string): void {
-    const bytes = new Outgoing(response(503, text)).bytes(true);
-    conn.write(bytes).catch(() => {}).finally(() => {
-      try {
-        conn.close();
-      } catch { /* already closed */ }
-    });
+  function refuse(transport: Transport, text: string): void {
+    transport.write([new Outgoing(response(503, text))], true).catch(() => {})
+      .finally(() => transport.close());
+  }
+
+  /** Adopts a new peer (TCP or WebSocket), unless a connection cap refuses it. */
+  function accept(transport: Transport): void {
+    // Counted per source: the address, or an IPv6 address's /64.
+    const source = sourceKey(transport.address);
+    const fromAddress = perAddress.get(source) ?? 0;
+    if (settings.maxConnections > 0 && connections.size >= settings.maxConnections) {
+      refuse(transport, "Cannot connect: the server is full");
+      return;
+    }
+    if (settings.maxPerAddress > 0 && fromAddress >= settings.maxPerAddress) {
+      refuse(transport, "Cannot connect: too many connections from your address");
+      return;
+    }
+    perAddress.set(source, fromAddress + 1);
+    const c = new Connection(transport, { hub, settings, log, onClose: release });
+    connections.add(c);
+    const p = c.run().catch((e) => log(`connection failed: ${e}`));
+    running.add(p);
+    p.finally(() => running.delete(p));
   }
 
   async function acceptLoop(): Promise<void> {
     while (true) {
       let conn: Deno.TcpConn;
       try {
-        conn = await listener.accept();
+        conn = await tcp.accept();
       } catch (e) {
         if (stopping) return;
         // Out of file descriptors and the like: pause rather than spin.
@@ -133,28 +188,7 @@ export async function serve(options: ServeOptions = {}): Promise<JimServer> {
         conn.close();
         continue;
       }
-      // Counted per source: the address, or an IPv6 address's /64.
-      const source = sourceKey((conn.remoteAddr as Deno.NetAddr).hostname);
-      const fromAddress = perAddress.get(source) ?? 0;
-      if (settings.maxConnections > 0 && connections.size >= settings.maxConnections) {
-        refuse(conn, "Cannot connect: the server is full");
-        continue;
-      }
-      if (settings.maxPerAddress > 0 && fromAddress >= settings.maxPerAddress) {
-        refuse(conn, "Cannot connect: too many connections from your address");
-        continue;
-      }
-      perAddress.set(source, fromAddress + 1);
-      const c = new Connection(new StreamTransport(conn, settings), {
-        hub,
-        settings,
-        log,
-        onClose: release,
-      });
-      connections.add(c);
-      const p = c.run().catch((e) => log(`connection failed: ${e}`));
-      running.add(p);
-      p.finally(() => running.delete(p));
+      accept(new StreamTransport(conn, settings));
     }
   }
 
@@ -214,7 +248,7 @@ export async function serve(options: ServeOptions = {}): Promise<JimServer> {
     clearInterval(sweeper);
     clearInterval(blockChecker);
     try {
-      listener.close();
+      tcp.close();
     } catch { /* already closed */ }
     await admin?.close();
     await accepting;
@@ -232,14 +266,17 @@ export async function serve(options: ServeOptions = {}): Promise<JimServer> {
     clearTimeout(timer);
     for (const c of connections) c.abort("shutdown grace period over");
     await Promise.all(running);
+    // After the connections: stopping it cuts off upgraded sockets at once.
+    await http?.shutdown();
     await store.close().catch((e) => log(`cannot close the store: ${e}`));
     resolveFinished();
   }
 
-  const addr = listener.addr as Deno.NetAddr;
+  const addr = tcp.addr as Deno.NetAddr;
   return {
     port: addr.port,
     hostname: addr.hostname,
+    http: http && { hostname: http.hostname, port: http.port },
     get connections() {
       return connections.size;
     },

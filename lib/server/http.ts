@@ -1,0 +1,194 @@
+/**
+ * The `--http` listener: serves the web client, upgrades `GET /jim` to a
+ * WebSocket speaking JIM, and answers `GET /healthz`. Everything else about
+ * a WebSocket peer (limits, hub, store) is the same as for TCP: this module
+ * only checks the request and hands the socket on.
+ *
+ * @module
+ */
+
+/** The web client's files, embedded in the program. */
+export interface WebAssets {
+  html: string;
+  js: string;
+  css: string;
+}
+
+/** The `--http` listener could not start; the message says where and why. */
+export class HttpListenError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "HttpListenError";
+  }
+}
+
+/** Options for {@linkcode startHttp}. */
+export interface HttpOptions {
+  hostname: string;
+  /** 0 picks a free port. */
+  port: number;
+  /**
+   * Origins allowed to open `/jim` besides the one the page is served from
+   * (`http://HOST:PORT` as the browser sends it), e.g. `https://chat.example.org`.
+   */
+  origins: readonly string[];
+  assets: WebAssets;
+  /** Called with each upgraded socket and its peer's address. */
+  onSocket: (socket: WebSocket, address: string) => void;
+  /** For `/healthz`: connections open and whether the store answers. */
+  health: () => Promise<{ connections: number; store: boolean }>;
+  log: (line: string) => void;
+}
+
+/** A running HTTP listener. */
+export interface HttpListener {
+  readonly hostname: string;
+  readonly port: number;
+  /** Stops listening; resolves once open requests have ended. */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * No inline script or style, nothing from elsewhere, no framing: the page
+ * runs only its own bundled script and talks only to its own origin.
+ */
+export const CONTENT_SECURITY_POLICY = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "connect-src 'self'",
+  "img-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join("; ");
+
+const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  "content-security-policy": CONTENT_SECURITY_POLICY,
+  "x-content-type-options": "nosniff",
+  "x-frame-options": "DENY",
+  "referrer-policy": "no-referrer",
+  "cross-origin-opener-policy": "same-origin",
+  "cross-origin-resource-policy": "same-origin",
+  "cache-control": "no-cache",
+};
+
+function reply(status: number, body: string | null, type?: string): Response {
+  const headers = new Headers(SECURITY_HEADERS);
+  if (type) headers.set("content-type", type);
+  return new Response(body, { status, headers });
+}
+
+function text(status: number, body: string): Response {
+  return reply(status, body + "\n", "text/plain; charset=utf-8");
+}
+
+/**
+ * Parses `--http`: `PORT` or `ADDR:PORT` (`[::1]:8080` for IPv6). Returns
+ * null when it is neither.
+ */
+export function parseHttpAddress(
+  raw: string,
+  defaultHostname: string,
+): { hostname: string; port: number } | null {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]:|([^:\[\]]+):)?(\d{1,5})$/.exec(raw);
+  if (!m) return null;
+  const port = Number(m[3]);
+  if (port > 65535) return null;
+  return { hostname: m[1] ?? m[2] ?? defaultHostname, port };
+}
+
+/** Whether `origin` may open `/jim` on a request for `host`. */
+export function originAllowed(
+  origin: string | null,
+  host: string | null,
+  allowed: readonly string[],
+): boolean {
+  // Browsers always send Origin on a WebSocket handshake; a program that
+  // does not is no browser page, and could claim any origin anyway.
+  if (origin === null) return true;
+  const o = origin.toLowerCase();
+  if (host !== null && (o === `http://${host.toLowerCase()}`)) return true;
+  return allowed.some((a) => a.toLowerCase() === o);
+}
+
+/** Starts the HTTP listener. */
+export function startHttp(options: HttpOptions): Promise<HttpListener> {
+  const { assets, log } = options;
+  const handler = async (
+    req: Request,
+    info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+  ): Promise<Response> => {
+    const url = new URL(req.url);
+    if (req.method !== "GET") {
+      const r = text(405, `Cannot ${req.method} ${url.pathname}: only GET is served`);
+      r.headers.set("allow", "GET");
+      return r;
+    }
+    switch (url.pathname) {
+      case "/":
+        return reply(200, assets.html, "text/html; charset=utf-8");
+      case "/app.js":
+        return reply(200, assets.js, "text/javascript; charset=utf-8");
+      case "/app.css":
+        return reply(200, assets.css, "text/css; charset=utf-8");
+      case "/favicon.ico":
+        return reply(204, null);
+      case "/healthz": {
+        const h = await options.health();
+        const body = JSON.stringify({
+          status: h.store ? "up" : "degraded",
+          connections: h.connections,
+          store: h.store ? "ok" : "error",
+        });
+        return reply(h.store ? 200 : 503, body, "application/json");
+      }
+      case "/jim": {
+        if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+          return text(426, "Cannot open /jim: it is a WebSocket endpoint");
+        }
+        const origin = req.headers.get("origin");
+        if (!originAllowed(origin, req.headers.get("host"), options.origins)) {
+          log(`${info.remoteAddr.hostname}: WebSocket refused: origin ${origin} not allowed`);
+          return text(403, `Cannot open /jim: origin ${origin} is not allowed`);
+        }
+        // Read before the upgrade: afterwards the request is gone.
+        const address = info.remoteAddr.hostname;
+        const { socket, response } = Deno.upgradeWebSocket(req);
+        options.onSocket(socket, address);
+        return response;
+      }
+      default:
+        return text(404, `Cannot find ${url.pathname}`);
+    }
+  };
+  return new Promise((resolve, reject) => {
+    try {
+      const server = Deno.serve({
+        hostname: options.hostname,
+        port: options.port,
+        onListen(addr) {
+          resolve({
+            hostname: addr.hostname,
+            port: addr.port,
+            shutdown: () => server.shutdown(),
+          });
+        },
+        onError(e) {
+          log(`http: internal error: ${e instanceof Error ? e.stack : e}`);
+          return text(500, "Cannot answer: internal server error");
+        },
+      }, handler);
+    } catch (e) {
+      const where = `${options.hostname}:${options.port}`;
+      const why = e instanceof Deno.errors.AddrInUse
+        ? "address already in use"
+        : e instanceof Deno.errors.AddrNotAvailable
+        ? "address not available"
+        : e instanceof Error
+        ? e.message
+        : String(e);
+      reject(new HttpListenError(`Cannot listen on ${where} (--http): ${why}`, { cause: e }));
+    }
+  });
+}

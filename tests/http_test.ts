@@ -1,0 +1,317 @@
+/**
+ * The `--http` listener: the page and its headers, /healthz, and JIM over a
+ * WebSocket on the same hub as TCP, with the same validation and caps.
+ */
+import { assert, assertEquals, assertMatch, assertRejects, assertThrows } from "@std/assert";
+import { parseServerArgs, SERVER_HELP } from "../lib/cli/server_args.ts";
+import { UsageError } from "../lib/cli/parse.ts";
+import {
+  CONTENT_SECURITY_POLICY,
+  HttpListenError,
+  originAllowed,
+  parseHttpAddress,
+} from "../lib/server/http.ts";
+import { guest, now, type Obj, startServer } from "./_helpers.ts";
+import type { JimServer, ServeOptions } from "../lib/server/serve.ts";
+
+/** A WebSocket JIM client that records every frame it reads. */
+class WsClient implements AsyncDisposable {
+  readonly socket: WebSocket;
+  readonly frames: string[] = [];
+  readonly #inbox: Obj[] = [];
+  #waiters: (() => void)[] = [];
+  closed = false;
+  readonly done: Promise<void>;
+
+  private constructor(socket: WebSocket) {
+    this.socket = socket;
+    socket.onmessage = (e) => {
+      this.frames.push(String(e.data));
+      this.#inbox.push(JSON.parse(String(e.data)));
+      this.#wake();
+    };
+    this.done = new Promise((resolve) => {
+      socket.onclose = () => {
+        this.closed = true;
+        this.#wake();
+        resolve();
+      };
+    });
+  }
+
+  static async open(port: number): Promise<WsClient> {
+    const socket = new WebSocket(`ws://127.0.0.1:${port}/jim`);
+    const c = new WsClient(socket);
+    await new Promise<void>((resolve, reject) => {
+      socket.onopen = () => resolve();
+      socket.onerror = () => reject(new Error("WebSocket did not open"));
+    });
+    return c;
+  }
+
+  #wake(): void {
+    for (const w of this.#waiters.splice(0)) w();
+  }
+
+  async take(match: (o: Obj) => boolean, timeoutMs = 3000): Promise<Obj> {
+    const deadline = Date.now() + timeoutMs;
+    while (true) {
+      const i = this.#inbox.findIndex(match);
+      if (i >= 0) return this.#inbox.splice(i, 1)[0]!;
+      if (this.closed) throw new Error(`closed; inbox: ${JSON.stringify(this.#inbox)}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out; inbox: ${JSON.stringify(this.#inbox)}`);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((r) => {
+        this.#waiters.push(r);
+        timer = setTimeout(r, left);
+      });
+      clearTimeout(timer);
+    }
+  }
+
+  response(): Promise<Obj> {
+    return this.take((o) => typeof o.response === "number");
+  }
+
+  message(): Promise<Obj> {
+    return this.take((o) => o.action === "msg");
+  }
+
+  request(value: Obj): Promise<Obj> {
+    this.socket.send(JSON.stringify(value));
+    return this.response();
+  }
+
+  async waitClosed(timeoutMs = 3000): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      this.done,
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error("not closed")), timeoutMs);
+      }),
+    ]).finally(() => clearTimeout(timer));
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (!this.closed) this.socket.close();
+    await this.done;
+  }
+}
+
+function withHttp(options: ServeOptions = {}): Promise<JimServer> {
+  return startServer({ http: { hostname: "127.0.0.1", port: 0 }, ...options });
+}
+
+function base(server: JimServer): string {
+  return `http://127.0.0.1:${server.http!.port}`;
+}
+
+function presence(name: string): Obj {
+  return { action: "presence", time: now(), user: { account_name: name } };
+}
+
+/** A WebSocket handshake by hand, to see the HTTP answer a browser would get. */
+async function handshake(server: JimServer, origin: string): Promise<Response> {
+  const r = await fetch(`${base(server)}/jim`, {
+    headers: {
+      upgrade: "websocket",
+      connection: "Upgrade",
+      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+      "sec-websocket-version": "13",
+      origin,
+    },
+  });
+  await r.body?.cancel();
+  return r;
+}
+
+Deno.test("http: GET / serves the page with strict security headers; the script and style too", async () => {
+  await using server = await withHttp();
+  const page = await fetch(`${base(server)}/`);
+  const html = await page.text();
+  assertEquals(page.status, 200);
+  assertEquals(page.headers.get("content-type"), "text/html; charset=utf-8");
+  assertEquals(page.headers.get("content-security-policy"), CONTENT_SECURITY_POLICY);
+  assertMatch(CONTENT_SECURITY_POLICY, /frame-ancestors 'none'/);
+  assertEquals(/script-src[^;]*unsafe-inline/.test(CONTENT_SECURITY_POLICY), false);
+  assertEquals(page.headers.get("x-content-type-options"), "nosniff");
+  assertEquals(page.headers.get("x-frame-options"), "DENY");
+  assertMatch(html, /<script type="module" src="\/app\.js"><\/script>/);
+  assertEquals(/<script>/.test(html), false, "no inline script");
+  const js = await fetch(`${base(server)}/app.js`);
+  assertEquals(js.headers.get("content-type"), "text/javascript; charset=utf-8");
+  assert((await js.text()).length > 1000);
+  const css = await fetch(`${base(server)}/app.css`);
+  assertEquals(css.headers.get("content-type"), "text/css; charset=utf-8");
+  await css.body?.cancel();
+  const missing = await fetch(`${base(server)}/nope`);
+  assertEquals([missing.status, await missing.text()], [404, "Cannot find /nope\n"]);
+  const post = await fetch(`${base(server)}/`, { method: "POST", body: "x" });
+  assertEquals([post.status, post.headers.get("allow")], [405, "GET"]);
+  await post.body?.cancel();
+  const plain = await fetch(`${base(server)}/jim`);
+  assertEquals(plain.status, 426);
+  await plain.body?.cancel();
+});
+
+Deno.test("http: /healthz answers 200 JSON with the connection count and the store's state", async () => {
+  await using server = await withHttp();
+  await using _tcp = await guest(server.port, "tcp_one");
+  await using _ws = await WsClient.open(server.http!.port);
+  const r = await fetch(`${base(server)}/healthz`);
+  assertEquals(r.status, 200);
+  assertEquals(r.headers.get("content-type"), "application/json");
+  assertEquals(await r.json(), { status: "up", connections: 2, store: "ok" });
+});
+
+Deno.test("http: a WebSocket peer and a TCP peer are two connections on one hub (direct and room)", async () => {
+  await using server = await withHttp();
+  await using web = await WsClient.open(server.http!.port);
+  await using tcp = await guest(server.port, "tcp_bob");
+  assertEquals((await web.request(presence("web_amy"))).response, 200);
+  assertEquals(
+    (await web.request({ action: "msg", time: now(), to: "tcp_bob", message: "привет" }))
+      .response,
+    200,
+  );
+  const got = await tcp.message();
+  assertEquals([got.from, got.to, got.message], ["web_amy", "tcp_bob", "привет"]);
+  const sent = await tcp.request({
+    action: "msg",
+    time: now(),
+    to: "web_amy",
+    message: "<b>hi</b>",
+  });
+  assertEquals(sent.response, 200);
+  const back = await web.message();
+  assertEquals([back.from, back.message], ["tcp_bob", "<b>hi</b>"]);
+  assertEquals((await web.request({ action: "join", time: now(), room: "#mix" })).response, 201);
+  assertEquals((await tcp.request({ action: "join", time: now(), room: "#mix" })).response, 200);
+  const who = await web.request({ action: "who", time: now(), target: "#mix" });
+  assertEquals(who.users.sort(), ["tcp_bob", "web_amy"]);
+  await tcp.send({ action: "msg", time: now(), to: "#mix", message: "room hello" });
+  assertEquals((await web.message()).message, "room hello");
+  // Every frame the server wrote is exactly one object, with no newline.
+  for (const f of web.frames) {
+    assertEquals(f.includes("\n"), false);
+    assertEquals(typeof JSON.parse(f), "object");
+  }
+});
+
+Deno.test("http: each frame is judged on its own: a broken one gets its 400 at once, the next works", async () => {
+  await using server = await withHttp({ maxObjectBytes: 1024 });
+  await using web = await WsClient.open(server.http!.port);
+  const cases: [string, string][] = [
+    ['{"action":"presence"', "Cannot parse request: invalid JSON"],
+    [
+      '{"action":"presence","time":1}\n{"action":"who","time":1}',
+      "Cannot parse request: invalid JSON",
+    ],
+    ["[1,2]", "Cannot parse request: expected a JSON object"],
+    ["", "Cannot parse request: invalid JSON"],
+    [
+      `{"action":"msg","time":1,"message":"${"x".repeat(2000)}"}`,
+      "Cannot parse request: object exceeds 1024 bytes",
+    ],
+    ['{"action":"fly","time":1}', 'Cannot parse request: unknown action "fly"'],
+  ];
+  for (const [frame, error] of cases) {
+    web.socket.send(frame);
+    const r = await web.response();
+    assertEquals([r.response, r.error], [400, error], frame.slice(0, 40));
+  }
+  web.socket.send(new Uint8Array([123, 125]));
+  const bin = await web.response();
+  assertEquals(bin.response, 400);
+  assertMatch(bin.error, /binary frames/);
+  assertEquals((await web.request(presence("still_here"))).response, 200);
+});
+
+Deno.test("http: a foreign Origin is refused with 403; the served origin and --http-origin ones are let in", async () => {
+  await using server = await withHttp({ httpOrigins: ["https://chat.example.org"] });
+  const foreign = await handshake(server, "http://evil.example");
+  assertEquals(foreign.status, 403);
+  const served = await handshake(server, base(server));
+  assertEquals(served.status, 101);
+  const listed = await handshake(server, "https://chat.example.org");
+  assertEquals(listed.status, 101);
+  assertEquals(originAllowed("http://localhost:80", "localhost:80", []), true);
+  assertEquals(originAllowed("http://localhost:81", "localhost:80", []), false);
+  assertEquals(originAllowed("null", "localhost:80", []), false);
+});
+
+Deno.test("http: WebSocket connections count toward --max-per-address: 503, then closed", async () => {
+  await using server = await withHttp({ maxPerAddress: 1 });
+  await using _tcp = await guest(server.port, "first");
+  await using web = await WsClient.open(server.http!.port);
+  const r = await web.response();
+  assertEquals([r.response, r.error], [
+    503,
+    "Cannot connect: too many connections from your address",
+  ]);
+  await web.waitClosed();
+});
+
+Deno.test("http: the same rate limit as TCP: a flooding WebSocket gets 429 then is closed", async () => {
+  await using server = await withHttp({ rateLimit: 1, rateBurst: 2, floodDisconnect: 3 });
+  await using web = await WsClient.open(server.http!.port);
+  for (let i = 0; i < 8; i++) web.socket.send(JSON.stringify(presence("flood")));
+  await web.waitClosed();
+  const codes = web.frames.map((f) => JSON.parse(f).response);
+  assertEquals(codes.slice(0, 2), [200, 200]);
+  assertEquals(codes.slice(2), [429, 429, 429]);
+});
+
+Deno.test("http: shutdown sends 101 to WebSocket peers and closes them", async () => {
+  const server = await withHttp();
+  const web = await WsClient.open(server.http!.port);
+  assertEquals((await web.request(presence("leaving"))).response, 200);
+  await server.shutdown();
+  const notice = await web.take((o) => o.response === 101);
+  assertEquals(notice.alert, "server shutting down");
+  await web.waitClosed();
+});
+
+Deno.test("parseHttpAddress: PORT, ADDR:PORT and [IPv6]:PORT; anything else is null", () => {
+  assertEquals(parseHttpAddress("8080", "0.0.0.0"), { hostname: "0.0.0.0", port: 8080 });
+  assertEquals(parseHttpAddress("127.0.0.1:0", "0.0.0.0"), { hostname: "127.0.0.1", port: 0 });
+  assertEquals(parseHttpAddress("[::1]:8080", "0.0.0.0"), { hostname: "::1", port: 8080 });
+  assertEquals(parseHttpAddress("localhost:99999", "0.0.0.0"), null);
+  assertEquals(parseHttpAddress("http://x", "0.0.0.0"), null);
+  assertEquals(parseHttpAddress("", "0.0.0.0"), null);
+});
+
+Deno.test("parseServerArgs(): --http and --http-origin; bad values are usage errors", () => {
+  const a = parseServerArgs([
+    "-a",
+    "127.0.0.1",
+    "--http",
+    "8080",
+    "--http-origin",
+    "https://a.example, http://b.example:81",
+  ]);
+  assertEquals(a.http, { hostname: "127.0.0.1", port: 8080 });
+  assertEquals(a.httpOrigins, ["https://a.example", "http://b.example:81"]);
+  assertEquals(parseServerArgs([]).http, null);
+  assertThrows(
+    () => parseServerArgs(["--http", "web"]),
+    UsageError,
+    'expected PORT or ADDR:PORT, got "web"',
+  );
+  assertThrows(
+    () => parseServerArgs(["--http-origin", "a.example"]),
+    UsageError,
+    "expected origins like",
+  );
+  assertMatch(SERVER_HELP, /--http PORT\|ADDR:PORT .*\(default off/s);
+});
+
+Deno.test("http: a port in use for --http is a start error naming --http", async () => {
+  await using first = await withHttp();
+  await assertRejects(
+    () => startServer({ http: { hostname: "127.0.0.1", port: first.http!.port } }),
+    HttpListenError,
+    `Cannot listen on 127.0.0.1:${first.http!.port} (--http): address already in use`,
+  );
+});
