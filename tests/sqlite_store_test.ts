@@ -126,7 +126,11 @@ function storeContract(label: string, open: () => Promise<Fixture>): void {
     await store.addRoomMember("#a", "bob");
     await store.addToken("alice", "ta", Date.now() + 60_000, 10);
     await store.addToken("bob", "tb", Date.now() + 60_000, 10);
+    await store.addContacts("alice", ["bob"]);
+    await store.addContacts("bob", ["carol"]);
     assertEquals(await store.deleteAccount("alice"), true);
+    assertEquals(await store.listContacts("alice"), []);
+    assertEquals(await store.listContacts("bob"), ["carol"]);
     assertEquals(await store.getAccount("alice"), null);
     assertEquals(await store.countOffline("alice"), 0);
     assertEquals(await store.listRoomMemberships(), [{ room: "#a", account: "bob" }]);
