@@ -36,6 +36,11 @@ export class HookedStore implements Store {
       Store["getAccount"]
     >;
   }
+  accountLike(...args: Parameters<Store["accountLike"]>): ReturnType<Store["accountLike"]> {
+    return this.#call("accountLike", () => this.#inner.accountLike(...args)) as ReturnType<
+      Store["accountLike"]
+    >;
+  }
   setBlocked(...args: Parameters<Store["setBlocked"]>): ReturnType<Store["setBlocked"]> {
     return this.#call("setBlocked", () => this.#inner.setBlocked(...args)) as ReturnType<
       Store["setBlocked"]

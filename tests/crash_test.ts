@@ -192,6 +192,9 @@ class FaultyStore implements Store {
     this.#check(name);
     return this.#inner.getAccount(name);
   }
+  accountLike(name: string): Promise<string | null> {
+    return this.#inner.accountLike(name);
+  }
   setBlocked(name: string, blocked: boolean): Promise<boolean> {
     return this.#inner.setBlocked(name, blocked);
   }

@@ -504,6 +504,35 @@ Deno.test("SqliteStore.open() fills in the sender of mail stored by a schema 1 d
   ]);
 });
 
+Deno.test("SqliteStore.open() gives old accounts their skeleton and keeps look-alikes it finds", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/jim.db`;
+  const db = new DatabaseSync(path);
+  try {
+    db.exec(`CREATE TABLE accounts (
+       name TEXT PRIMARY KEY NOT NULL, password_hash TEXT NOT NULL,
+       blocked INTEGER NOT NULL DEFAULT 0 CHECK (blocked IN (0, 1)), created_at INTEGER NOT NULL
+     ) STRICT;
+     CREATE TABLE offline (
+       id INTEGER PRIMARY KEY AUTOINCREMENT, recipient TEXT NOT NULL, body TEXT NOT NULL
+     ) STRICT;
+     CREATE TABLE room_members (
+       room TEXT NOT NULL, account TEXT NOT NULL, PRIMARY KEY (room, account)
+     ) STRICT, WITHOUT ROWID;
+     PRAGMA user_version = 1;`);
+    const insert = db.prepare("INSERT INTO accounts VALUES (?, 'h', 0, 1)");
+    insert.run("alice");
+    insert.run("\u0430lice"); // registered before look-alikes were refused
+  } finally {
+    db.close();
+  }
+  await using store = SqliteStore.open(path);
+  assertEquals((await store.listAccounts()).length, 2, "both kept");
+  assertEquals(await store.accountLike("alice"), "\u0430lice");
+  assertEquals(await store.accountLike("ａｌｉｃｅ"), "alice");
+  assertEquals(await store.createAccount("al\u0456ce", "h"), false);
+});
+
 Deno.test("SqliteStore.open() refuses a database from a newer jim", async () => {
   await using dir = await tempDir();
   const path = `${dir.path}/jim.db`;

@@ -8,6 +8,7 @@
  */
 
 import { type Encoding, ProtocolError, type Request } from "./messages.ts";
+import { invisibleIn } from "./names.ts";
 
 /** A session token on the wire: 43 base64url characters (see lib/auth/token.ts). */
 const TOKEN = /^[A-Za-z0-9_-]{43}$/;
@@ -83,6 +84,10 @@ function userObject(value: Record<string, unknown>): Record<string, unknown> {
 export function nameProblem(name: string): string | null {
   if (name.length === 0) return "account_name must not be empty";
   if (exceeds(name, LIMITS.name)) return `account_name exceeds ${LIMITS.name} characters`;
+  const invisible = invisibleIn(name);
+  if (invisible) {
+    return `account_name must not contain invisible or filler characters (${invisible})`;
+  }
   if (!NAME.test(name)) {
     return "account_name may hold only letters, digits, '_', '.' and '-'";
   }
@@ -128,6 +133,8 @@ function flag(obj: Record<string, unknown>, key: string): boolean | undefined {
 
 function roomName(value: Record<string, unknown>): string {
   const room = limited(field(value, "room", "room"), LIMITS.room, "room");
+  const invisible = invisibleIn(room);
+  if (invisible) throw bad(`room must not contain invisible or filler characters (${invisible})`);
   if (!ROOM.test(room)) {
     throw bad("room must be '#' followed by letters, digits, '_', '.' or '-'");
   }

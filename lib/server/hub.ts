@@ -16,6 +16,7 @@ import {
   response,
   unixTime,
 } from "../protocol/messages.ts";
+import { NameMap } from "../protocol/names.ts";
 import type { Account, Store } from "../store/store.ts";
 import { AuthGuard } from "./auth_guard.ts";
 import type { ServerSettings } from "./options.ts";
@@ -124,13 +125,13 @@ export class Hub {
   /** Set by {@linkcode Hub.stop}: no account is created or login completed after it. */
   #stopped = false;
   /** Online sessions by name (guests and accounts share one namespace). */
-  readonly #online = new Map<string, Session>();
+  readonly #online = new NameMap<Session>();
   /** Room name → member names (persistent account members and online guests). */
-  readonly #rooms = new Map<string, Set<string>>();
+  readonly #rooms = new NameMap<Set<string>>();
   /** All connected sessions, named or not. */
   readonly #sessions = new Set<Session>();
   /** Names whose registration is under way (hashing): no guest may take them meanwhile. */
-  readonly #registering = new Set<string>();
+  readonly #registering = new NameMap<true>();
   /** Offline messages being delivered: already in the store, never to be stored again. */
   readonly #fromStore = new WeakSet<Outgoing>();
   /** A 205 is queued for the users who watch the list (see #usersChanged). */
@@ -448,8 +449,12 @@ export class Hub {
     if (await this.#store.getAccount(name) || this.#registering.has(name)) {
       return response(401, `Cannot use the name ${name}: authenticate to use this name`);
     }
+    const like = await this.#lookalike(session, name);
+    if (like) return response(409, `Cannot use the name ${name}: ${like}`);
     // The name may have been claimed while the store answered.
     if (this.#online.has(name)) return response(409, `Cannot use the name ${name}: it is in use`);
+    const claimed = this.#lookalikeOnline(session, name);
+    if (claimed) return response(409, `Cannot use the name ${name}: ${claimed}`);
     if (!this.#sessions.has(session)) return response(200);
     const old = session.name;
     if (old !== null) {
@@ -800,11 +805,21 @@ export class Hub {
       this.#guard.fail(name, address);
       return response(409, `Cannot register ${name}: the name is taken`);
     }
-    // A guest may have taken the name while the store answered.
+    const like = await this.#lookalike(session, name);
+    if (like) {
+      this.#guard.fail(name, address);
+      return response(409, `Cannot register ${name}: ${like}`);
+    }
+    // A guest may have taken the name (or one like it) while the store answered.
     const taker = this.#online.get(name);
     if (taker && taker !== session) {
       this.#guard.fail(name, address);
       return response(409, `Cannot register ${name}: the name is in use`);
+    }
+    const claimed = this.#lookalikeOnline(session, name);
+    if (claimed) {
+      this.#guard.fail(name, address);
+      return response(409, `Cannot register ${name}: ${claimed}`);
     }
     // Hashing is the expensive part: one address gets only a few at a time
     // and a few accounts an hour, and registrations wait behind logins, so a
@@ -831,7 +846,7 @@ export class Hub {
       );
     }
     // From here until the account exists, the name is reserved.
-    this.#registering.add(name);
+    this.#registering.set(name, true);
     let created = false;
     try {
       let hash: string;
@@ -952,6 +967,32 @@ export class Hub {
     return response(202, `${to} is offline; the message will be delivered when they log in`);
   }
 
+  // -- names that look alike --
+
+  /**
+   * Why `name` cannot be taken by `session` because it looks like a name
+   * online (not the session's own), being registered, or of an account; or
+   * null when nothing looks like it.
+   */
+  async #lookalike(session: Session, name: string): Promise<string | null> {
+    const online = this.#lookalikeOnline(session, name);
+    if (online) return online;
+    const account = await this.#store.accountLike(name);
+    if (account !== null) return `it looks like the account ${account}`;
+    return this.#lookalikeOnline(session, name);
+  }
+
+  /** The part of {@linkcode Hub.#lookalike} that needs no store. */
+  #lookalikeOnline(session: Session, name: string): string | null {
+    const online = this.#online.lookalike(name);
+    if (online !== undefined && online !== session.name) {
+      return `it looks like ${online}, which is in use`;
+    }
+    const registering = this.#registering.lookalike(name);
+    if (registering !== undefined) return `it looks like ${registering}, which is being registered`;
+    return null;
+  }
+
   // -- rooms --
 
   /**
@@ -993,6 +1034,8 @@ export class Hub {
       return response(401, `Cannot join ${room}: send presence or authenticate first`);
     }
     const created = !this.#rooms.has(room);
+    const like = created ? this.#rooms.lookalike(room) : undefined;
+    if (like !== undefined) return response(409, `Cannot create ${room}: it looks like ${like}`);
     if (!session.rooms.has(room)) {
       const { maxRoomsPerUser, maxRooms } = this.#settings;
       if (session.rooms.size >= maxRoomsPerUser) {

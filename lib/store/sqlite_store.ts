@@ -17,6 +17,7 @@
 
 import { DatabaseSync, type SQLOutputValue, type StatementSync } from "node:sqlite";
 import type { DeliveredMsg } from "../protocol/messages.ts";
+import { skeleton } from "../protocol/names.ts";
 import { prepareDatabaseFile } from "./db_files.ts";
 import type {
   Account,
@@ -100,6 +101,13 @@ const MIGRATIONS: readonly string[] = [
   `ALTER TABLE offline ADD COLUMN sender TEXT NOT NULL DEFAULT '';
    UPDATE offline SET sender = coalesce(json_extract(body, '$.from'), '');
    CREATE INDEX IF NOT EXISTS offline_recipient_sender ON offline (recipient, sender);`,
+  // 5: each account's name skeleton (lib/protocol/names.ts, computed by the
+  // jim_skeleton function registered on open), so that no account can be
+  // created that looks like another. Accounts that already look alike keep
+  // their rows; an index, not a constraint, for that reason.
+  `ALTER TABLE accounts ADD COLUMN skeleton TEXT;
+   UPDATE accounts SET skeleton = jim_skeleton(name);
+   CREATE INDEX IF NOT EXISTS accounts_skeleton ON accounts (skeleton);`,
 ];
 
 /** The schema version this code writes. */
@@ -235,6 +243,7 @@ export class SqliteStore implements Store, AsyncDisposable {
   #lastDataVersion = -1;
 
   #insertAccount: StatementSync;
+  #selectAccountLike: StatementSync;
   #selectAccount: StatementSync;
   #updateBlocked: StatementSync;
   #selectAccounts: StatementSync;
@@ -265,9 +274,14 @@ export class SqliteStore implements Store, AsyncDisposable {
   private constructor(db: DatabaseSync, lockWaitMs: number) {
     this.#db = db;
     this.#lockWaitMs = lockWaitMs;
+    // In one statement, so that two look-alike names cannot both get in.
     this.#insertAccount = db.prepare(
-      `INSERT INTO accounts (name, password_hash, blocked, created_at) VALUES (?, ?, 0, ?)
+      `INSERT INTO accounts (name, password_hash, blocked, created_at, skeleton)
+       SELECT ?1, ?2, 0, ?3, ?4 WHERE NOT EXISTS (SELECT 1 FROM accounts WHERE skeleton = ?4)
        ON CONFLICT (name) DO NOTHING`,
+    );
+    this.#selectAccountLike = db.prepare(
+      "SELECT name FROM accounts WHERE skeleton = ? AND name != ? ORDER BY name LIMIT 1",
     );
     this.#selectAccount = db.prepare(
       "SELECT name, password_hash, blocked, created_at FROM accounts WHERE name = ?",
@@ -382,6 +396,7 @@ export class SqliteStore implements Store, AsyncDisposable {
     prepareDatabaseFile(path);
     const db = new DatabaseSync(path);
     try {
+      db.function("jim_skeleton", { deterministic: true }, (name) => skeleton(String(name)));
       // Opening may block: nobody is being served yet.
       db.exec(`PRAGMA busy_timeout = ${Math.max(busyTimeoutMs, lockWaitMs)}`);
       db.exec("PRAGMA journal_mode = WAL");
@@ -430,11 +445,24 @@ export class SqliteStore implements Store, AsyncDisposable {
     }
   }
 
-  /** Creates an account; false when the name is taken (case-sensitively). */
+  /**
+   * Creates an account; false when the name is taken (case-sensitively), or
+   * an account that looks like it exists (the same skeleton).
+   */
   createAccount(name: string, passwordHash: string): Promise<boolean> {
     return this.#call(() =>
-      Number(this.#insertAccount.run(name, passwordHash, Date.now()).changes) === 1
+      Number(
+        this.#insertAccount.run(name, passwordHash, Date.now(), skeleton(name)).changes,
+      ) === 1
     );
+  }
+
+  /** An account other than `name` with the same skeleton, or null. */
+  accountLike(name: string): Promise<string | null> {
+    return this.#call(() => {
+      const row = this.#selectAccountLike.get(skeleton(name), name) as Row | undefined;
+      return row === undefined ? null : text(row, "name");
+    });
   }
 
   /** The account of exactly that name, or null. */

@@ -61,10 +61,15 @@ export interface RoomMembership {
 
 /** The durable state of a jim server. */
 export interface Store {
-  /** Creates an account; false when the name is taken. */
+  /** Creates an account; false when the name is taken, or one that looks like it. */
   createAccount(name: string, passwordHash: string): Promise<boolean>;
   /** The account of that name, or null. */
   getAccount(name: string): Promise<Account | null>;
+  /**
+   * The name of an account other than `name` that looks like it (the same
+   * skeleton, see lib/protocol/names.ts), or null.
+   */
+  accountLike(name: string): Promise<string | null>;
   /**
    * Blocks or unblocks an account; false when there is no such account.
    * Blocking also revokes the account's session tokens.
