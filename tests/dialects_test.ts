@@ -613,3 +613,33 @@ Deno.test("bare peers: objects are written --bare-write-gap apart, each in its o
   const gap = arrivals[1]! - arrivals[0]!;
   assert(gap >= 60, `objects ${gap.toFixed(1)} ms apart`);
 });
+
+Deno.test("transcript: a seed client and jim's own client talk in a room, both ways", async () => {
+  await using server = await startServer();
+  await using ivan = await BareClient.connect(server.port);
+  await ivan.write(
+    '{"action": "presence", "time": 1795680538.44, "type": "status", "user": {"account_name": "ivan", "status": "here"}}',
+  );
+  assertEquals(untimed(await ivan.recv()), { response: 200, alert: "OK" });
+  await ivan.write('{"action": "join", "time": 1795680539.0, "room": "#all"}');
+  assertEquals(untimed(await ivan.recv()), { response: 201, alert: "room #all created" });
+  await using jim = await jimClient(server.port, "jim_own");
+  assertEquals((await jim.request({ action: "join", time: now(), room: "#all" })).response, 200);
+  await ivan.write(
+    '{"action": "msg", "time": 1795680540.0, "to": "#all", "from": "ivan", "encoding": "utf-8", "message": "\\u0432\\u0441\\u0435\\u043c"}',
+  );
+  assertEquals(untimed(await ivan.recv()), { response: 200, alert: "OK" });
+  const got = await jim.message();
+  assertEquals([got.from, got.to, got.message], ["ivan", "#all", "всем"]);
+  assertEquals(
+    (await jim.request({ action: "msg", time: now(), to: "#all", message: "и тебе" })).response,
+    200,
+  );
+  assertEquals(untimed(await ivan.recv()), {
+    action: "msg",
+    from: "jim_own",
+    to: "#all",
+    encoding: "ascii",
+    message: "и тебе",
+  });
+});
