@@ -141,6 +141,16 @@ export class HookedStore implements Store {
       Store["addContact"]
     >;
   }
+  setPublicKey(...args: Parameters<Store["setPublicKey"]>): ReturnType<Store["setPublicKey"]> {
+    return this.#call("setPublicKey", () => this.#inner.setPublicKey(...args)) as ReturnType<
+      Store["setPublicKey"]
+    >;
+  }
+  getPublicKey(...args: Parameters<Store["getPublicKey"]>): ReturnType<Store["getPublicKey"]> {
+    return this.#call("getPublicKey", () => this.#inner.getPublicKey(...args)) as ReturnType<
+      Store["getPublicKey"]
+    >;
+  }
   addContacts(...args: Parameters<Store["addContacts"]>): ReturnType<Store["addContacts"]> {
     return this.#call("addContacts", () => this.#inner.addContacts(...args)) as ReturnType<
       Store["addContacts"]

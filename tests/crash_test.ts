@@ -255,6 +255,12 @@ class FaultyStore implements Store {
   addContact(owner: string, contact: string): Promise<void> {
     return this.#inner.addContact(owner, contact);
   }
+  setPublicKey(account: string, pubkey: string): Promise<void> {
+    return this.#inner.setPublicKey(account, pubkey);
+  }
+  getPublicKey(account: string): Promise<string | null> {
+    return this.#inner.getPublicKey(account);
+  }
   addContacts(owner: string, contacts: Iterable<string>): Promise<void> {
     return this.#inner.addContacts(owner, contacts);
   }

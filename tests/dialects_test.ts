@@ -643,3 +643,50 @@ Deno.test("transcript: a seed client and jim's own client talk in a room, both w
     message: "и тебе",
   });
 });
+
+Deno.test("pubkey_need: an account's announced key is kept while it is offline; a guest's only while online", async () => {
+  await using server = await startServer();
+  await register(server.port, "kim");
+  {
+    await using kim = await RawClient.connect(server.port);
+    assertEquals((await kim.request(auth("kim", "correct horse"))).response, 200);
+    const r = await kim.request({
+      action: "presence",
+      time: now(),
+      user: { account_name: "kim", pubkey: "KIM-KEY" },
+    });
+    assertEquals(r.response, 200);
+    await using guestKey = await RawClient.connect(server.port);
+    assertEquals(
+      (await guestKey.request({
+        action: "presence",
+        time: now(),
+        user: { account_name: "lee", pubkey: "LEE-KEY" },
+      })).response,
+      200,
+    );
+    await using asker = await BareClient.connect(server.port);
+    await asker.write('{"action": "presence", "time": 1, "user": {"account_name": "anna"}}');
+    await asker.recv();
+    await asker.write('{"action": "pubkey_need", "time": 2, "account_name": "lee"}');
+    assertEquals(untimed(await asker.recv()), { response: 511, bin: "LEE-KEY" });
+  }
+  await using anna = await BareClient.connect(server.port);
+  await anna.write('{"action": "presence", "time": 1, "user": {"account_name": "anna2"}}');
+  await anna.recv();
+  await anna.write('{"action": "pubkey_need", "time": 2, "account_name": "kim"}');
+  assertEquals(untimed(await anna.recv()), { response: 511, bin: "KIM-KEY" });
+  // lee was a guest and has gone: its key went with it.
+  const deadline = Date.now() + 5000;
+  let answer: Obj | null = null;
+  while (Date.now() < deadline) {
+    await anna.write('{"action": "pubkey_need", "time": 3, "account_name": "lee"}');
+    answer = untimed(await anna.recv());
+    if (answer?.response === 404) break;
+    await new Promise((r) => setTimeout(r, 20)); // lee's disconnect not seen yet
+  }
+  assertEquals(answer, {
+    response: 404,
+    error: "Cannot get the public key of lee: no key announced",
+  });
+});

@@ -108,6 +108,16 @@ function storeContract(label: string, open: () => Promise<Fixture>): void {
     assertEquals(await store.removeContact("alice", "BOB"), false);
   });
 
+  test("public keys: one per account, replaced when announced again, gone with the account", async (store) => {
+    await store.createAccount("alice", "h");
+    assertEquals(await store.getPublicKey("alice"), null);
+    await store.setPublicKey("alice", "key-1");
+    await store.setPublicKey("alice", "key-2");
+    assertEquals(await store.getPublicKey("alice"), "key-2");
+    assertEquals(await store.deleteAccount("alice"), true);
+    assertEquals(await store.getPublicKey("alice"), null);
+  });
+
   test("deleteAccount() removes the account's own contact list", async (store) => {
     await store.createAccount("alice", "h");
     await store.addContact("alice", "bob");
@@ -385,6 +395,8 @@ function storeContract(label: string, open: () => Promise<Fixture>): void {
       () => store.addContact("a", "b"),
       () => store.addContacts("a", ["b"]),
       () => store.removeContact("a", "b"),
+      () => store.setPublicKey("a", "k"),
+      () => store.getPublicKey("a"),
     ];
     for (const call of calls) {
       await assertRejects(call, Error, "Cannot use store: it is closed");

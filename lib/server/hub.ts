@@ -378,7 +378,9 @@ export class Hub {
   #handle(session: Session, request: Request): Response | Promise<Response> {
     switch (request.action) {
       case "presence":
-        if (request.user.pubkey !== undefined) session.pubkey = request.user.pubkey;
+        if (request.user.pubkey !== undefined) {
+          return this.#presenceWithKey(session, request.user, request.user.pubkey);
+        }
         return this.#presence(session, request.user.account_name, request.user.status);
       case "authenticate": {
         const { account_name, password, token } = request.user;
@@ -582,10 +584,11 @@ export class Hub {
     // persist: the rooms in one commit, however many the guest was in, and
     // as many as the cap on rooms per user allows beside the account's own.
     const carried = this.#roomsToCarry(session, name);
-    if (carried.length > 0 || session.contacts.size > 0) {
+    if (carried.length > 0 || session.contacts.size > 0 || session.pubkey !== null) {
       try {
         if (carried.length > 0) await this.#store.addRoomMembers(carried, name);
         if (session.contacts.size > 0) await this.#store.addContacts(name, session.contacts);
+        if (session.pubkey !== null) await this.#store.setPublicKey(name, session.pubkey);
       } catch (e) {
         this.#log(`cannot log ${name} in: cannot save its rooms and contacts: ${e}`);
         return response(500, "Cannot authenticate: the server could not save the login");
@@ -1172,14 +1175,30 @@ export class Hub {
     return response(202, `${this.#online.size} online`, { users });
   }
 
-  #pubkey(session: Session, name: string): Response {
+  /**
+   * A presence that announces a public key: a guest's is kept with its
+   * session, an account's also in the store, for when it is offline.
+   */
+  async #presenceWithKey(
+    session: Session,
+    user: { account_name: string; status?: string },
+    pubkey: string,
+  ): Promise<Response> {
+    const answer = await this.#presence(session, user.account_name, user.status);
+    if (answer.response !== 200 || session.name !== user.account_name) return answer;
+    session.pubkey = pubkey;
+    if (session.account) await this.#store.setPublicKey(user.account_name, pubkey);
+    return answer;
+  }
+
+  async #pubkey(session: Session, name: string): Promise<Response> {
     if (session.name === null) {
       return response(401, "Cannot get a public key: send presence or authenticate first");
     }
-    const key = this.#online.get(name)?.pubkey;
-    if (!key) {
-      return response(404, `Cannot get the public key of ${name}: not online with a key`);
-    }
+    const online = this.#online.get(name);
+    const key = online?.pubkey ??
+      (online && !online.account ? null : await this.#store.getPublicKey(name));
+    if (!key) return response(404, `Cannot get the public key of ${name}: no key announced`);
     return response(200, `public key of ${name}`, { pubkey: key });
   }
 

@@ -108,6 +108,12 @@ const MIGRATIONS: readonly string[] = [
   `ALTER TABLE accounts ADD COLUMN skeleton TEXT;
    UPDATE accounts SET skeleton = jim_skeleton(name);
    CREATE INDEX IF NOT EXISTS accounts_skeleton ON accounts (skeleton);`,
+  // 6: the public key each account last announced (the lessons' end-to-end
+  // encryption), for \`pubkey_need\` while the account is offline.
+  `CREATE TABLE IF NOT EXISTS public_keys (
+     account TEXT PRIMARY KEY NOT NULL,
+     pubkey TEXT NOT NULL
+   ) STRICT, WITHOUT ROWID;`,
 ];
 
 /** The schema version this code writes. */
@@ -270,6 +276,9 @@ export class SqliteStore implements Store, AsyncDisposable {
   #insertContact: StatementSync;
   #deleteContact: StatementSync;
   #deleteOwnContacts: StatementSync;
+  #upsertPublicKey: StatementSync;
+  #selectPublicKey: StatementSync;
+  #deletePublicKey: StatementSync;
 
   private constructor(db: DatabaseSync, lockWaitMs: number) {
     this.#db = db;
@@ -353,6 +362,12 @@ export class SqliteStore implements Store, AsyncDisposable {
     );
     this.#deleteContact = db.prepare("DELETE FROM contacts WHERE owner = ? AND contact = ?");
     this.#deleteOwnContacts = db.prepare("DELETE FROM contacts WHERE owner = ?");
+    this.#upsertPublicKey = db.prepare(
+      `INSERT INTO public_keys (account, pubkey) VALUES (?, ?)
+       ON CONFLICT (account) DO UPDATE SET pubkey = excluded.pubkey`,
+    );
+    this.#selectPublicKey = db.prepare("SELECT pubkey FROM public_keys WHERE account = ?");
+    this.#deletePublicKey = db.prepare("DELETE FROM public_keys WHERE account = ?");
   }
 
   /** Runs `step` in one write transaction, rolled back if it throws. */
@@ -496,12 +511,13 @@ export class SqliteStore implements Store, AsyncDisposable {
     );
   }
 
-  /** Deletes an account, its mail, memberships, contact list and tokens; false for an unknown name. */
+  /** Deletes an account, its mail, memberships, contact list, public key and tokens; false for an unknown name. */
   deleteAccount(name: string): Promise<boolean> {
     return this.#call(() =>
       this.#transaction(() => {
         this.#deleteTokens.run(name);
         this.#deleteOwnContacts.run(name);
+        this.#deletePublicKey.run(name);
         this.#deleteAccountRooms.run(name);
         this.#deleteAccountMail.run(name);
         return Number(this.#deleteAccount.run(name).changes) === 1;
@@ -765,6 +781,21 @@ export class SqliteStore implements Store, AsyncDisposable {
   addContact(owner: string, contact: string): Promise<void> {
     return this.#call(() => {
       this.#insertContact.run(owner, contact);
+    });
+  }
+
+  /** Records the public key an account announced, replacing any earlier one. */
+  setPublicKey(account: string, pubkey: string): Promise<void> {
+    return this.#call(() => {
+      this.#upsertPublicKey.run(account, pubkey);
+    });
+  }
+
+  /** The public key an account last announced, or null. */
+  getPublicKey(account: string): Promise<string | null> {
+    return this.#call(() => {
+      const row = this.#selectPublicKey.get(account) as Row | undefined;
+      return row === undefined ? null : text(row, "pubkey");
     });
   }
 

@@ -145,6 +145,11 @@ export interface Store {
   /** Removes a contact from an account's list; false when it was not there. */
   removeContact(owner: string, contact: string): Promise<boolean>;
 
+  /** Records the public key an account announced in its presence, replacing any earlier one. */
+  setPublicKey(account: string, pubkey: string): Promise<void>;
+  /** The public key an account last announced, or null. */
+  getPublicKey(account: string): Promise<string | null>;
+
   /** Flushes and releases the store; later calls reject. */
   close(): Promise<void>;
 }
