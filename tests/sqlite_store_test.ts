@@ -730,6 +730,20 @@ Deno.test("SqliteStore.listRoomMemberships() keeps within limits per account and
     { room: "#b", account: "ann" },
     { room: "#b", account: "bob" },
   ]);
-  assertEquals((await store.listRoomMemberships()).length, 5);
-  assertEquals((await store.listRoomMemberships({ rooms: Infinity })).length, 5);
+  // Each account's first rooms by name.
+  await store.addRoomMembers(["#0"], "bob");
+  assertEquals(await store.listRoomMemberships({ perAccount: 1 }), [
+    { room: "#0", account: "bob" },
+    { room: "#a", account: "ann" },
+  ]);
+  await store.removeRoomMember("#0", "bob");
+  await store.addRoomMembers(["#a"], "carl");
+  // #b's first member (ann) is past her cap, its second (bob) is not: #b counts.
+  assertEquals(await store.listRoomMemberships({ perAccount: 1, rooms: 2 }), [
+    { room: "#a", account: "ann" },
+    { room: "#a", account: "carl" },
+    { room: "#b", account: "bob" },
+  ]);
+  assertEquals((await store.listRoomMemberships()).length, 6);
+  assertEquals((await store.listRoomMemberships({ rooms: Infinity })).length, 6);
 });

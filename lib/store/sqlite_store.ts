@@ -261,7 +261,6 @@ export class SqliteStore implements Store, AsyncDisposable {
   #deleteOffline: StatementSync;
   #dataVersion: StatementSync;
   #selectRooms: StatementSync;
-  #selectRoomsWithin: StatementSync;
   #insertRoomMember: StatementSync;
   #deleteRoomMember: StatementSync;
   #updatePassword: StatementSync;
@@ -314,21 +313,6 @@ export class SqliteStore implements Store, AsyncDisposable {
     this.#dataVersion = db.prepare("PRAGMA data_version");
     this.#selectRooms = db.prepare(
       "SELECT room, account FROM room_members ORDER BY room, account",
-    );
-    // SQLite sorts for the window and the room limit on its own pages
-    // (spilling to temporary files), so only the rows kept reach JavaScript.
-    this.#selectRoomsWithin = db.prepare(
-      `WITH kept AS (
-         SELECT room, account FROM (
-           SELECT room, account,
-                  row_number() OVER (PARTITION BY account ORDER BY room) AS n
-           FROM room_members
-         ) WHERE n <= :perAccount
-       ), rooms AS (
-         SELECT DISTINCT room FROM kept ORDER BY room LIMIT :rooms
-       )
-       SELECT room, account FROM kept WHERE room IN (SELECT room FROM rooms)
-       ORDER BY room, account`,
     );
     this.#insertRoomMember = db.prepare(
       "INSERT INTO room_members (room, account) VALUES (?, ?) ON CONFLICT DO NOTHING",
@@ -725,20 +709,39 @@ export class SqliteStore implements Store, AsyncDisposable {
     });
   }
 
-  /** Every persistent room membership, ordered by room, then account. */
+  /**
+   * Every persistent room membership, ordered by room, then account; with
+   * `limits`, each account's first rooms by name and the first rooms in all.
+   */
   listRoomMemberships(limits: RoomLimits = {}): Promise<RoomMembership[]> {
     const { perAccount = Infinity, rooms = Infinity } = limits;
     return this.#call(() => {
-      const rows = perAccount === Infinity && rooms === Infinity
-        ? this.#selectRooms.all()
-        : this.#selectRoomsWithin.all({
-          perAccount: perAccount === Infinity ? Number.MAX_SAFE_INTEGER : sqlLimit(perAccount),
-          rooms: sqlLimit(rooms),
-        });
-      return (rows as Row[]).map((row) => ({
-        room: text(row, "room"),
-        account: text(row, "account"),
-      }));
+      // One pass in key order (room, then account), keeping each account's
+      // first rooms by name and stopping at the first room past the limit:
+      // only what is kept, and a count per account, is ever in memory.
+      const kept: RoomMembership[] = [];
+      const counts = new Map<string, number>();
+      let roomsKept = 0;
+      let current: string | null = null;
+      let currentKept = false;
+      for (const row of this.#selectRooms.iterate() as Iterable<Row>) {
+        const room = text(row, "room");
+        const account = text(row, "account");
+        const n = counts.get(account) ?? 0;
+        if (n >= perAccount) continue;
+        if (room !== current) {
+          current = room;
+          currentKept = false;
+        }
+        if (!currentKept) {
+          if (roomsKept >= rooms) break;
+          roomsKept++;
+          currentKept = true;
+        }
+        if (perAccount !== Infinity) counts.set(account, n + 1);
+        kept.push({ room, account });
+      }
+      return kept;
     });
   }
 
