@@ -285,7 +285,8 @@ Options:
                                 defaults to --addr)
       --http-origin LIST        comma-separated origins (e.g. https://chat.example.org)
                                 also allowed to open the WebSocket, besides the page's own
-                                (default none)
+                                when reached by address or as localhost; a page reached by
+                                a DNS name must be listed (default none)
       --require-auth            refuse guests: only registered accounts may chat
       --no-offline-store        answer 410 instead of keeping messages for offline accounts
       --quiet                   log nothing

@@ -98,6 +98,17 @@ export function parseHttpAddress(
   return { hostname: m[1] ?? m[2] ?? defaultHostname, port };
 }
 
+/**
+ * Whether a Host header names the server by address or as `localhost`. A DNS
+ * name could be one an attacker's page rebinds to this machine (DNS
+ * rebinding): its origin would then match its Host, so a page of the
+ * server's own origin under a name must be listed in `--http-origin`.
+ */
+function hostIsAddress(host: string): boolean {
+  const name = host.startsWith("[") ? host.slice(1, host.indexOf("]")) : host.replace(/:\d+$/, "");
+  return name === "localhost" || /^\d{1,3}(\.\d{1,3}){3}$/.test(name) || name.includes(":");
+}
+
 /** Whether `origin` may open `/jim` on a request for `host`. */
 export function originAllowed(
   origin: string | null,
@@ -108,7 +119,7 @@ export function originAllowed(
   // does not is no browser page, and could claim any origin anyway.
   if (origin === null) return true;
   const o = origin.toLowerCase();
-  if (host !== null && (o === `http://${host.toLowerCase()}`)) return true;
+  if (host !== null && hostIsAddress(host) && o === `http://${host.toLowerCase()}`) return true;
   return allowed.some((a) => a.toLowerCase() === o);
 }
 
