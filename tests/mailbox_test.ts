@@ -149,3 +149,49 @@ Deno.test("a guest cannot leave offline mail: its name may belong to someone els
   assertEquals((await again.request({ action: "who", time: now() })).response, 200);
   assertEquals(again.inbox.filter((o) => o.action === "msg"), []);
 });
+
+Deno.test("a guest's messages kept for a dropped reader are marked as from a guest", async () => {
+  const log: string[] = [];
+  await using server = await startServer({
+    maxQueueObjects: 256,
+    log: (line) => log.push(line),
+  });
+  await register(server.port, "slow");
+  await using g = await guest(server.port, "visitor");
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  await conn.write(encoder.encode(JSON.stringify(auth("slow", "correct horse")) + "\n"));
+  while ((await g.request({ action: "who", time: now(), target: "slow" })).users.length === 0) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const pad = "x".repeat(480);
+  const accepted: string[] = [];
+  const deadline = Date.now() + 20_000;
+  let sent = 0;
+  let refused = false;
+  while (!refused) {
+    assert(Date.now() < deadline, "the slow reader was never dropped");
+    const lines = [];
+    for (let i = 0; i < 500; i++) lines.push(JSON.stringify(msg("slow", `m${sent + i} ${pad}`)));
+    await g.writeRaw(lines.join("\n") + "\n");
+    for (let i = 0; i < 500; i++) {
+      const r = await g.response(10_000);
+      // Once slow is offline, the guest's messages are refused, never stored.
+      if (r.response === 200) accepted.push(`m${sent + i}`);
+      else {
+        assertEquals(r.response, 410, JSON.stringify(r));
+        refused = true;
+      }
+    }
+    sent += 500;
+  }
+  const got = new Set((await messagesToEnd(conn)).map((m) => String(m.message).split(" ")[0]!));
+  await using again = await login(server.port, "slow");
+  const stored: Obj[] = [];
+  while (accepted.some((m) => !got.has(m))) {
+    const m = await again.message(10_000);
+    got.add(String(m.message).split(" ")[0]!);
+    stored.push(m);
+  }
+  assert(stored.length > 0, "the test needs messages kept in the store");
+  for (const m of stored) assertEquals([m.from, m.guest], ["visitor", true]);
+});
