@@ -11,13 +11,9 @@
  * @module
  */
 
-import { limitPositional, parseFlags, UsageError } from "../cli/parse.ts";
 import { hashPassword } from "../auth/password.ts";
-import {
-  type AdminAnswer,
-  type AdminRequest,
-  type AdminStats,
-} from "../protocol/admin_messages.ts";
+import { limitPositional, parseFlags, UsageError } from "../cli/parse.ts";
+import type { AdminAnswer, AdminRequest, AdminStats } from "../protocol/admin_messages.ts";
 import { LIMITS } from "../protocol/validate.ts";
 import { defaultAdminSocket, defaultDbPath, type EnvReader } from "../store/db_path.ts";
 import { SqliteStore } from "../store/sqlite_store.ts";
