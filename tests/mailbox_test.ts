@@ -8,7 +8,7 @@
 
 import { assert, assertEquals } from "@std/assert";
 import { JsonObjectDecoder } from "../lib/protocol/codec.ts";
-import { auth, guest, login, now, type Obj, register, startServer } from "./_helpers.ts";
+import { auth, guest, login, member, now, type Obj, register, startServer } from "./_helpers.ts";
 
 const encoder = new TextEncoder();
 
@@ -194,4 +194,17 @@ Deno.test("a guest's messages kept for a dropped reader are marked as from a gue
   }
   assert(stored.length > 0, "the test needs messages kept in the store");
   for (const m of stored) assertEquals([m.from, m.guest], ["visitor", true]);
+});
+
+Deno.test("offline mail reaches a reader under a small --max-queue-objects, in batches that fit", async () => {
+  await using server = await startServer({ maxQueueObjects: 16 });
+  await register(server.port, "bob");
+  await using al = await member(server.port, "al");
+  for (let i = 0; i < 50; i++) assertEquals((await al.request(msg("bob", `m${i}`))).response, 202);
+  // A whole batch of 100 at once would overflow bob's queue of 16 and drop
+  // him at every login, his mail never delivered.
+  await using bob = await login(server.port, "bob");
+  const got = [];
+  for (let i = 0; i < 50; i++) got.push((await bob.message()).message);
+  assertEquals(got, Array.from({ length: 50 }, (_, i) => `m${i}`));
 });

@@ -85,6 +85,7 @@ export interface HubOptions {
     | "offlineLimit"
     | "offlineShare"
     | "maxRoomsPerUser"
+    | "maxQueueObjects"
     | "maxRooms"
     | "hashIterations"
     | "hashConcurrency"
@@ -770,8 +771,14 @@ export class Hub {
       // What an earlier connection acknowledged is gone before we look.
       await this.#acks.get(name);
       let after = 0;
+      // A batch is sent in one go: it must fit well within the connection's
+      // queue, or a reader that keeps up would be dropped at every login.
+      const size = Math.max(
+        1,
+        Math.min(OFFLINE_BATCH, Math.floor(this.#settings.maxQueueObjects / 2)),
+      );
       while (this.#online.get(name) === session) {
-        const batch = await this.#store.peekOffline(name, OFFLINE_BATCH, after);
+        const batch = await this.#store.peekOffline(name, size, after);
         if (batch.length === 0) return;
         let last = -1;
         for (const { id, message } of batch) {
@@ -785,7 +792,7 @@ export class Hub {
         // drop or a crash before then redelivers rather than loses.
         if (last < 0 || !(await session.peer.drain())) return;
         session.written = after = last;
-        if (batch.length < OFFLINE_BATCH) return;
+        if (batch.length < size) return;
       }
     } catch (e) {
       this.#log(`cannot deliver offline messages to ${name}: ${e}`);
