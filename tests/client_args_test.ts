@@ -32,6 +32,10 @@ Deno.test("parseClientArgs() reads every flag", () => {
     "50",
     "--reconnect-max-delay",
     "100",
+    "--handshake-timeout",
+    "250",
+    "--rate",
+    "0",
     "host",
   ]);
   assertEquals(a, {
@@ -46,6 +50,8 @@ Deno.test("parseClientArgs() reads every flag", () => {
     reconnectDelayMs: 50,
     reconnectMaxDelayMs: 100,
     retries: 0,
+    handshakeTimeoutMs: 250,
+    rate: 0,
     help: false,
   });
   assertEquals(parseClientArgs(["h", "--register"]).auth, "register");

@@ -314,11 +314,12 @@ Deno.test("ClientCore reconnects, re-identifies, re-joins rooms and sends what w
   await peer2.answer(200);
   assertEquals((await peer2.expect("join")).room, "#general");
   await peer2.answer(200);
+  // One at a time, in order (so that a 429 cannot reorder them).
   const m1 = await peer2.expect("msg");
+  await peer2.answer(200);
   const m2 = await peer2.expect("msg");
+  await peer2.answer(200);
   assertEquals([m1.message, m2.message], ["one", "two"]);
-  await peer2.answer(200);
-  await peer2.answer(200);
   assertEquals((await inFlight).ok, true);
   assertEquals((await queued).ok, true);
   assertEquals(core.state, "online");
@@ -413,6 +414,26 @@ Deno.test("ClientCore.execute() handles window commands and hints", async () => 
   assertEquals(lineText(core, SERVER_WINDOW).at(-1), "/join #ROOM: join a room (created if new)");
   await core.execute({ kind: "clear" });
   assertEquals(lineText(core, SERVER_WINDOW), []);
+  await core.quit();
+  await server.close();
+});
+
+Deno.test("ClientCore sends a message refused with 429 again after a pause, and keeps the order", async () => {
+  const server = new FakeServer();
+  const core = guest(server.port);
+  const peer = await startGuest(server, core);
+  const first = core.sendMessage("bob", "one");
+  const second = core.sendMessage("bob", "two");
+  assertEquals((await peer.expect("msg")).message, "one");
+  await peer.answer(429, "Cannot handle request: too many requests");
+  // Sent again, before "two": one message in flight at a time.
+  assertEquals((await peer.expect("msg")).message, "one");
+  await peer.answer(200);
+  assertEquals((await first).ok, true);
+  assertEquals((await peer.expect("msg")).message, "two");
+  await peer.answer(200);
+  assertEquals((await second).ok, true);
+  assert(!lineText(core, "bob").some((t) => t.includes("too many")), lineText(core, "bob").join());
   await core.quit();
   await server.close();
 });

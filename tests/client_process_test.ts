@@ -4,7 +4,8 @@
  */
 
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import { guest, login, now, register, startServer, tempDir } from "./_helpers.ts";
+import { SERVER_DEFAULTS } from "../lib/server/options.ts";
+import { guest, login, now, RawClient, register, startServer, tempDir } from "./_helpers.ts";
 
 const CLIENT = new URL("../client.ts", import.meta.url).pathname;
 
@@ -291,4 +292,97 @@ Deno.test("client process: a one-shot --login prints the offline mail waiting fo
   await c.send({ action: "presence", time: now(), user: { account_name: "carol" } });
   assertEquals((await c.response()).response, 200);
   assertEquals(c.inbox.filter((o) => o.action === "msg"), []);
+});
+
+/** A listener on a free port that hands each connection to `serve` (not JIM). */
+function fakeServer(serve: (conn: Deno.Conn) => Promise<void>): AsyncDisposable & { port: number } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  const served: Promise<void>[] = [];
+  const accepting = (async () => {
+    for await (const conn of listener) {
+      conns.push(conn);
+      served.push(
+        serve(conn).catch(() => {}).finally(() => {
+          try {
+            conn.close();
+          } catch { /* closed already */ }
+        }),
+      );
+    }
+  })();
+  return {
+    port: listener.addr.port,
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      await accepting;
+      for (const conn of conns) {
+        try {
+          conn.close();
+        } catch { /* closed already */ }
+      }
+      await Promise.all(served);
+    },
+  };
+}
+
+async function readAll(conn: Deno.Conn): Promise<void> {
+  const buf = new Uint8Array(4096);
+  while ((await conn.read(buf)) !== null) { /* ignore it */ }
+}
+
+Deno.test("client process: a server that never answers is one line and exit 3 after --handshake-timeout", async () => {
+  await using silent = fakeServer(readAll);
+  const expected =
+    `Cannot talk to 127.0.0.1:${silent.port}: no answer within 0.3 s; is it a JIM server?\n`;
+  const base = ["127.0.0.1", String(silent.port), "--user", "alice", "--handshake-timeout", "300"];
+  for (const args of [base, [...base, "--to", "bob", "-m", "hi"]]) {
+    const r = await run(args);
+    assertEquals([r.code, r.stderr], [3, expected], args.join(" "));
+  }
+});
+
+Deno.test("client process: an HTTP server is one line and exit 3", async () => {
+  await using http = fakeServer(async (conn) => {
+    await conn.read(new Uint8Array(4096));
+    const page = "<html>\n<body>\n<h1>400 Bad Request</h1>\n</body>\n</html>\n";
+    await conn.write(
+      new TextEncoder().encode(
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: text/html\r\nConnection: close\r\n" +
+          `Content-Length: ${page.length}\r\n\r\n${page}`,
+      ),
+    );
+  });
+  const base = ["127.0.0.1", String(http.port), "--user", "alice"];
+  for (const args of [base, [...base, "--to", "bob", "-m", "hi"]]) {
+    const r = await run(args);
+    assertEquals(r.code, 3, r.stderr);
+    const lines = r.stderr.trimEnd().split("\n");
+    assertEquals(lines.length, 1, r.stderr);
+    assert(
+      lines[0]!.startsWith(`Cannot talk to 127.0.0.1:${http.port}: it does not speak JIM (`),
+      r.stderr,
+    );
+  }
+});
+
+Deno.test("client process: 5,000 piped lines against the default rate limit all arrive, in order", async () => {
+  await using server = await startServer({
+    rateLimit: SERVER_DEFAULTS.rateLimit,
+    rateBurst: SERVER_DEFAULTS.rateBurst,
+    // bob only reads for the minute this takes: no probe for it.
+    probeIntervalMs: 600_000,
+  });
+  await using bob = await guest(server.port, "bob");
+  const count = 5000;
+  const input = Array.from({ length: count }, (_, i) => `line ${i + 1}`).join("\n") + "\n";
+  const r = await run(["127.0.0.1", String(server.port), "--user", "alice", "--to", "bob"], input);
+  assertEquals(r.code, 0, r.stderr.slice(-2000));
+  const got: string[] = [];
+  while (got.length < count) got.push(String((await bob.message(10_000)).message));
+  assertEquals(got, Array.from({ length: count }, (_, i) => `line ${i + 1}`));
+  // Slow enough to report progress, with nothing refused or lost on the way.
+  assertStringIncludes(r.stderr, "Sent ");
+  assert(!r.stderr.includes("too many requests"), r.stderr.slice(0, 2000));
+  assertEquals(bob.inbox.length, 0);
 });

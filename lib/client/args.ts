@@ -10,6 +10,15 @@ import { intFlag, limitPositional, parseFlags, parsePort, UsageError } from "../
 /** The default server port. */
 export const DEFAULT_PORT = 7777;
 
+/** Milliseconds to wait for the server's first answer. */
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5000;
+
+/**
+ * Messages a second the client sends at most: under the server's default
+ * limit (100 a second, burst 200), so that a pipe is never refused.
+ */
+export const DEFAULT_RATE = 90;
+
 /** How the client identifies itself. */
 export type AuthMode = "guest" | "login" | "register";
 
@@ -37,6 +46,10 @@ export interface ClientArgs {
   reconnectMaxDelayMs: number;
   /** Reconnect attempts after a loss; `undefined`: the mode's default. */
   retries: number | undefined;
+  /** How long to wait for the server's first answer, in milliseconds. */
+  handshakeTimeoutMs: number;
+  /** Messages sent per second at most (0: no pacing). */
+  rate: number;
   /** `--help`. */
   help: boolean;
 }
@@ -63,6 +76,11 @@ Options:
       --reconnect-delay MS   first reconnect delay (default 1000)
       --reconnect-max-delay MS
                              longest reconnect delay (default 30000)
+      --handshake-timeout MS how long to wait for the server's first answer
+                             before giving up with exit 3 (default 5000)
+      --rate N               send at most N messages a second, below the
+                             server's limit (default 90; 0: no pacing); a
+                             message refused with 429 is sent again later
   -h, --help                 show this help
 
 Exit codes: 0 ok, 1 the server refused a request, 2 bad usage,
@@ -83,6 +101,8 @@ export function parseClientArgs(args: readonly string[]): ClientArgs {
       "retries",
       "reconnect-delay",
       "reconnect-max-delay",
+      "handshake-timeout",
+      "rate",
     ],
     boolean: ["login", "register", "help", "color"],
     negatable: ["color"],
@@ -101,6 +121,8 @@ export function parseClientArgs(args: readonly string[]): ClientArgs {
       reconnectDelayMs: 1000,
       reconnectMaxDelayMs: 30000,
       retries: undefined,
+      handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
+      rate: DEFAULT_RATE,
       help: true,
     };
   }
@@ -140,6 +162,9 @@ export function parseClientArgs(args: readonly string[]): ClientArgs {
     reconnectDelayMs,
     reconnectMaxDelayMs,
     retries: intFlag(values, "retries", { min: 0, max: 1_000_000 }),
+    handshakeTimeoutMs: intFlag(values, "handshake-timeout", { min: 1, max: 3_600_000 }) ??
+      DEFAULT_HANDSHAKE_TIMEOUT_MS,
+    rate: intFlag(values, "rate", { min: 0, max: 1_000_000 }) ?? DEFAULT_RATE,
     help: false,
   };
 }

@@ -13,10 +13,11 @@
  */
 
 import { unixTime } from "../protocol/messages.ts";
-import type { AuthMode } from "./args.ts";
+import { type AuthMode, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_RATE } from "./args.ts";
 import { backoffDelay, wait } from "./backoff.ts";
+import { Pacer } from "./pacer.ts";
 import { type ClientCommand, helpText } from "./commands.ts";
-import { TcpTransport, type Transport } from "./connection.ts";
+import { ConnectError, TcpTransport, type Transport } from "./connection.ts";
 import { type ChatLine, type Conversation, Conversations, SERVER_WINDOW } from "./conversations.ts";
 import {
   type Answer,
@@ -105,6 +106,16 @@ export interface ClientCoreOptions {
    * @default {500}
    */
   maxQueued?: number;
+  /**
+   * Milliseconds to wait for the server's first answer after connecting.
+   * @default {5000}
+   */
+  handshakeTimeoutMs?: number;
+  /**
+   * Requests a second at most (0: no pacing); see {@linkcode Pacer}.
+   * @default {90}
+   */
+  rate?: number;
   /** Opens a connection; tests may substitute their own. */
   connect?: (host: string, port: number) => Promise<Transport>;
   /** Randomness for jitter. */
@@ -181,6 +192,14 @@ export class ClientCore {
   readonly #maxQueued: number;
   readonly #connect: (host: string, port: number) => Promise<Transport>;
   readonly #random: () => number;
+  readonly #handshakeTimeoutMs: number;
+  readonly #pacer: Pacer;
+  /** Set while identifying: fails the handshake (the peer does not speak JIM). */
+  #handshakeFailed: ((error: Error) => void) | null = null;
+  /** Set while identifying: the first answer has come. */
+  #answered: (() => void) | null = null;
+  /** Whether the queue is being sent (one message at a time, paced). */
+  #pumping = false;
   #closing = false;
   #loop: Promise<void> = Promise.resolve();
   #settled: (() => void)[] = [];
@@ -198,6 +217,8 @@ export class ClientCore {
     this.#maxQueued = options.maxQueued ?? 500;
     this.#connect = options.connect ?? ((h, p) => TcpTransport.connect(h, p));
     this.#random = options.random ?? Math.random;
+    this.#handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    this.#pacer = new Pacer({ rate: options.rate ?? DEFAULT_RATE });
     if (this.#initialAuth !== "guest" && this.#password === undefined) {
       throw new TypeError(`Cannot create client: a password is needed to ${this.#initialAuth}`);
     }
@@ -295,7 +316,7 @@ export class ClientCore {
     const transport = await this.#connect(this.host, this.port);
     this.#attach(transport);
     try {
-      const greeting = await this.#identify(true);
+      const greeting = await this.#handshake(true);
       this.#setState("online");
       this.info(greeting, SERVER_WINDOW);
       return greeting;
@@ -310,8 +331,19 @@ export class ClientCore {
   #attach(transport: Transport): void {
     this.#transport = transport;
     this.#reader = (async () => {
+      let foreign = false;
       for await (const item of transport.read()) {
-        if (item.kind === "error") {
+        if (foreign) continue;
+        if (item.kind === "error" && this.#handshakeFailed) {
+          // Not JSON before any answer: this is not a JIM server. One
+          // sentence for it, instead of one per unreadable line.
+          foreign = true;
+          this.#handshakeFailed(
+            new ConnectError(
+              `Cannot talk to ${this.host}:${this.port}: it does not speak JIM (what it sent is not JSON)`,
+            ),
+          );
+        } else if (item.kind === "error") {
           this.error(`Cannot read the server's data: ${item.message}`, SERVER_WINDOW);
         } else {
           this.#handle(item.value);
@@ -329,6 +361,7 @@ export class ClientCore {
   ): Promise<Answer | null> {
     const t = this.#transport;
     if (!t) return Promise.resolve(null);
+    this.#pacer.take();
     return new Promise((resolve) => {
       const pending: Pending = { context, resolve };
       if (message) pending.message = message;
@@ -343,11 +376,43 @@ export class ClientCore {
     return { action: "presence", type: "status", user };
   }
 
+  /**
+   * Identifies, giving up with a {@linkcode ConnectError} when no answer
+   * comes within the handshake timeout or what comes is not JIM.
+   */
+  async #handshake(first: boolean): Promise<string> {
+    const where = `${this.host}:${this.port}`;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const failed = new Promise<never>((_, reject) => {
+      this.#handshakeFailed = reject;
+      const seconds = this.#handshakeTimeoutMs / 1000;
+      timer = setTimeout(
+        () =>
+          reject(
+            new ConnectError(
+              `Cannot talk to ${where}: no answer within ${seconds} s; is it a JIM server?`,
+            ),
+          ),
+        this.#handshakeTimeoutMs,
+      );
+      this.#answered = () => clearTimeout(timer);
+    });
+    try {
+      return await Promise.race([this.#identify(first), failed]);
+    } finally {
+      clearTimeout(timer);
+      this.#handshakeFailed = null;
+      this.#answered = null;
+    }
+  }
+
   async #identify(first: boolean): Promise<string> {
     const name = this.#user;
     const fail = (answer: Answer | null, context: RequestContext): never => {
       if (answer === null) {
-        throw new IdentifyError("the connection closed before the server answered");
+        throw new ConnectError(
+          `Cannot talk to ${this.host}:${this.port}: the connection closed before the server answered`,
+        );
       }
       throw new IdentifyError(describeAnswer(context, answer).text, answer.code);
     };
@@ -408,7 +473,8 @@ export class ClientCore {
     this.#transport = null;
     const pending = this.#pending.splice(0);
     const resend = pending.flatMap((p) => (p.message ? [p.message] : []));
-    for (const p of pending) if (!p.message) p.resolve(null);
+    // A message among them is queued again (or reported) below, not by its sender.
+    for (const p of pending) p.resolve(null);
     if (this.#closing || this.#state === "offline") {
       for (const m of resend) this.#notSent(m, "the connection closed before the server answered");
       this.#wakeSettled();
@@ -456,7 +522,7 @@ export class ClientCore {
           return;
         }
         this.#attach(transport);
-        const greeting = await this.#identify(false);
+        const greeting = await this.#handshake(false);
         this.#reconnectInfo = null;
         this.#setState("online");
         this.info(`Reconnected: ${greeting}`, SERVER_WINDOW);
@@ -497,11 +563,10 @@ export class ClientCore {
         if (answer && answer.code >= 400) this.error(describeAnswer(context, answer).text, room);
       });
     }
-    const queued = this.#queue.splice(0);
-    if (queued.length > 0) {
-      this.info(`Sending ${queued.length} queued message(s)`, SERVER_WINDOW);
+    if (this.#queue.length > 0) {
+      this.info(`Sending ${this.#queue.length} queued message(s)`, SERVER_WINDOW);
     }
-    for (const m of queued) this.#deliver(m);
+    void this.#pump();
   }
 
   #giveUp(why: string): void {
@@ -569,6 +634,7 @@ export class ClientCore {
       this.#line(SERVER_WINDOW, { kind: d.ok ? "info" : "error", text: d.text });
       return;
     }
+    this.#answered?.();
     const pending = this.#pending.shift();
     if (!pending) {
       this.error(describeNotice(answer).text, SERVER_WINDOW);
@@ -624,7 +690,8 @@ export class ClientCore {
     return new Promise<Outcome>((resolve) => {
       const m: QueuedMessage = { to, text: wire, resolve };
       if (this.#state === "online" && this.#transport) {
-        this.#deliver(m);
+        this.#queue.push(m);
+        void this.#pump();
       } else if (this.#state === "offline") {
         this.#notSent(m, "not connected");
       } else if (this.#queue.length >= this.#maxQueued) {
@@ -636,19 +703,65 @@ export class ClientCore {
     });
   }
 
-  #deliver(m: QueuedMessage): void {
+  /**
+   * Sends the queue one message at a time, in order, no faster than the
+   * pacer allows. A 429 puts the message back at the head and waits longer
+   * each time (the server's limit is lower than ours): it is never lost,
+   * and never sent so fast that the server disconnects us for flooding.
+   */
+  async #pump(): Promise<void> {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    let refusals = 0;
+    try {
+      while (this.#state === "online" && this.#transport !== null && this.#queue.length > 0) {
+        const ms = this.#pacer.delay();
+        if (ms > 0) {
+          if (!(await this.#sleep(ms))) return;
+          continue;
+        }
+        const m = this.#queue.shift()!;
+        const result = await this.#deliver(m);
+        if (result === "refused") {
+          this.#queue.unshift(m);
+          this.#pacer.slowDown();
+          refusals++;
+          if (!(await this.#sleep(Math.min(8000, 500 * 2 ** (refusals - 1))))) return;
+        } else if (result === "answered") {
+          refusals = 0;
+        }
+      }
+    } finally {
+      this.#pumping = false;
+      this.#wakeSettled();
+    }
+  }
+
+  /** Waits `ms`; false if the client quits meanwhile. */
+  async #sleep(ms: number): Promise<boolean> {
+    try {
+      await wait(ms, this.#abort.signal);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Sends one message and reports its answer; "refused" for a 429 (to send again). */
+  async #deliver(m: QueuedMessage): Promise<"answered" | "refused" | "lost"> {
     const context: RequestContext = { action: "msg", to: m.to };
     const body = { action: "msg", to: m.to, from: this.#user, encoding: "utf-8", message: m.text };
-    void this.#request(context, body, m).then((answer) => {
-      if (answer === null) return; // re-queued or reported by #lost
-      const d = describeAnswer(context, answer);
-      if (d.text) this.#line(m.to, { kind: d.ok ? "info" : "error", text: d.text });
-      m.resolve({
-        ok: answer.code === 200 || answer.code === 202,
-        code: answer.code,
-        text: d.text,
-      });
+    const answer = await this.#request(context, body, m);
+    if (answer === null) return "lost"; // queued again or reported by #lost
+    if (answer.code === 429) return "refused";
+    const d = describeAnswer(context, answer);
+    if (d.text) this.#line(m.to, { kind: d.ok ? "info" : "error", text: d.text });
+    m.resolve({
+      ok: answer.code === 200 || answer.code === 202,
+      code: answer.code,
+      text: d.text,
     });
+    return "answered";
   }
 
   async #simple(

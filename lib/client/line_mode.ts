@@ -77,6 +77,13 @@ function exitFor(outcome: Outcome): number {
 export interface LineModeOptions {
   /** Where plain lines go; unset: the current conversation. */
   to?: string | undefined;
+  /** Where a line of progress goes while sending takes long (stderr); unset: nowhere. */
+  progress?: (line: string) => void;
+  /**
+   * Milliseconds between progress lines; the first comes after this long too.
+   * @default {5000}
+   */
+  progressEveryMs?: number;
 }
 
 /**
@@ -95,27 +102,59 @@ export async function runLines(
     if (c === EXIT.connection || code === EXIT.ok) code = Math.max(code, c);
   };
   if (options.to !== undefined) core.switchTo(options.to);
-  for await (const line of lines) {
-    if (core.state === "offline") {
-      code = EXIT.connection;
-      break;
+  // Sending at the rate the server allows can take minutes for a big file:
+  // say how far it has got, so that a slow pipe does not look like a hang.
+  // Only when sending is what takes the time, not waiting for input.
+  let sent = 0;
+  let busyMs = 0;
+  const started = performance.now();
+  const progress = options.progress;
+  const every = options.progressEveryMs ?? 5000;
+  const ticker = progress &&
+    setInterval(() => {
+      const busy = busyMs;
+      busyMs = 0;
+      if (busy < every / 2) return;
+      const seconds = (performance.now() - started) / 1000;
+      progress(
+        `Sent ${sent} message(s) in ${Math.round(seconds)} s (about ${
+          Math.round(sent / seconds)
+        } a second, the rate the server allows)`,
+      );
+    }, every);
+  try {
+    for await (const line of lines) {
+      if (core.state === "offline") {
+        code = EXIT.connection;
+        break;
+      }
+      const command = parseCommand(line);
+      if (command.kind === "quit") break;
+      if (command.kind === "empty") continue;
+      if (command.kind === "login" || command.kind === "register") {
+        core.error(`/${command.kind} needs a terminal: use --${command.kind} with JIM_PASSWORD`);
+        code = Math.max(code, EXIT.refused);
+        continue;
+      }
+      if (command.kind === "passwd" || command.kind === "delete-account") {
+        core.error(`/${command.kind} needs a terminal: it asks for passwords`);
+        code = Math.max(code, EXIT.refused);
+        continue;
+      }
+      const before = performance.now();
+      const outcome = await core.execute(command);
+      busyMs += performance.now() - before;
+      if (
+        outcome.ok && (command.kind === "say" || command.kind === "me" || command.kind === "msg")
+      ) {
+        sent++;
+      }
+      note(outcome);
     }
-    const command = parseCommand(line);
-    if (command.kind === "quit") break;
-    if (command.kind === "empty") continue;
-    if (command.kind === "login" || command.kind === "register") {
-      core.error(`/${command.kind} needs a terminal: use --${command.kind} with JIM_PASSWORD`);
-      code = Math.max(code, EXIT.refused);
-      continue;
-    }
-    if (command.kind === "passwd" || command.kind === "delete-account") {
-      core.error(`/${command.kind} needs a terminal: it asks for passwords`);
-      code = Math.max(code, EXIT.refused);
-      continue;
-    }
-    note(await core.execute(command));
+    await core.settle();
+  } finally {
+    if (ticker !== undefined) clearInterval(ticker);
   }
-  await core.settle();
   if (core.state === "offline" && code === EXIT.ok && core.queued > 0) code = EXIT.connection;
   await core.quit();
   return code;

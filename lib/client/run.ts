@@ -119,6 +119,8 @@ export async function runClient(args: string[]): Promise<number> {
       maxDelayMs: parsed.reconnectMaxDelayMs,
       retries: parsed.retries ?? (screen ? undefined : 3),
     },
+    handshakeTimeoutMs: parsed.handshakeTimeoutMs,
+    rate: parsed.rate,
   });
   let log: HistoryLog | null = null;
   if (parsed.logDir !== undefined) {
@@ -155,7 +157,12 @@ export async function runClient(args: string[]): Promise<number> {
       throw error;
     }
     if (oneShot) return await sendOne(core, parsed.to!, parsed.message!, stdout);
-    if (!screen) return await runLines(core, readLines(Deno.stdin.readable), { to: parsed.to });
+    if (!screen) {
+      return await runLines(core, readLines(Deno.stdin.readable), {
+        to: parsed.to,
+        progress: (line) => console.error(line),
+      });
+    }
     if (parsed.to !== undefined) core.switchTo(parsed.to);
     void core.learnOnlineNames(); // for Tab completion of names
     await new TerminalUI(core, { color: !noColor }).run();
