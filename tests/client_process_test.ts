@@ -5,7 +5,7 @@
 
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { SERVER_DEFAULTS } from "../lib/server/options.ts";
-import { guest, login, now, RawClient, register, startServer, tempDir } from "./_helpers.ts";
+import { guest, login, now, register, startServer, tempDir } from "./_helpers.ts";
 
 const CLIENT = new URL("../client.ts", import.meta.url).pathname;
 
