@@ -131,6 +131,66 @@ export class HookedStore implements Store {
       () => this.#inner.removeRoomMember(...args),
     ) as ReturnType<Store["removeRoomMember"]>;
   }
+  listRooms(...args: Parameters<Store["listRooms"]>): ReturnType<Store["listRooms"]> {
+    return this.#call("listRooms", () => this.#inner.listRooms(...args)) as ReturnType<
+      Store["listRooms"]
+    >;
+  }
+  createRoom(...args: Parameters<Store["createRoom"]>): ReturnType<Store["createRoom"]> {
+    return this.#call("createRoom", () => this.#inner.createRoom(...args)) as ReturnType<
+      Store["createRoom"]
+    >;
+  }
+  setTopic(...args: Parameters<Store["setTopic"]>): ReturnType<Store["setTopic"]> {
+    return this.#call("setTopic", () => this.#inner.setTopic(...args)) as ReturnType<
+      Store["setTopic"]
+    >;
+  }
+  appendHistory(...args: Parameters<Store["appendHistory"]>): ReturnType<Store["appendHistory"]> {
+    return this.#call("appendHistory", () => this.#inner.appendHistory(...args)) as ReturnType<
+      Store["appendHistory"]
+    >;
+  }
+  readHistory(...args: Parameters<Store["readHistory"]>): ReturnType<Store["readHistory"]> {
+    return this.#call("readHistory", () => this.#inner.readHistory(...args)) as ReturnType<
+      Store["readHistory"]
+    >;
+  }
+  pruneHistory(...args: Parameters<Store["pruneHistory"]>): ReturnType<Store["pruneHistory"]> {
+    return this.#call("pruneHistory", () => this.#inner.pruneHistory(...args)) as ReturnType<
+      Store["pruneHistory"]
+    >;
+  }
+  lastHistoryId(...args: Parameters<Store["lastHistoryId"]>): ReturnType<Store["lastHistoryId"]> {
+    return this.#call("lastHistoryId", () => this.#inner.lastHistoryId(...args)) as ReturnType<
+      Store["lastHistoryId"]
+    >;
+  }
+  countRoomHistory(
+    ...args: Parameters<Store["countRoomHistory"]>
+  ): ReturnType<Store["countRoomHistory"]> {
+    return this.#call(
+      "countRoomHistory",
+      () => this.#inner.countRoomHistory(...args),
+    ) as ReturnType<Store["countRoomHistory"]>;
+  }
+  setLastSeen(...args: Parameters<Store["setLastSeen"]>): ReturnType<Store["setLastSeen"]> {
+    return this.#call("setLastSeen", () => this.#inner.setLastSeen(...args)) as ReturnType<
+      Store["setLastSeen"]
+    >;
+  }
+  setContactsOnly(
+    ...args: Parameters<Store["setContactsOnly"]>
+  ): ReturnType<Store["setContactsOnly"]> {
+    return this.#call("setContactsOnly", () => this.#inner.setContactsOnly(...args)) as ReturnType<
+      Store["setContactsOnly"]
+    >;
+  }
+  hasContact(...args: Parameters<Store["hasContact"]>): ReturnType<Store["hasContact"]> {
+    return this.#call("hasContact", () => this.#inner.hasContact(...args)) as ReturnType<
+      Store["hasContact"]
+    >;
+  }
   listContacts(...args: Parameters<Store["listContacts"]>): ReturnType<Store["listContacts"]> {
     return this.#call("listContacts", () => this.#inner.listContacts(...args)) as ReturnType<
       Store["listContacts"]

@@ -281,3 +281,37 @@ Deno.test("jim admin without a running server: kick and stats fail, the rest wor
   await using server = await startServer({ dbPath: db });
   await using _a = await login(server.port, "alice", "a new secret");
 });
+
+Deno.test("jim admin rooms: lists rooms, members and kept messages, live and from the file", async () => {
+  await using dir = await tempDir();
+  const { db, server } = await liveServer(dir.path);
+  {
+    await using _server = server;
+    await register(server.port, "alice");
+    await using a = await login(server.port, "alice");
+    await using g = await guest(server.port, "gus");
+    assertEquals((await a.request({ action: "join", time: now(), room: "#r" })).response, 201);
+    assertEquals((await g.request({ action: "join", time: now(), room: "#r" })).response, 200);
+    assertEquals((await g.request({ action: "join", time: now(), room: "#quiet" })).response, 201);
+    const topic = await a.request({ action: "topic", time: now(), room: "#r", topic: "plans" });
+    assertEquals(topic.response, 200);
+    for (const text of ["one", "two"]) {
+      await a.request({ action: "msg", time: now(), to: "#r", message: text });
+    }
+    const live = await admin(["rooms", "--db", db]);
+    assertEquals(live.code, 0, live.err.join("\n"));
+    assertEquals(live.out, [
+      "ROOM    MEMBERS  MESSAGES  TOPIC  NAMES",
+      "#quiet  1        0         -      gus",
+      "#r      2        2         plans  alice,gus",
+    ]);
+  }
+  // No server: the file's rooms, with their account members (guests' memberships end with them).
+  const stored = await admin(["rooms", "--db", db]);
+  assertEquals(stored.code, 0, stored.err.join("\n"));
+  assertEquals(stored.out, [
+    "ROOM    MEMBERS  MESSAGES  TOPIC  NAMES",
+    "#quiet  0        0         -",
+    "#r      1        2         plans  alice",
+  ]);
+});

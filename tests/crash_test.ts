@@ -240,6 +240,43 @@ class FaultyStore implements Store {
   listRoomMemberships(limits?: RoomLimits): Promise<RoomMembership[]> {
     return this.#inner.listRoomMemberships(limits);
   }
+  listRooms(...args: Parameters<Store["listRooms"]>): ReturnType<Store["listRooms"]> {
+    return this.#inner.listRooms(...args);
+  }
+  createRoom(...args: Parameters<Store["createRoom"]>): ReturnType<Store["createRoom"]> {
+    return this.#inner.createRoom(...args);
+  }
+  setTopic(...args: Parameters<Store["setTopic"]>): ReturnType<Store["setTopic"]> {
+    return this.#inner.setTopic(...args);
+  }
+  appendHistory(...args: Parameters<Store["appendHistory"]>): ReturnType<Store["appendHistory"]> {
+    return this.#inner.appendHistory(...args);
+  }
+  readHistory(...args: Parameters<Store["readHistory"]>): ReturnType<Store["readHistory"]> {
+    return this.#inner.readHistory(...args);
+  }
+  pruneHistory(...args: Parameters<Store["pruneHistory"]>): ReturnType<Store["pruneHistory"]> {
+    return this.#inner.pruneHistory(...args);
+  }
+  lastHistoryId(...args: Parameters<Store["lastHistoryId"]>): ReturnType<Store["lastHistoryId"]> {
+    return this.#inner.lastHistoryId(...args);
+  }
+  countRoomHistory(
+    ...args: Parameters<Store["countRoomHistory"]>
+  ): ReturnType<Store["countRoomHistory"]> {
+    return this.#inner.countRoomHistory(...args);
+  }
+  setLastSeen(...args: Parameters<Store["setLastSeen"]>): ReturnType<Store["setLastSeen"]> {
+    return this.#inner.setLastSeen(...args);
+  }
+  setContactsOnly(
+    ...args: Parameters<Store["setContactsOnly"]>
+  ): ReturnType<Store["setContactsOnly"]> {
+    return this.#inner.setContactsOnly(...args);
+  }
+  hasContact(...args: Parameters<Store["hasContact"]>): ReturnType<Store["hasContact"]> {
+    return this.#inner.hasContact(...args);
+  }
   addRoomMember(room: string, account: string): Promise<void> {
     return this.#inner.addRoomMember(room, account);
   }

@@ -402,6 +402,90 @@ function storeContract(label: string, open: () => Promise<Fixture>): void {
       await assertRejects(call, Error, "Cannot use store: it is closed");
     }
   });
+
+  // -- rooms, history, presence --
+
+  test("createRoom() and setTopic() keep rooms, empty ones too", async (store) => {
+    await store.createRoom("#b");
+    await store.createRoom("#a");
+    await store.createRoom("#a");
+    await store.setTopic("#b", "plans");
+    await store.addRoomMember("#c", "alice");
+    await store.setTopic("#c", "made by its topic");
+    assertEquals(await store.listRooms(), [
+      { name: "#a", topic: "" },
+      { name: "#b", topic: "plans" },
+      { name: "#c", topic: "made by its topic" },
+    ]);
+  });
+
+  test("appendHistory() keeps the newest `keep` per conversation; readHistory() pages back", async (store) => {
+    for (let id = 1; id <= 30; id++) {
+      void store.appendHistory(
+        id % 2 ? "#odd" : "#even",
+        { id, message: msg("a", "#r", `m${id}`) },
+        10,
+      );
+    }
+    await store.appendHistory("#odd", { id: 31, message: msg("a", "#r", "m31") }, 10);
+    const last = await store.readHistory("#odd", { limit: 4 });
+    assertEquals(last.messages.map((e) => e.id), [25, 27, 29, 31]);
+    assertEquals(last.more, true);
+    const older = await store.readHistory("#odd", { limit: 100, before: 25 });
+    assertEquals(older.messages.map((e) => e.id), [13, 15, 17, 19, 21, 23]);
+    assertEquals(older.more, false);
+    const after = await store.readHistory("#even", { limit: 100, after: 26 });
+    assertEquals(after.messages.map((e) => e.message.message), ["m28", "m30"]);
+    assertEquals(await store.lastHistoryId(), 31);
+    assertEquals(await store.countRoomHistory(), new Map([["#even", 10], ["#odd", 10]]));
+  });
+
+  test("readHistory() stops at maxBytes but returns at least one message", async (store) => {
+    for (let id = 1; id <= 5; id++) {
+      await store.appendHistory("#r", { id, message: msg("a", "#r", "x".repeat(100)) }, 10);
+    }
+    const size = JSON.stringify(msg("a", "#r", "x".repeat(100))).length;
+    const page = await store.readHistory("#r", { limit: 5, maxBytes: 3 * size + 1 });
+    assertEquals(page.messages.map((e) => e.id), [3, 4, 5]);
+    assertEquals(page.more, true);
+    const one = await store.readHistory("#r", { limit: 5, maxBytes: 1 });
+    assertEquals(one.messages.map((e) => e.id), [5]);
+  });
+
+  test("pruneHistory() drops what is older than the limit; lastHistoryId() remembers", async (store) => {
+    await store.appendHistory("#r", { id: 7, message: msg("a", "#r", "old") }, 10);
+    const cutoff = Date.now() + 1;
+    assertEquals((await store.readHistory("#r", { limit: 5, notBefore: cutoff })).messages, []);
+    assertEquals(await store.pruneHistory(cutoff), 1);
+    assertEquals((await store.readHistory("#r", { limit: 5 })).messages, []);
+    assertEquals(await store.lastHistoryId(), 7);
+  });
+
+  test("deleteAccount() deletes the history the account sent or was sent directly", async (store) => {
+    await store.createAccount("alice", "h");
+    await store.appendHistory("#r", { id: 1, message: msg("alice", "#r", "a") }, 10);
+    await store.appendHistory("#r", { id: 2, message: msg("bob", "#r", "b") }, 10);
+    await store.appendHistory("alice\nbob", { id: 3, message: msg("bob", "alice", "c") }, 10);
+    await store.appendHistory("bob\ncarol", { id: 4, message: msg("bob", "carol", "d") }, 10);
+    assertEquals(await store.deleteAccount("alice"), true);
+    assertEquals((await store.readHistory("#r", { limit: 9 })).messages.map((e) => e.id), [2]);
+    assertEquals((await store.readHistory("alice\nbob", { limit: 9 })).messages, []);
+    assertEquals((await store.readHistory("bob\ncarol", { limit: 9 })).messages.length, 1);
+  });
+
+  test("setLastSeen(), setContactsOnly() and hasContact()", async (store) => {
+    await store.createAccount("alice", "h");
+    const fresh = present(await store.getAccount("alice"), "an account");
+    assertEquals([fresh.lastSeen, fresh.contactsOnly], [0, false]);
+    await store.setLastSeen("alice", 1234);
+    assertEquals(await store.setContactsOnly("alice", true), true);
+    assertEquals(await store.setContactsOnly("nobody", true), false);
+    const seen = present(await store.getAccount("alice"), "an account");
+    assertEquals([seen.lastSeen, seen.contactsOnly], [1234, true]);
+    await store.addContact("alice", "bob");
+    assertEquals(await store.hasContact("alice", "bob"), true);
+    assertEquals(await store.hasContact("bob", "alice"), false);
+  });
 }
 
 storeContract("SqliteStore (file)", async () => {

@@ -13,7 +13,12 @@
 
 import { hashPassword } from "../auth/password.ts";
 import { limitPositional, parseFlags, UsageError } from "../cli/parse.ts";
-import type { AdminAnswer, AdminRequest, AdminStats } from "../protocol/admin_messages.ts";
+import type {
+  AdminAnswer,
+  AdminRequest,
+  AdminRoom,
+  AdminStats,
+} from "../protocol/admin_messages.ts";
 import { LIMITS } from "../protocol/validate.ts";
 import { defaultAdminSocket, defaultDbPath, type EnvReader } from "../store/db_path.ts";
 import { SqliteStore } from "../store/sqlite_store.ts";
@@ -32,7 +37,7 @@ export interface AdminIo {
 
 /** The one-line usage shown after an argument error. */
 export const ADMIN_USAGE =
-  "Usage: jim admin users|stats|block|unblock|kick|logout-all|reset-password [NAME] [--db PATH]";
+  "Usage: jim admin users|stats|rooms|block|unblock|kick|logout-all|reset-password [NAME] [--db PATH]";
 
 /** The text `jim admin --help` prints. */
 export const ADMIN_HELP = `jim admin: manage the accounts of a jim server
@@ -40,6 +45,8 @@ export const ADMIN_HELP = `jim admin: manage the accounts of a jim server
 USAGE:
   jim admin users                 list accounts (from the database file)
   jim admin stats                 connections, online accounts and guests, rooms
+  jim admin rooms                 rooms with their topic, members and kept messages
+                                  (online guests too with a running server)
   jim admin block NAME            disconnect the account, revoke its tokens, refuse its logins
   jim admin unblock NAME          allow the account's logins again
   jim admin kick NAME             disconnect whoever holds the name now
@@ -69,6 +76,7 @@ type AdminCommand =
   | { kind: "help" }
   | { kind: "users"; db: string | undefined; socket: string | undefined }
   | { kind: "stats"; db: string | undefined; socket: string | undefined }
+  | { kind: "rooms"; db: string | undefined; socket: string | undefined }
   | { kind: NamedKind; name: string; db: string | undefined; socket: string | undefined };
 
 /** Reads the arguments after `admin`; throws {@linkcode UsageError}. */
@@ -87,8 +95,9 @@ function parseAdminArgs(args: readonly string[]): AdminCommand {
       throw new UsageError("Cannot parse arguments: a command is required");
     case "users":
     case "stats":
+    case "rooms":
       limitPositional(positional, 1);
-      return command === "users" ? { kind: "users", db, socket } : { kind: "stats", db, socket };
+      return { kind: command, db, socket };
     default:
       if (!NAMED.includes(command as NamedKind)) {
         throw new UsageError(`Cannot parse arguments: unknown command "${command}"`);
@@ -197,6 +206,41 @@ function table(rows: string[][]): string[] {
   );
 }
 
+function printRooms(rooms: readonly AdminRoom[], io: AdminIo): void {
+  if (rooms.length === 0) {
+    io.stdout("No rooms");
+    return;
+  }
+  const rows = [["ROOM", "MEMBERS", "MESSAGES", "TOPIC", "NAMES"]];
+  for (const room of rooms) {
+    rows.push([
+      room.name,
+      String(room.members.length),
+      String(room.messages),
+      room.topic === "" ? "-" : room.topic,
+      room.members.join(","),
+    ]);
+  }
+  for (const line of table(rows)) io.stdout(line);
+}
+
+/** The rooms as the database holds them (no server: account members only). */
+async function storedRooms(store: SqliteStore): Promise<AdminRoom[]> {
+  const counts = await store.countRoomHistory();
+  const members = new Map<string, string[]>();
+  for (const { room, account } of await store.listRoomMemberships()) {
+    let list = members.get(room);
+    if (!list) members.set(room, list = []);
+    list.push(account);
+  }
+  return (await store.listRooms()).map(({ name, topic }) => ({
+    name,
+    topic,
+    members: members.get(name) ?? [],
+    messages: counts.get(name) ?? 0,
+  }));
+}
+
 async function listUsers(store: SqliteStore, io: AdminIo): Promise<number> {
   const accounts = await store.listAccounts();
   if (accounts.length === 0) {
@@ -242,6 +286,8 @@ function actionText(command: Exclude<AdminCommand, { kind: "help" }>): string {
       return "list accounts";
     case "stats":
       return "get stats";
+    case "rooms":
+      return "list rooms";
     case "logout-all":
       return `log out ${command.name}`;
     case "reset-password":
@@ -296,8 +342,9 @@ export async function runAdmin(args: string[], io: AdminIo): Promise<number> {
     const socket = command.socket ?? defaultAdminSocket(path);
     try {
       let request: AdminRequest;
-      if (command.kind === "stats") request = { command: "stats" };
-      else if (command.kind === "reset-password") {
+      if (command.kind === "stats" || command.kind === "rooms") {
+        request = { command: command.kind };
+      } else if (command.kind === "reset-password") {
         password = await newPassword(command.name, io);
         request = { command: command.kind, name: command.name, password };
       } else request = { command: command.kind, name: command.name };
@@ -308,6 +355,7 @@ export async function runAdmin(args: string[], io: AdminIo): Promise<number> {
           return 1;
         }
         if (answer.stats) printStats(answer.stats, io);
+        else if (answer.rooms) printRooms(answer.rooms, io);
         else io.stdout(answer.message);
         return 0;
       }
@@ -340,6 +388,9 @@ export async function runAdmin(args: string[], io: AdminIo): Promise<number> {
     switch (command.kind) {
       case "users":
         return await listUsers(store, io);
+      case "rooms":
+        printRooms(await storedRooms(store), io);
+        return 0;
       case "block":
       case "unblock":
         return await setBlocked(store, io, command.name, command.kind === "block");

@@ -14,6 +14,7 @@ export const ADMIN_COMMANDS = [
   "logout-all",
   "reset-password",
   "stats",
+  "rooms",
 ] as const;
 
 /** One of {@linkcode ADMIN_COMMANDS}. */
@@ -22,6 +23,7 @@ export type AdminCommandName = typeof ADMIN_COMMANDS[number];
 /** A request on the admin socket. */
 export type AdminRequest =
   | { command: "stats" }
+  | { command: "rooms" }
   | { command: "block" | "unblock" | "kick" | "logout-all"; name: string }
   | { command: "reset-password"; name: string; password: string };
 
@@ -41,9 +43,19 @@ export interface AdminStats {
   uptime: number;
 }
 
+/** One room, for `rooms`. */
+export interface AdminRoom {
+  name: string;
+  topic: string;
+  /** Accounts that are members (online or not), and online guests. */
+  members: string[];
+  /** Messages kept in its history. */
+  messages: number;
+}
+
 /** The answer to an {@linkcode AdminRequest}. */
 export type AdminAnswer =
-  | { ok: true; message: string; stats?: AdminStats }
+  | { ok: true; message: string; stats?: AdminStats; rooms?: AdminRoom[] }
   | { ok: false; error: string };
 
 /** The longest request line the server reads, in bytes. */
@@ -72,7 +84,7 @@ export function parseAdminRequest(line: string): AdminRequest {
   if (!ADMIN_COMMANDS.includes(command as AdminCommandName)) {
     throw new TypeError(`Cannot parse admin request: unknown command ${JSON.stringify(command)}`);
   }
-  if (command === "stats") return { command };
+  if (command === "stats" || command === "rooms") return { command };
   if (typeof name !== "string" || name === "") {
     throw new TypeError("Cannot parse admin request: name must be a non-empty string");
   }

@@ -175,6 +175,9 @@ export class Dialect {
       case "passwd":
       case "unregister":
       case "who":
+      case "contacts":
+      case "history":
+      case "topic":
         this.#extended = true;
         return { value, answering: "always" };
       case "get_contacts":

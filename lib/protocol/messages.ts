@@ -97,6 +97,50 @@ export interface JoinRequest {
   action: "join";
   time: number;
   room: string;
+  /**
+   * Asks for up to this many of the room's kept messages in the answer, and
+   * for ids on the messages pushed from then on (jim's extension).
+   */
+  history?: number;
+  /** With `history`: only messages after this id (the last one seen before a reconnect). */
+  after?: number;
+}
+
+/** `history` (jim's extension): a page of a room's or a direct conversation's kept messages. */
+export interface HistoryRequest {
+  action: "history";
+  time: number;
+  /** A `#room` the sender is a member of, or the other party of a direct conversation. */
+  target: string;
+  /** Only messages with a smaller id (paging back). */
+  before?: number;
+  /** Only messages with a larger id (catching up). */
+  after?: number;
+  /** At most this many, the newest that match. */
+  limit?: number;
+}
+
+/** `topic` (jim's extension): read or (with `topic`) set a room's topic. */
+export interface TopicRequest {
+  action: "topic";
+  time: number;
+  room: string;
+  topic?: string;
+}
+
+/**
+ * `contacts` (jim's extension): an account's contact list with each
+ * contact's presence, optionally after adding or removing one or changing
+ * who sees one's own presence; the connection is then told when a contact's
+ * presence changes.
+ */
+export interface ContactsRequest {
+  action: "contacts";
+  time: number;
+  add?: string;
+  remove?: string;
+  /** Who sees this account's presence: everyone, or only the accounts on its contact list. */
+  show_to?: "everyone" | "contacts";
 }
 
 /** `leave`: leave a `#room`. */
@@ -158,6 +202,9 @@ export type Request =
   | WhoRequest
   | GetContactsRequest
   | ContactRequest
+  | ContactsRequest
+  | HistoryRequest
+  | TopicRequest
   | GetUsersRequest
   | PubkeyRequest
   | QuitRequest;
@@ -187,6 +234,37 @@ export interface DeliveredMsg {
   guest?: true;
   /** Only on mail from the offline store: its id there, the same on every redelivery. */
   id?: number;
+  /**
+   * Its history id: sent only to connections that asked for history (see
+   * `join`), so that they can page back and catch up after a reconnect.
+   */
+  history_id?: number;
+}
+
+/** A contact's presence, in a `contacts` answer and in `contact` pushes. */
+export interface ContactPresence {
+  account_name: string;
+  state: "online" | "away" | "offline";
+  /** The status text, when away. */
+  status?: string;
+  /** When offline: when last seen, in unix seconds (absent when never). */
+  last_seen?: number;
+}
+
+/** Pushed to a connection that asked (`contacts`) when a contact's presence changes. */
+export interface ContactNotice {
+  action: "contact";
+  time: number;
+  user: ContactPresence;
+}
+
+/** Pushed to members that asked for history when a room's topic changes. */
+export interface TopicNotice {
+  action: "topic";
+  time: number;
+  room: string;
+  topic: string;
+  from: string;
 }
 
 /** The liveness check the server sends to a silent connection. */
@@ -196,7 +274,7 @@ export interface ProbeMessage {
 }
 
 /** Anything the server writes. */
-export type ServerMessage = Response | DeliveredMsg | ProbeMessage;
+export type ServerMessage = Response | DeliveredMsg | ProbeMessage | ContactNotice | TopicNotice;
 
 /** Unix time in whole seconds, as every response's `time` field carries it. */
 export function unixTime(now: number = Date.now()): number {

@@ -31,6 +31,10 @@ export const LIMITS = {
   passwordMin: 8,
   /** the longest password */
   passwordMax: 128,
+  /** a room's topic */
+  topic: 200,
+  /** messages one `history` page or `join` replay may ask for */
+  history: 200,
   /** a whole object, counted as compact `JSON.stringify` output */
   object: 640,
 } as const;
@@ -139,6 +143,31 @@ function roomName(value: Record<string, unknown>): string {
     throw bad("room must be '#' followed by letters, digits, '_', '.' or '-'");
   }
   return room;
+}
+
+/** An optional whole number from `min` to `max`. */
+function optionalInt(
+  obj: Record<string, unknown>,
+  key: string,
+  min: number,
+  max: number,
+): number | undefined {
+  const v = obj[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+    throw bad(`${key} must be a whole number from ${min} to ${max}`);
+  }
+  return v;
+}
+
+/** The largest history id a request may name. */
+const MAX_ID = Number.MAX_SAFE_INTEGER;
+
+function contactName(value: Record<string, unknown>, key: string): string {
+  const contact = field(value, key, key);
+  const problem = nameProblem(contact);
+  if (problem) throw bad(problem.replace("account_name", key));
+  return contact;
 }
 
 function encoding(value: Record<string, unknown>): Encoding {
@@ -269,9 +298,55 @@ export function validateRequest(
       if (from !== undefined) request.from = from;
       return request;
     }
-    case "join":
+    case "join": {
+      const request: Request = { action, time, room: roomName(value) };
+      const history = optionalInt(value, "history", 0, LIMITS.history);
+      const after = optionalInt(value, "after", 0, MAX_ID);
+      if (after !== undefined && history === undefined) throw bad("after needs history");
+      if (history !== undefined) request.history = history;
+      if (after !== undefined) request.after = after;
+      return request;
+    }
     case "leave":
       return { action, time, room: roomName(value) };
+    case "history": {
+      const target = field(value, "target", "target");
+      if (target.startsWith("#")) roomName({ room: target });
+      else {
+        const problem = nameProblem(target);
+        if (problem) throw bad(problem.replace("account_name", "target"));
+      }
+      const request: Request = { action, time, target };
+      const before = optionalInt(value, "before", 1, MAX_ID);
+      const after = optionalInt(value, "after", 0, MAX_ID);
+      const limit = optionalInt(value, "limit", 1, LIMITS.history);
+      if (before !== undefined) request.before = before;
+      if (after !== undefined) request.after = after;
+      if (limit !== undefined) request.limit = limit;
+      return request;
+    }
+    case "topic": {
+      const request: Request = { action, time, room: roomName(value) };
+      const topic = optionalField(value, "topic", "topic");
+      if (topic !== undefined) request.topic = limited(topic, LIMITS.topic, "topic");
+      return request;
+    }
+    case "contacts": {
+      const request: Request = { action, time };
+      if (value.add !== undefined) request.add = contactName(value, "add");
+      if (value.remove !== undefined) request.remove = contactName(value, "remove");
+      if (request.add !== undefined && request.remove !== undefined) {
+        throw bad("add and remove cannot come together");
+      }
+      const showTo = value.show_to;
+      if (showTo !== undefined) {
+        if (showTo !== "everyone" && showTo !== "contacts") {
+          throw bad(`show_to must be "everyone" or "contacts"`);
+        }
+        request.show_to = showTo;
+      }
+      return request;
+    }
     case "who": {
       const target = optionalField(value, "target", "target");
       if (target === undefined) return { action, time };

@@ -1,7 +1,7 @@
 /**
  * The admin socket: a local Unix socket through which `jim admin` acts on a
  * running server at once (block, unblock, kick, logout-all, reset-password,
- * stats). It is created with mode 0600, so only the server's user (and root)
+ * stats, rooms). It is created with mode 0600, so only the server's user (and root)
  * can connect. Each connection carries one request line and gets one answer
  * line (lib/protocol/admin_messages.ts).
  *
@@ -104,6 +104,8 @@ export async function listenAdmin(options: AdminSocketOptions): Promise<AdminSoc
         };
         return { ok: true, message: "stats", stats };
       }
+      case "rooms":
+        return { ok: true, message: "rooms", rooms: await hub.rooms() };
       case "block":
         return await hub.block(request.name)
           ? { ok: true, message: `Blocked ${request.name}: disconnected, its tokens revoked` }

@@ -10,6 +10,8 @@ import { dummyVerify, hashPassword, verifyPassword } from "../auth/password.ts";
 import { newToken, tokenHash } from "../auth/token.ts";
 import { Outgoing } from "../protocol/codec.ts";
 import {
+  type ContactNotice,
+  type ContactPresence,
   type DeliveredMsg,
   type Request,
   type Response,
@@ -17,7 +19,13 @@ import {
   unixTime,
 } from "../protocol/messages.ts";
 import { NameMap } from "../protocol/names.ts";
-import type { Account, Store } from "../store/store.ts";
+import {
+  type Account,
+  directConversation,
+  type HistoryEntry,
+  type HistoryPage,
+  type Store,
+} from "../store/store.ts";
 import { AuthGuard } from "./auth_guard.ts";
 import type { ServerSettings } from "./options.ts";
 import { HashQueueFullError, HashScheduler, HashSchedulerClosedError } from "./hash_scheduler.ts";
@@ -73,6 +81,25 @@ export interface Session {
   written: number;
   /** The id up to which the store was told the mail arrived. */
   acked: number;
+  /** It asked for history: its messages carry ids, and it is told of topic changes. */
+  ids: boolean;
+  /** The names whose presence it asked to be told of (`contacts`); null when it never asked. */
+  watching: Set<string> | null;
+  /**
+   * For an account that shows its presence to its contacts only: the names
+   * on its contact list, who alone see it. Null: everyone sees it.
+   */
+  shownTo: Set<string> | null;
+}
+
+/** What `jim admin rooms` lists of one room. */
+export interface RoomSummary {
+  name: string;
+  topic: string;
+  /** Members: accounts (online or not) and online guests. */
+  members: string[];
+  /** Messages kept in its history. */
+  messages: number;
 }
 
 /** Options for {@linkcode Hub.create}. */
@@ -99,6 +126,9 @@ export interface HubOptions {
     | "tokenLifetimeMs"
     | "tokensPerAccount"
     | "maxContacts"
+    | "roomHistory"
+    | "directHistory"
+    | "historyAgeMs"
   >;
   /** Where to write log lines. */
   log?: (line: string) => void;
@@ -112,6 +142,13 @@ const HELD_MAX = 1000;
 const WHO_MAX = 200;
 /** The window of `registerLimit`, in ms. */
 const REGISTER_WINDOW_MS = 3600_000;
+/** Messages a `history` request gets when it names no limit. */
+const HISTORY_PAGE = 50;
+/**
+ * Bytes of message JSON one history page holds at most: jim's client reads
+ * objects of up to 64 KiB, and 200 long messages in UTF-8 would not fit.
+ */
+const HISTORY_PAGE_BYTES = 48 * 1024;
 
 /** Presence, rooms and delivery for one server. */
 export class Hub {
@@ -143,6 +180,12 @@ export class Hub {
   readonly #fromGuest = new WeakSet<Outgoing>();
   /** Acknowledgements being written, by account: a next login reads the store after them. */
   readonly #acks = new Map<string, Promise<void>>();
+  /** Room name → topic (rooms without one are absent). */
+  readonly #topics = new Map<string, string>();
+  /** The last history id assigned. */
+  #historyId = 0;
+  /** Name → sessions that asked to be told of its presence (`contacts`). */
+  readonly #watchers = new Map<string, Set<Session>>();
 
   private constructor(options: HubOptions) {
     this.#store = options.store;
@@ -176,6 +219,15 @@ export class Hub {
     for (const { room, account } of await options.store.listRoomMemberships(limits)) {
       hub.#members(room, true).add(account);
     }
+    // Rooms live on when empty: every room the store knows exists, within the cap.
+    for (const { name, topic } of await options.store.listRooms()) {
+      if (!hub.#rooms.has(name)) {
+        if (hub.#rooms.size >= options.settings.maxRooms) continue;
+        hub.#members(name, true);
+      }
+      if (topic !== "") hub.#topics.set(name, topic);
+    }
+    hub.#historyId = await options.store.lastHistoryId();
     return hub;
   }
 
@@ -210,6 +262,9 @@ export class Hub {
       delivering: null,
       written: 0,
       acked: 0,
+      ids: false,
+      watching: null,
+      shownTo: null,
     };
     this.#sessions.add(session);
     return session;
@@ -226,6 +281,7 @@ export class Hub {
     // its closing connection could not write in the end.
     if (this.#sessions.delete(session)) {
       this.#usersWatchers.delete(session);
+      this.#unwatch(session);
       if (session.held) {
         unsent = [...unsent, ...session.held];
         session.held = null;
@@ -233,6 +289,13 @@ export class Hub {
       if (name !== null && this.#online.get(name) === session) {
         this.#online.delete(name);
         this.#usersChanged();
+        const now = Date.now();
+        this.#announce(name, session, now);
+        if (session.account) {
+          this.#store.setLastSeen(name, now).catch((e) =>
+            this.#log(`cannot record when ${name} was last seen: ${e}`)
+          );
+        }
       }
       if (name !== null && !session.account) {
         for (const room of session.rooms) this.#removeMember(room, name);
@@ -404,7 +467,7 @@ export class Hub {
       case "msg":
         return this.#msg(session, request.to, request.from, request.encoding, request.message);
       case "join":
-        return this.#join(session, request.room);
+        return this.#join(session, request.room, request.history, request.after);
       case "leave":
         return this.#leave(session, request.room);
       case "who":
@@ -419,6 +482,12 @@ export class Hub {
         return this.#getUsers(session);
       case "pubkey_need":
         return this.#pubkey(session, request.account_name);
+      case "contacts":
+        return this.#contacts(session, request);
+      case "history":
+        return this.#history(session, request.target, request);
+      case "topic":
+        return this.#topic(session, request.room, request.topic);
       case "quit":
         return response(200);
     }
@@ -434,14 +503,20 @@ export class Hub {
           `Cannot set presence for ${name}: you are logged in as ${session.name}`,
         );
       }
-      if (status !== undefined) session.status = status;
+      if (status !== undefined && status !== session.status) {
+        session.status = status;
+        this.#announce(name, session);
+      }
       return response(200);
     }
     if (this.#settings.requireAuth) {
       return response(401, "Cannot join as a guest: this server requires authentication");
     }
     if (name === session.name) {
-      if (status !== undefined) session.status = status;
+      if (status !== undefined && status !== session.status) {
+        session.status = status;
+        this.#announce(name, session);
+      }
       return response(200);
     }
     if (this.#online.has(name)) return response(409, `Cannot use the name ${name}: it is in use`);
@@ -472,6 +547,8 @@ export class Hub {
     session.status = status ?? "";
     this.#online.set(name, session);
     this.#usersChanged();
+    if (old !== null) this.#announce(old, session);
+    this.#announce(name, session);
     return response(200);
   }
 
@@ -597,6 +674,7 @@ export class Hub {
     }
     let extra: Record<string, unknown> | undefined;
     if (remember) extra = await this.#issueToken(name);
+    const shownTo = account.contactsOnly ? new Set(await this.#store.listContacts(name)) : null;
     // Another connection may have logged in while the store answered.
     if (connectedElsewhere()) {
       return response(409, `Cannot authenticate: ${name} is already connected`);
@@ -607,8 +685,11 @@ export class Hub {
     if (guestName !== null && guestName !== name) this.#online.delete(guestName);
     session.name = name;
     session.account = true;
+    session.shownTo = shownTo;
     this.#online.set(name, session);
     this.#usersChanged();
+    if (guestName !== null && guestName !== name) this.#announce(guestName, session);
+    this.#announce(name, session);
     session.contacts.clear(); // saved as the account's above
     const kept = new Set(carried);
     for (const room of session.rooms) {
@@ -739,7 +820,10 @@ export class Hub {
     if (this.#online.get(name) === session) {
       this.#online.delete(name);
       this.#usersChanged();
+      this.#announce(name, session);
     }
+    this.#unwatch(session);
+    session.shownTo = null;
     for (const [room] of this.#rooms) this.#removeMember(room, name);
     session.rooms.clear();
     session.name = null;
@@ -912,23 +996,41 @@ export class Hub {
       const members = this.#rooms.get(to);
       if (!members) return response(404, `Cannot send to ${to}: no such room`);
       if (!members.has(me)) return response(403, `Cannot send to ${to}: you are not a member`);
+      const keep = this.#settings.roomHistory;
+      if (keep === 0) {
+        for (const member of members) {
+          if (member !== me) this.#online.get(member)?.peer.send(out);
+        }
+        return response(200);
+      }
+      // Members that asked for history get the same message with its id.
+      const id = this.#keep(to, out.value, keep);
+      let withId: Outgoing | null = null;
       for (const member of members) {
-        if (member !== me) this.#online.get(member)?.peer.send(out);
+        if (member === me) continue;
+        const peer = this.#online.get(member);
+        if (!peer) continue;
+        peer.peer.send(peer.ids ? withId ??= new Outgoing({ ...out.value, history_id: id }) : out);
       }
       return response(200);
     }
     const target = this.#online.get(to);
     if (target) {
-      if (!session.account) this.#fromGuest.add(out);
+      let sent: Outgoing = out;
+      if (this.#settings.directHistory > 0 && (session.account || target.account)) {
+        const id = this.#keep(directConversation(me, to), out.value, this.#settings.directHistory);
+        if (target.ids) sent = new Outgoing({ ...out.value, history_id: id });
+      }
+      if (!session.account) this.#fromGuest.add(sent);
       if (target.held) {
         // Held behind its offline mail. So many that it is not keeping up:
         // drop it; its queue and what is held go to the store, in order.
-        target.held.push(out);
+        target.held.push(sent);
         if (target.held.length > HELD_MAX) target.peer.abort("too slow to take its messages");
       } else {
         // A reader too slow to take it is disconnected; its queue, this
         // message included, goes to the offline store (see disconnect).
-        target.peer.send(out);
+        target.peer.send(sent);
       }
       return response(200);
     }
@@ -973,6 +1075,9 @@ export class Hub {
         410,
         `Cannot send to ${to}: you already have ${perSender} messages waiting in their offline mailbox, the most one sender may leave`,
       );
+    }
+    if (this.#settings.directHistory > 0) {
+      this.#keep(directConversation(message.from, to), message, this.#settings.directHistory);
     }
     return response(202, `${to} is offline; the message will be delivered when they log in`);
   }
@@ -1031,18 +1136,59 @@ export class Hub {
     return members ?? new Set();
   }
 
+  /** Removes a member; the room lives on when empty (see docs/protocol.md). */
   #removeMember(room: string, name: string): void {
-    const members = this.#rooms.get(room);
-    if (!members) return;
-    members.delete(name);
-    if (members.size === 0) this.#rooms.delete(room);
+    this.#rooms.get(room)?.delete(name);
   }
 
-  async #join(session: Session, room: string): Promise<Response> {
+  /**
+   * Assigns a message the next history id and keeps it (written with the
+   * others of this turn in one transaction, not awaited: the message is
+   * delivered either way).
+   */
+  #keep(conversation: string, message: DeliveredMsg, keep: number): number {
+    const id = ++this.#historyId;
+    this.#store.appendHistory(conversation, { id, message }, keep).catch((e) =>
+      this.#log(`cannot keep history of ${conversation}: ${e}`)
+    );
+    return id;
+  }
+
+  /** A page of kept messages, within the age limit, as a response's extra fields. */
+  async #page(
+    conversation: string,
+    query: { limit: number; before?: number | undefined; after?: number | undefined },
+  ): Promise<{ messages: DeliveredMsg[]; more: boolean }> {
+    const { historyAgeMs } = this.#settings;
+    const page: HistoryPage = await this.#store.readHistory(conversation, {
+      limit: query.limit,
+      ...(query.before !== undefined ? { before: query.before } : {}),
+      ...(query.after !== undefined ? { after: query.after } : {}),
+      ...(historyAgeMs > 0 ? { notBefore: Date.now() - historyAgeMs } : {}),
+      maxBytes: HISTORY_PAGE_BYTES,
+    });
+    return {
+      messages: page.messages.map(({ id, message }: HistoryEntry) => ({
+        ...message,
+        history_id: id,
+      })),
+      more: page.more,
+    };
+  }
+
+  async #join(
+    session: Session,
+    room: string,
+    history?: number,
+    after?: number,
+  ): Promise<Response> {
     const me = session.name;
     if (me === null) {
       return response(401, `Cannot join ${room}: send presence or authenticate first`);
     }
+    // From now on its room messages carry ids, so that the replay and what
+    // arrives meanwhile can be told apart.
+    if (history !== undefined) session.ids = true;
     const created = !this.#rooms.has(room);
     const like = created ? this.#rooms.lookalike(room) : undefined;
     if (like !== undefined) return response(409, `Cannot create ${room}: it looks like ${like}`);
@@ -1066,16 +1212,100 @@ export class Hub {
     // Counted at once, so that joins made while the store writes cannot pass the caps.
     this.#members(room, true).add(me);
     session.rooms.add(room);
-    if (session.account) {
-      try {
-        await this.#store.addRoomMember(room, me);
-      } catch (e) {
-        this.#removeMember(room, me);
-        session.rooms.delete(room);
-        throw e;
-      }
+    try {
+      if (created) await this.#store.createRoom(room);
+      if (session.account) await this.#store.addRoomMember(room, me);
+    } catch (e) {
+      this.#removeMember(room, me);
+      session.rooms.delete(room);
+      throw e;
     }
-    return created ? response(201, `room ${room} created`) : response(200, `joined ${room}`);
+    const code = created ? 201 : 200;
+    const text = created ? `room ${room} created` : `joined ${room}`;
+    if (history === undefined) return response(code, text);
+    const extra: Record<string, unknown> = { topic: this.#topics.get(room) ?? "" };
+    if (history > 0 && this.#settings.roomHistory > 0) {
+      Object.assign(extra, await this.#page(room, { limit: history, after }));
+    } else {
+      Object.assign(extra, { messages: [], more: false });
+    }
+    return response(code, text, extra);
+  }
+
+  /** `history`: a page of a room the sender is in, or of its direct conversation with someone. */
+  async #history(
+    session: Session,
+    target: string,
+    query: { before?: number; after?: number; limit?: number },
+  ): Promise<Response> {
+    const me = session.name;
+    if (me === null) {
+      return response(401, "Cannot read history: send presence or authenticate first");
+    }
+    const limit = query.limit ?? HISTORY_PAGE;
+    let conversation: string;
+    if (target.startsWith("#")) {
+      const members = this.#rooms.get(target);
+      if (!members) return response(404, `Cannot read the history of ${target}: no such room`);
+      if (!members.has(me)) {
+        return response(403, `Cannot read the history of ${target}: you are not a member`);
+      }
+      conversation = target;
+    } else {
+      // A guest's name is not reserved: what was said to it may have been said to another.
+      if (!session.account) {
+        return response(401, "Cannot read direct history: log in to an account first");
+      }
+      conversation = directConversation(me, target);
+    }
+    session.ids = true;
+    const page = await this.#page(conversation, { ...query, limit });
+    return response(200, `${page.messages.length} messages`, page);
+  }
+
+  /** `topic`: reads a room's topic, or (a member) sets it and tells the members that asked. */
+  async #topic(session: Session, room: string, topic?: string): Promise<Response> {
+    const me = session.name;
+    if (me === null) {
+      return response(401, `Cannot use the topic of ${room}: send presence or authenticate first`);
+    }
+    const members = this.#rooms.get(room);
+    if (!members) return response(404, `Cannot use the topic of ${room}: no such room`);
+    if (topic === undefined) {
+      return response(200, `topic of ${room}`, { room, topic: this.#topics.get(room) ?? "" });
+    }
+    if (!members.has(me)) {
+      return response(403, `Cannot set the topic of ${room}: you are not a member`);
+    }
+    await this.#store.setTopic(room, topic);
+    if (topic === "") this.#topics.delete(room);
+    else this.#topics.set(room, topic);
+    const notice = new Outgoing({ action: "topic", time: unixTime(), room, topic, from: me });
+    for (const member of members) {
+      const peer = this.#online.get(member);
+      if (peer && peer !== session && peer.ids) peer.peer.send(notice);
+    }
+    return response(200, `topic of ${room} set`, { room, topic });
+  }
+
+  /** Every room with its members and kept messages, for `jim admin rooms`. */
+  async rooms(): Promise<RoomSummary[]> {
+    const counts = await this.#store.countRoomHistory();
+    return [...this.#rooms].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0).map((
+      [name, members],
+    ) => ({
+      name,
+      topic: this.#topics.get(name) ?? "",
+      members: [...members].sort(),
+      messages: counts.get(name) ?? 0,
+    }));
+  }
+
+  /** Drops kept messages past the age limit (`--history-age`); resolves to how many. */
+  pruneHistory(): Promise<number> {
+    const { historyAgeMs } = this.#settings;
+    if (historyAgeMs <= 0) return Promise.resolve(0);
+    return this.#store.pruneHistory(Date.now() - historyAgeMs);
   }
 
   async #leave(session: Session, room: string): Promise<Response> {
@@ -1097,8 +1327,8 @@ export class Hub {
       return response(401, "Cannot list users: send presence or authenticate first");
     }
     if (target === undefined) {
-      const users = [...this.#online.keys()].slice(0, WHO_MAX);
-      return response(200, `${this.#online.size} online`, { users });
+      const users = this.#visibleOnline(session.name);
+      return response(200, `${users.length} online`, { users: users.slice(0, WHO_MAX) });
     }
     if (target.startsWith("#")) {
       const members = this.#rooms.get(target);
@@ -1107,7 +1337,7 @@ export class Hub {
       return response(200, `${users.length} online in ${target}`, { users });
     }
     const online = this.#online.get(target);
-    if (online) {
+    if (online && this.#shows(online, session.name)) {
       const status = online.status ? `: ${online.status}` : "";
       return response(200, `${target} is online${status}`, { users: [target] });
     }
@@ -1155,8 +1385,14 @@ export class Hub {
         `Cannot add ${contact} to contacts: the list holds ${this.#settings.maxContacts} names already`,
       );
     }
-    if (session.account) await this.#store.addContact(me, contact);
-    else if (this.#sessions.has(session)) session.contacts.add(contact);
+    if (session.account) {
+      await this.#store.addContact(me, contact);
+      // One it shows itself to only if listed: now it is.
+      if (session.shownTo && session.name === me) {
+        session.shownTo.add(contact);
+        this.#announce(me, session, undefined, true);
+      }
+    } else if (this.#sessions.has(session)) session.contacts.add(contact);
     return response(200, `${contact} added to contacts`);
   }
 
@@ -1169,7 +1405,142 @@ export class Hub {
       ? await this.#store.removeContact(me, contact)
       : session.contacts.delete(contact);
     if (!removed) return response(404, `Cannot remove ${contact} from contacts: not a contact`);
+    if (session.account && session.shownTo?.delete(contact) && session.name === me) {
+      this.#announce(me, session, undefined, true);
+    }
     return response(200, `${contact} removed from contacts`);
+  }
+
+  // -- contacts with presence (jim's extension) --
+
+  /**
+   * `contacts`: an account's contact list with each one's presence, after an
+   * optional change; from then on the connection is told when a contact's
+   * presence changes (`contact` objects). Guests have no lasting list.
+   */
+  async #contacts(
+    session: Session,
+    request: { add?: string; remove?: string; show_to?: "everyone" | "contacts" },
+  ): Promise<Response> {
+    const me = session.name;
+    if (me === null || !session.account) {
+      return response(401, "Cannot use contacts: log in to an account first (guests have none)");
+    }
+    const { add, remove, show_to } = request;
+    let alert = "contacts";
+    if (add !== undefined) {
+      if (add === me) return response(400, "Cannot parse request: add must not be yourself");
+      if (!(await this.#store.getAccount(add))) {
+        return response(404, `Cannot add ${add} to contacts: no such account`);
+      }
+      const list = await this.#store.listContacts(me);
+      if (!list.includes(add) && list.length >= this.#settings.maxContacts) {
+        return response(
+          403,
+          `Cannot add ${add} to contacts: the list holds ${this.#settings.maxContacts} names already`,
+        );
+      }
+      await this.#store.addContact(me, add);
+      alert = `${add} added to contacts`;
+    }
+    if (remove !== undefined) {
+      if (!(await this.#store.removeContact(me, remove))) {
+        return response(404, `Cannot remove ${remove} from contacts: not a contact`);
+      }
+      alert = `${remove} removed from contacts`;
+    }
+    if (show_to !== undefined) {
+      if (!(await this.#store.setContactsOnly(me, show_to === "contacts"))) {
+        return response(404, `Cannot show your presence: account ${me} no longer exists`);
+      }
+      alert = show_to === "contacts"
+        ? "your presence is shown to your contacts only"
+        : "your presence is shown to everyone";
+    }
+    const names = await this.#store.listContacts(me);
+    if (!this.#sessions.has(session) || session.name !== me) return response(200, alert);
+    if (add !== undefined || remove !== undefined || show_to !== undefined) {
+      // Who may see this account changed with its list or its choice.
+      const contactsOnly = show_to === undefined
+        ? session.shownTo !== null
+        : show_to === "contacts";
+      session.shownTo = contactsOnly ? new Set(names) : null;
+      this.#announce(me, session, undefined, true);
+    }
+    this.#unwatch(session);
+    session.watching = new Set(names);
+    for (const name of names) {
+      let set = this.#watchers.get(name);
+      if (!set) this.#watchers.set(name, set = new Set());
+      set.add(session);
+    }
+    const contacts: ContactPresence[] = [];
+    for (const name of names) contacts.push(await this.#presenceOf(name, me));
+    return response(200, alert, { contacts, show_to: session.shownTo ? "contacts" : "everyone" });
+  }
+
+  /** Stops telling a session of its contacts' presence. */
+  #unwatch(session: Session): void {
+    if (session.watching === null) return;
+    for (const name of session.watching) {
+      const set = this.#watchers.get(name);
+      set?.delete(session);
+      if (set?.size === 0) this.#watchers.delete(name);
+    }
+    session.watching = null;
+  }
+
+  /** Whether `viewer` may see the presence of the session `subject`. */
+  #shows(subject: Session, viewer: string | null): boolean {
+    return subject.shownTo === null || (viewer !== null && subject.shownTo.has(viewer));
+  }
+
+  /** One name's presence as `viewer` may see it. */
+  async #presenceOf(name: string, viewer: string): Promise<ContactPresence> {
+    const online = this.#online.get(name);
+    if (online) {
+      if (this.#shows(online, viewer)) return presence(name, online.status);
+      return { account_name: name, state: "offline" };
+    }
+    const account = await this.#store.getAccount(name);
+    if (!account || account.lastSeen === 0) return { account_name: name, state: "offline" };
+    if (account.contactsOnly && !(await this.#store.hasContact(name, viewer))) {
+      return { account_name: name, state: "offline" };
+    }
+    return { account_name: name, state: "offline", last_seen: unixTime(account.lastSeen) };
+  }
+
+  /**
+   * Tells the sessions watching `name` its presence now: online or away as
+   * `subject` is, or offline (`lastSeen`, unix ms) once `subject` no longer
+   * holds the name. Those it hides from are told nothing, or (`everyone`,
+   * when whom it shows itself to changed) that it is offline, without a time.
+   */
+  #announce(name: string, subject: Session, lastSeen?: number, everyone = false): void {
+    const watchers = this.#watchers.get(name);
+    if (!watchers || watchers.size === 0) return;
+    const time = unixTime();
+    const user: ContactPresence = this.#online.get(name) === subject
+      ? presence(name, subject.status)
+      : lastSeen === undefined
+      ? { account_name: name, state: "offline" }
+      : { account_name: name, state: "offline", last_seen: unixTime(lastSeen) };
+    const shown = new Outgoing<ContactNotice>({ action: "contact", time, user });
+    let hidden: Outgoing<ContactNotice> | null = null;
+    for (const watcher of watchers) {
+      if (watcher === subject) continue;
+      if (this.#shows(subject, watcher.name)) {
+        watcher.peer.send(shown);
+      } else if (everyone) {
+        watcher.peer.send(
+          hidden ??= new Outgoing({
+            action: "contact",
+            time,
+            user: { account_name: name, state: "offline" },
+          }),
+        );
+      }
+    }
   }
 
   #getUsers(session: Session): Response {
@@ -1178,8 +1549,15 @@ export class Hub {
     }
     session.watchesUsers = true;
     this.#usersWatchers.add(session);
-    const users = [...this.#online.keys()].slice(0, WHO_MAX);
-    return response(202, `${this.#online.size} online`, { users });
+    const users = this.#visibleOnline(session.name);
+    return response(202, `${users.length} online`, { users: users.slice(0, WHO_MAX) });
+  }
+
+  /** The names online that `viewer` may see (accounts may show themselves to contacts only). */
+  #visibleOnline(viewer: string | null): string[] {
+    const names: string[] = [];
+    for (const [name, s] of this.#online) if (this.#shows(s, viewer)) names.push(name);
+    return names;
   }
 
   /**
@@ -1223,6 +1601,13 @@ export class Hub {
       for (const session of this.#usersWatchers) session.peer.send(notice);
     });
   }
+}
+
+/** An online name's presence: away when it has a status text. */
+function presence(name: string, status: string): ContactPresence {
+  return status === ""
+    ? { account_name: name, state: "online" }
+    : { account_name: name, state: "away", status };
 }
 
 /** The answer for a hash the scheduler refused, or null for any other error. */

@@ -27,6 +27,12 @@ export interface ServerSettings {
   maxRoomsPerUser: number;
   /** Rooms on the server in all. */
   maxRooms: number;
+  /** Messages kept per room for members to read back (0 keeps none). */
+  roomHistory: number;
+  /** Messages kept per direct conversation of an account (0 keeps none). */
+  directHistory: number;
+  /** Age after which kept messages are dropped, in ms (0: no age limit). */
+  historyAgeMs: number;
   /**
    * The share of an offline account's mailbox one sender may fill, in percent
    * of `offlineLimit` (at least one message), so that others still get through.
@@ -96,6 +102,9 @@ export const SERVER_DEFAULTS: Readonly<ServerSettings> = Object.freeze({
   maxRoomsPerUser: 100,
   maxRooms: 10_000,
   bareWriteGapMs: 10,
+  roomHistory: 200,
+  directHistory: 100,
+  historyAgeMs: 90 * 86_400_000,
   offlineShare: 25,
   hashIterations: 600_000,
   hashConcurrency: Math.max(1, (globalThis.navigator?.hardwareConcurrency ?? 2) - 1),

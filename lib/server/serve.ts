@@ -226,12 +226,15 @@ export async function serve(options: ServeOptions = {}): Promise<JimServer> {
 
   // `jim admin block` writes to the database, maybe from another process:
   // look for blocked accounts that are online now and then.
+  // The same timer drops history past its age limit (`--history-age`).
   let checkingBlocks = false;
   const blockChecker = setInterval(() => {
     if (checkingBlocks || stopping) return;
     checkingBlocks = true;
-    hub.enforceBlocks().catch((e) => log(`cannot check blocked accounts: ${e}`))
-      .finally(() => checkingBlocks = false);
+    Promise.all([
+      hub.enforceBlocks().catch((e) => log(`cannot check blocked accounts: ${e}`)),
+      hub.pruneHistory().catch((e) => log(`cannot drop old history: ${e}`)),
+    ]).finally(() => checkingBlocks = false);
   }, settings.blockCheckMs);
 
   const accepting = acceptLoop();

@@ -22,8 +22,12 @@ import { prepareDatabaseFile } from "./db_files.ts";
 import type {
   Account,
   EnqueueResult,
+  HistoryEntry,
+  HistoryPage,
+  HistoryQuery,
   OfflineLimits,
   OfflineMessage,
+  RoomInfo,
   RoomLimits,
   RoomMembership,
   Store,
@@ -114,6 +118,29 @@ const MIGRATIONS: readonly string[] = [
      account TEXT PRIMARY KEY NOT NULL,
      pubkey TEXT NOT NULL
    ) STRICT, WITHOUT ROWID;`,
+  // 7: rooms that live on when empty, with a topic; kept messages of rooms and
+  // direct conversations (recipient is the message's `to`, so that an
+  // account's deletion finds its direct history); when an account was last
+  // seen and whether it shows its presence to its contacts only.
+  `CREATE TABLE IF NOT EXISTS rooms (
+     name TEXT PRIMARY KEY NOT NULL,
+     topic TEXT NOT NULL DEFAULT ''
+   ) STRICT, WITHOUT ROWID;
+   INSERT INTO rooms (name) SELECT DISTINCT room FROM room_members WHERE true
+     ON CONFLICT DO NOTHING;
+   CREATE TABLE IF NOT EXISTS history (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     conversation TEXT NOT NULL,
+     sender TEXT NOT NULL,
+     recipient TEXT NOT NULL,
+     kept_at INTEGER NOT NULL,
+     body TEXT NOT NULL
+   ) STRICT;
+   CREATE INDEX IF NOT EXISTS history_conversation_id ON history (conversation, id);
+   CREATE INDEX IF NOT EXISTS history_kept_at ON history (kept_at);
+   ALTER TABLE accounts ADD COLUMN last_seen INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE accounts ADD COLUMN contacts_only INTEGER NOT NULL DEFAULT 0
+     CHECK (contacts_only IN (0, 1));`,
 ];
 
 /** The schema version this code writes. */
@@ -176,7 +203,18 @@ function toAccount(row: Row): Account {
     passwordHash: text(row, "password_hash"),
     blocked: integer(row, "blocked") === 1,
     createdAt: integer(row, "created_at"),
+    lastSeen: integer(row, "last_seen"),
+    contactsOnly: integer(row, "contacts_only") === 1,
   };
+}
+
+/** One queued {@linkcode SqliteStore.appendHistory} call awaiting its batch. */
+interface PendingHistory {
+  conversation: string;
+  entry: HistoryEntry;
+  keep: number;
+  resolve(): void;
+  reject(error: unknown): void;
 }
 
 /** One queued {@linkcode SqliteStore.enqueueOffline} call awaiting its batch. */
@@ -278,6 +316,21 @@ export class SqliteStore implements Store, AsyncDisposable {
   #upsertPublicKey: StatementSync;
   #selectPublicKey: StatementSync;
   #deletePublicKey: StatementSync;
+  #selectContact: StatementSync;
+  #selectRoomInfo: StatementSync;
+  #insertRoom: StatementSync;
+  #upsertTopic: StatementSync;
+  #insertHistory: StatementSync;
+  #pruneConversation: StatementSync;
+  #pruneOld: StatementSync;
+  #selectHistory: StatementSync;
+  #selectHistorySeq: StatementSync;
+  #countHistory: StatementSync;
+  #deleteAccountHistory: StatementSync;
+  #updateLastSeen: StatementSync;
+  #updateContactsOnly: StatementSync;
+  #pendingHistory: PendingHistory[] = [];
+  #historyTimer: ReturnType<typeof setTimeout> | undefined;
 
   private constructor(db: DatabaseSync, lockWaitMs: number) {
     this.#db = db;
@@ -292,11 +345,12 @@ export class SqliteStore implements Store, AsyncDisposable {
       "SELECT name FROM accounts WHERE skeleton = ? AND name != ? ORDER BY name LIMIT 1",
     );
     this.#selectAccount = db.prepare(
-      "SELECT name, password_hash, blocked, created_at FROM accounts WHERE name = ?",
+      "SELECT name, password_hash, blocked, created_at, last_seen, contacts_only FROM accounts WHERE name = ?",
     );
     this.#updateBlocked = db.prepare("UPDATE accounts SET blocked = ? WHERE name = ?");
     this.#selectAccounts = db.prepare(
-      "SELECT name, password_hash, blocked, created_at FROM accounts ORDER BY name",
+      `SELECT name, password_hash, blocked, created_at, last_seen, contacts_only FROM accounts
+       ORDER BY name`,
     );
     this.#selectBlocked = db.prepare("SELECT name FROM accounts WHERE blocked = 1 ORDER BY name");
     this.#countOffline = db.prepare("SELECT count(*) AS n FROM offline WHERE recipient = ?");
@@ -352,12 +406,46 @@ export class SqliteStore implements Store, AsyncDisposable {
     );
     this.#selectPublicKey = db.prepare("SELECT pubkey FROM public_keys WHERE account = ?");
     this.#deletePublicKey = db.prepare("DELETE FROM public_keys WHERE account = ?");
+    this.#selectContact = db.prepare("SELECT 1 AS n FROM contacts WHERE owner = ? AND contact = ?");
+    this.#selectRoomInfo = db.prepare("SELECT name, topic FROM rooms ORDER BY name");
+    this.#insertRoom = db.prepare("INSERT INTO rooms (name) VALUES (?) ON CONFLICT DO NOTHING");
+    this.#upsertTopic = db.prepare(
+      "INSERT INTO rooms (name, topic) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET topic = ?2",
+    );
+    this.#insertHistory = db.prepare(
+      `INSERT INTO history (id, conversation, sender, recipient, kept_at, body)
+       VALUES (?, ?, ?, ?, ?, ?)`,
+    );
+    // Everything older than the newest ?2 of the conversation.
+    this.#pruneConversation = db.prepare(
+      `DELETE FROM history WHERE conversation = ?1 AND id <= (
+         SELECT id FROM history WHERE conversation = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)`,
+    );
+    this.#selectHistory = db.prepare(
+      `SELECT id, body FROM history
+       WHERE conversation = ? AND id < ? AND id > ? AND kept_at >= ?
+       ORDER BY id DESC LIMIT ?`,
+    );
+    this.#pruneOld = db.prepare("DELETE FROM history WHERE kept_at < ?");
+    this.#selectHistorySeq = db.prepare(
+      "SELECT seq FROM sqlite_sequence WHERE name = 'history'",
+    );
+    this.#countHistory = db.prepare(
+      `SELECT conversation, count(*) AS n FROM history WHERE conversation LIKE '#%'
+       GROUP BY conversation`,
+    );
+    this.#deleteAccountHistory = db.prepare(
+      "DELETE FROM history WHERE sender = ?1 OR recipient = ?1",
+    );
+    this.#updateLastSeen = db.prepare("UPDATE accounts SET last_seen = ? WHERE name = ?");
+    this.#updateContactsOnly = db.prepare("UPDATE accounts SET contacts_only = ? WHERE name = ?");
   }
 
   /** Runs `step` in one write transaction, rolled back if it throws. */
   #transaction<T>(step: () => T): T {
-    // Pending offline mail goes first, so that a delete sees it.
+    // Pending offline mail and history go first, so that a delete sees them.
     this.#flush(true);
+    this.#flushHistory();
     this.#db.exec("BEGIN IMMEDIATE");
     try {
       const result = step();
@@ -504,6 +592,7 @@ export class SqliteStore implements Store, AsyncDisposable {
         this.#deletePublicKey.run(name);
         this.#deleteAccountRooms.run(name);
         this.#deleteAccountMail.run(name);
+        this.#deleteAccountHistory.run(name);
         return Number(this.#deleteAccount.run(name).changes) === 1;
       })
     );
@@ -821,6 +910,163 @@ export class SqliteStore implements Store, AsyncDisposable {
     return this.#call(() => Number(this.#deleteContact.run(owner, contact).changes) === 1);
   }
 
+  /** Whether `contact` is on `owner`'s list. */
+  hasContact(owner: string, contact: string): Promise<boolean> {
+    return this.#call(() => this.#selectContact.get(owner, contact) !== undefined);
+  }
+
+  /** Every room, ordered by name. */
+  listRooms(): Promise<RoomInfo[]> {
+    return this.#call(() =>
+      (this.#selectRoomInfo.all() as Row[]).map((row) => ({
+        name: text(row, "name"),
+        topic: text(row, "topic"),
+      }))
+    );
+  }
+
+  /** Records that a room exists (idempotent). */
+  createRoom(name: string): Promise<void> {
+    return this.#call(() => {
+      this.#insertRoom.run(name);
+    });
+  }
+
+  /** Sets a room's topic. */
+  setTopic(room: string, topic: string): Promise<void> {
+    return this.#call(() => {
+      this.#upsertTopic.run(room, topic);
+    });
+  }
+
+  /**
+   * Keeps a message; calls in one turn of the event loop share one
+   * transaction (one fsync), and each conversation they touch is pruned to
+   * its newest `keep` once per transaction.
+   */
+  appendHistory(conversation: string, entry: HistoryEntry, keep: number): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error(CLOSED_MESSAGE));
+    return new Promise((resolve, reject) => {
+      this.#pendingHistory.push({ conversation, entry, keep, resolve, reject });
+      this.#historyTimer ??= setTimeout(() => {
+        try {
+          this.#flushHistory();
+        } catch (error) {
+          // Each call in the batch was rejected; a lock is retried by the next write.
+          if (!isBusy(error)) return;
+          this.#historyTimer ??= setTimeout(() => this.#flushHistory(), MAX_RETRY_DELAY_MS);
+        }
+      }, 0);
+    });
+  }
+
+  /** Writes pending history in one transaction; throws (settling nothing) on a lock. */
+  #flushHistory(): void {
+    if (this.#historyTimer !== undefined) {
+      clearTimeout(this.#historyTimer);
+      this.#historyTimer = undefined;
+    }
+    if (this.#pendingHistory.length === 0) return;
+    const batch = this.#pendingHistory;
+    const db = this.#db;
+    const now = Date.now();
+    try {
+      db.exec("BEGIN IMMEDIATE");
+      const keeps = new Map<string, number>();
+      for (const { conversation, entry, keep } of batch) {
+        const m = entry.message;
+        this.#insertHistory.run(entry.id, conversation, m.from, m.to, now, JSON.stringify(m));
+        keeps.set(conversation, keep);
+      }
+      for (const [conversation, keep] of keeps) {
+        this.#pruneConversation.run(conversation, Math.max(0, Math.floor(keep)));
+      }
+      db.exec("COMMIT");
+    } catch (error) {
+      rollback(db);
+      if (isBusy(error)) throw error;
+      this.#pendingHistory = [];
+      for (const item of batch) item.reject(error);
+      return;
+    }
+    this.#pendingHistory = [];
+    for (const item of batch) item.resolve();
+  }
+
+  /** A page of kept messages, oldest first: the newest that match the query. */
+  readHistory(conversation: string, query: HistoryQuery): Promise<HistoryPage> {
+    return this.#call(() => {
+      this.#flushHistory();
+      const { before = Number.MAX_SAFE_INTEGER, after = 0, notBefore = 0 } = query;
+      const maxBytes = query.maxBytes ?? Infinity;
+      const limit = sqlLimit(query.limit);
+      // One more than asked, to tell whether more remain.
+      const rows = this.#selectHistory.all(
+        conversation,
+        before,
+        after,
+        notBefore,
+        limit < 0 ? -1 : limit + 1,
+      ) as Row[];
+      const messages: HistoryEntry[] = [];
+      let bytes = 0;
+      let more = false;
+      for (const row of rows) {
+        const body = text(row, "body");
+        if (messages.length === limit || (messages.length > 0 && bytes + body.length > maxBytes)) {
+          more = true;
+          break;
+        }
+        bytes += body.length;
+        messages.push({ id: integer(row, "id"), message: JSON.parse(body) as DeliveredMsg });
+      }
+      return { messages: messages.reverse(), more };
+    });
+  }
+
+  /** Drops kept messages older than `notBefore` (unix ms). */
+  pruneHistory(notBefore: number): Promise<number> {
+    return this.#call(() => {
+      this.#flushHistory();
+      return Number(this.#pruneOld.run(notBefore).changes);
+    });
+  }
+
+  /** The largest history id ever assigned, pruned ones included. */
+  lastHistoryId(): Promise<number> {
+    return this.#call(() => {
+      this.#flushHistory();
+      const row = this.#selectHistorySeq.get() as Row | undefined;
+      return row === undefined ? 0 : integer(row, "seq");
+    });
+  }
+
+  /** Kept messages per room. */
+  countRoomHistory(): Promise<Map<string, number>> {
+    return this.#call(() => {
+      this.#flushHistory();
+      const counts = new Map<string, number>();
+      for (const row of this.#countHistory.all() as Row[]) {
+        counts.set(text(row, "conversation"), integer(row, "n"));
+      }
+      return counts;
+    });
+  }
+
+  /** Records when an account's last session ended. */
+  setLastSeen(name: string, at: number): Promise<void> {
+    return this.#call(() => {
+      this.#updateLastSeen.run(at, name);
+    });
+  }
+
+  /** Shows an account's presence to its contacts only, or to everyone. */
+  setContactsOnly(name: string, contactsOnly: boolean): Promise<boolean> {
+    return this.#call(() =>
+      Number(this.#updateContactsOnly.run(contactsOnly ? 1 : 0, name).changes) === 1
+    );
+  }
+
   /**
    * Writes pending enqueues and closes the database. Later calls reject with
    * "Cannot use store: it is closed"; closing again does nothing.
@@ -829,6 +1075,7 @@ export class SqliteStore implements Store, AsyncDisposable {
     if (this.#closed) return Promise.resolve();
     return this.#closing ??= this.#call(() => {
       this.#flush(true);
+      this.#flushHistory();
       this.#closed = true;
       this.#db.close();
     }).catch((error) => {
@@ -836,7 +1083,9 @@ export class SqliteStore implements Store, AsyncDisposable {
       // cannot be written, and the database is closed all the same.
       if (!this.#closed) {
         clearTimeout(this.#flushTimer);
+        clearTimeout(this.#historyTimer);
         for (const item of this.#pending.splice(0)) item.reject(error);
+        for (const item of this.#pendingHistory.splice(0)) item.reject(error);
         this.#closed = true;
         this.#db.close();
       }

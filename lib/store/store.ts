@@ -17,6 +17,10 @@ export interface Account {
   blocked: boolean;
   /** Unix milliseconds. */
   createdAt: number;
+  /** When its last session ended, in unix milliseconds; 0 when never recorded. */
+  lastSeen: number;
+  /** It shows its presence only to the accounts on its own contact list. */
+  contactsOnly: boolean;
 }
 
 /** A direct message waiting for its addressee to log in. */
@@ -59,6 +63,46 @@ export interface RoomMembership {
   account: string;
 }
 
+/** A room: it lives on when its last member leaves. */
+export interface RoomInfo {
+  name: string;
+  /** Empty when none was set. */
+  topic: string;
+}
+
+/** One kept message of a room or a direct conversation. */
+export interface HistoryEntry {
+  /** Increasing per server, across conversations; the hub assigns it. */
+  id: number;
+  message: DeliveredMsg;
+}
+
+/** Which kept messages {@linkcode Store.readHistory} returns. */
+export interface HistoryQuery {
+  /** Only messages with a smaller id. */
+  before?: number;
+  /** Only messages with a larger id. */
+  after?: number;
+  /** At most this many: the newest that match. */
+  limit: number;
+  /** Only messages kept at or after this time (unix ms): the age limit. */
+  notBefore?: number;
+  /**
+   * At most this many bytes of message JSON, so that a page fits what a
+   * client reads in one object; at least one message is returned.
+   *
+   * @default {Infinity}
+   */
+  maxBytes?: number;
+}
+
+/** A page of history, oldest first. */
+export interface HistoryPage {
+  messages: HistoryEntry[];
+  /** Older messages matching the query remain. */
+  more: boolean;
+}
+
 /** The durable state of a jim server. */
 export interface Store {
   /** Creates an account; false when the name is taken, or one that looks like it. */
@@ -81,8 +125,9 @@ export interface Store {
    */
   setPassword(name: string, passwordHash: string): Promise<boolean>;
   /**
-   * Deletes an account with its offline mail, room memberships and session
-   * tokens, in one transaction; false when there is no such account.
+   * Deletes an account with its offline mail, room memberships, contact
+   * list, session tokens and the history it sent or was sent directly, in
+   * one transaction; false when there is no such account.
    */
   deleteAccount(name: string): Promise<boolean>;
   /** Every account, by name. */
@@ -132,6 +177,33 @@ export interface Store {
   addRoomMembers(rooms: Iterable<string>, account: string): Promise<void>;
   /** Removes an account from a room (idempotent). */
   removeRoomMember(room: string, account: string): Promise<void>;
+  /** Every room, by name. */
+  listRooms(): Promise<RoomInfo[]>;
+  /** Records that a room exists (idempotent). */
+  createRoom(name: string): Promise<void>;
+  /** Sets a room's topic (creating the room's record if needed). */
+  setTopic(room: string, topic: string): Promise<void>;
+
+  /**
+   * Keeps a message of a conversation (a `#room`, or a direct conversation
+   * named by {@linkcode directConversation}), then drops that conversation's
+   * oldest beyond the newest `keep`. Calls in one turn of the event loop are
+   * written in one transaction; reads see every earlier call.
+   */
+  appendHistory(conversation: string, entry: HistoryEntry, keep: number): Promise<void>;
+  /** A page of a conversation's kept messages, oldest first. */
+  readHistory(conversation: string, query: HistoryQuery): Promise<HistoryPage>;
+  /** Drops kept messages older than `notBefore` (unix ms); resolves to how many. */
+  pruneHistory(notBefore: number): Promise<number>;
+  /** The largest history id ever assigned (0 for none), so that ids keep increasing. */
+  lastHistoryId(): Promise<number>;
+  /** Kept messages per room, for rooms that have any. */
+  countRoomHistory(): Promise<Map<string, number>>;
+
+  /** Records when an account's last session ended (unix ms). */
+  setLastSeen(name: string, at: number): Promise<void>;
+  /** Shows an account's presence to its contacts only, or to everyone; false for no such account. */
+  setContactsOnly(name: string, contactsOnly: boolean): Promise<boolean>;
 
   /**
    * An account's contact list, by name. One list per account, whichever
@@ -144,6 +216,8 @@ export interface Store {
   addContacts(owner: string, contacts: Iterable<string>): Promise<void>;
   /** Removes a contact from an account's list; false when it was not there. */
   removeContact(owner: string, contact: string): Promise<boolean>;
+  /** Whether `contact` is on `owner`'s list. */
+  hasContact(owner: string, contact: string): Promise<boolean>;
 
   /** Records the public key an account announced in its presence, replacing any earlier one. */
   setPublicKey(account: string, pubkey: string): Promise<void>;
@@ -152,4 +226,13 @@ export interface Store {
 
   /** Flushes and releases the store; later calls reject. */
   close(): Promise<void>;
+}
+
+/**
+ * The history key of the direct conversation between two names: the same
+ * whichever of them asks. Names hold no newline (validate.ts), rooms start
+ * with `#`, so keys never collide.
+ */
+export function directConversation(a: string, b: string): string {
+  return a < b ? `${a}\n${b}` : `${b}\n${a}`;
 }
