@@ -136,9 +136,9 @@ export class HookedStore implements Store {
       Store["listRooms"]
     >;
   }
-  createRoom(...args: Parameters<Store["createRoom"]>): ReturnType<Store["createRoom"]> {
-    return this.#call("createRoom", () => this.#inner.createRoom(...args)) as ReturnType<
-      Store["createRoom"]
+  dropHistory(...args: Parameters<Store["dropHistory"]>): ReturnType<Store["dropHistory"]> {
+    return this.#call("dropHistory", () => this.#inner.dropHistory(...args)) as ReturnType<
+      Store["dropHistory"]
     >;
   }
   setTopic(...args: Parameters<Store["setTopic"]>): ReturnType<Store["setTopic"]> {

@@ -243,8 +243,8 @@ class FaultyStore implements Store {
   listRooms(...args: Parameters<Store["listRooms"]>): ReturnType<Store["listRooms"]> {
     return this.#inner.listRooms(...args);
   }
-  createRoom(...args: Parameters<Store["createRoom"]>): ReturnType<Store["createRoom"]> {
-    return this.#inner.createRoom(...args);
+  dropHistory(...args: Parameters<Store["dropHistory"]>): ReturnType<Store["dropHistory"]> {
+    return this.#inner.dropHistory(...args);
   }
   setTopic(...args: Parameters<Store["setTopic"]>): ReturnType<Store["setTopic"]> {
     return this.#inner.setTopic(...args);

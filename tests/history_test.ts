@@ -205,8 +205,8 @@ Deno.test("history, rooms and topics survive a restart; ids keep increasing", as
   assertShape(joined, 200);
   assertEquals(joined.topic, "plans");
   assertEquals(texts(joined.messages), ["m0", "m1", "m2", "m3", "m4"]);
-  // The guest's room lives on, empty, with its guest gone.
-  assertShape(await bob.request({ action: "join", time: t(), room: "#guests" }), 200);
+  // A room only a guest was ever in went with it.
+  assertShape(await bob.request({ action: "join", time: t(), room: "#guests" }), 201);
   await using alice = await login(server.port, "alice");
   await fill(alice, "#keep", 1, 5);
   const next = await bob.message();
@@ -313,4 +313,25 @@ Deno.test("topic: members set it, joiners that ask see it, members that asked ar
   });
   assertShape(long, 400);
   assertEquals(long.error, "Cannot parse request: topic exceeds 200 characters");
+});
+
+Deno.test("rooms: an account's room lives on when empty; a guests' room goes with its history", async () => {
+  await using server = await startServer();
+  await using alice = await member(server.port, "alice");
+  await using bob = await member(server.port, "bob");
+  assertShape(await alice.request({ action: "join", time: t(), room: "#kept" }), 201);
+  await fill(alice, "#kept", 2);
+  assertShape(await alice.request({ action: "leave", time: t(), room: "#kept" }), 200);
+  const joined = await bob.request({ action: "join", time: t(), room: "#kept", history: 10 });
+  assertEquals([joined.response, texts(joined.messages)], [200, ["m0", "m1"]]);
+
+  const gus = await RawClient.connect(server.port);
+  await gus.request({ action: "presence", time: t(), user: { account_name: "gus" } });
+  assertShape(await gus.request({ action: "join", time: t(), room: "#fleeting" }), 201);
+  await fill(gus, "#fleeting", 2);
+  assertShape(await gus.request({ action: "leave", time: t(), room: "#fleeting" }), 200);
+  gus.close();
+  await gus.reading;
+  const fresh = await bob.request({ action: "join", time: t(), room: "#fleeting", history: 10 });
+  assertEquals([fresh.response, fresh.messages], [201, []]);
 });

@@ -180,6 +180,11 @@ export class Hub {
   readonly #fromGuest = new WeakSet<Outgoing>();
   /** Acknowledgements being written, by account: a next login reads the store after them. */
   readonly #acks = new Map<string, Promise<void>>();
+  /**
+   * Rooms the store keeps (an account has been a member): they live on when
+   * empty. A room only guests were ever in is gone with its last guest.
+   */
+  readonly #persistent = new Set<string>();
   /** Room name → topic (rooms without one are absent). */
   readonly #topics = new Map<string, string>();
   /** The last history id assigned. */
@@ -225,6 +230,7 @@ export class Hub {
         if (hub.#rooms.size >= options.settings.maxRooms) continue;
         hub.#members(name, true);
       }
+      hub.#persistent.add(name);
       if (topic !== "") hub.#topics.set(name, topic);
     }
     hub.#historyId = await options.store.lastHistoryId();
@@ -701,6 +707,7 @@ export class Hub {
       const members = this.#rooms.get(room);
       if (guestName !== null) members?.delete(guestName);
       members?.add(name);
+      this.#persistent.add(room); // the store keeps it now (addRoomMembers)
     }
     // No await from here on: once the name is online, room messages reach
     // it, so the session must already know its rooms.
@@ -1136,9 +1143,23 @@ export class Hub {
     return members ?? new Set();
   }
 
-  /** Removes a member; the room lives on when empty (see docs/protocol.md). */
+  /**
+   * Removes a member. A room an account has been in lives on when empty; a
+   * guests' room is gone with its last member, and so is its history (the
+   * next room of that name is someone else's).
+   */
   #removeMember(room: string, name: string): void {
-    this.#rooms.get(room)?.delete(name);
+    const members = this.#rooms.get(room);
+    if (!members) return;
+    members.delete(name);
+    if (members.size > 0 || this.#persistent.has(room)) return;
+    this.#rooms.delete(room);
+    this.#topics.delete(room);
+    if (this.#settings.roomHistory > 0) {
+      this.#store.dropHistory(room).catch((e) =>
+        this.#log(`cannot drop the history of ${room}: ${e}`)
+      );
+    }
   }
 
   /**
@@ -1212,13 +1233,20 @@ export class Hub {
     // Counted at once, so that joins made while the store writes cannot pass the caps.
     this.#members(room, true).add(me);
     session.rooms.add(room);
-    try {
-      if (created) await this.#store.createRoom(room);
-      if (session.account) await this.#store.addRoomMember(room, me);
-    } catch (e) {
-      this.#removeMember(room, me);
-      session.rooms.delete(room);
-      throw e;
+    if (session.account) {
+      try {
+        await this.#store.addRoomMember(room, me);
+        // Kept from now on; a topic a guest set is kept with it.
+        if (!this.#persistent.has(room)) {
+          this.#persistent.add(room);
+          const topic = this.#topics.get(room);
+          if (topic !== undefined) await this.#store.setTopic(room, topic);
+        }
+      } catch (e) {
+        this.#removeMember(room, me);
+        session.rooms.delete(room);
+        throw e;
+      }
     }
     const code = created ? 201 : 200;
     const text = created ? `room ${room} created` : `joined ${room}`;
@@ -1277,7 +1305,8 @@ export class Hub {
     if (!members.has(me)) {
       return response(403, `Cannot set the topic of ${room}: you are not a member`);
     }
-    await this.#store.setTopic(room, topic);
+    // A guests' room keeps its topic in memory only, as it keeps its members.
+    if (this.#persistent.has(room)) await this.#store.setTopic(room, topic);
     if (topic === "") this.#topics.delete(room);
     else this.#topics.set(room, topic);
     const notice = new Outgoing({ action: "topic", time: unixTime(), room, topic, from: me });

@@ -319,6 +319,7 @@ export class SqliteStore implements Store, AsyncDisposable {
   #selectContact: StatementSync;
   #selectRoomInfo: StatementSync;
   #insertRoom: StatementSync;
+  #deleteConversation: StatementSync;
   #upsertTopic: StatementSync;
   #insertHistory: StatementSync;
   #pruneConversation: StatementSync;
@@ -409,6 +410,7 @@ export class SqliteStore implements Store, AsyncDisposable {
     this.#selectContact = db.prepare("SELECT 1 AS n FROM contacts WHERE owner = ? AND contact = ?");
     this.#selectRoomInfo = db.prepare("SELECT name, topic FROM rooms ORDER BY name");
     this.#insertRoom = db.prepare("INSERT INTO rooms (name) VALUES (?) ON CONFLICT DO NOTHING");
+    this.#deleteConversation = db.prepare("DELETE FROM history WHERE conversation = ?");
     this.#upsertTopic = db.prepare(
       "INSERT INTO rooms (name, topic) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET topic = ?2",
     );
@@ -834,11 +836,14 @@ export class SqliteStore implements Store, AsyncDisposable {
     });
   }
 
-  /** Records that an account is a member of a room (idempotent). */
+  /** Records that an account is a member of a room (idempotent); the room is kept from then on. */
   addRoomMember(room: string, account: string): Promise<void> {
-    return this.#call(() => {
-      this.#insertRoomMember.run(room, account);
-    });
+    return this.#call(() =>
+      this.#transaction(() => {
+        this.#insertRoomMember.run(room, account);
+        this.#insertRoom.run(room);
+      })
+    );
   }
 
   /**
@@ -850,7 +855,10 @@ export class SqliteStore implements Store, AsyncDisposable {
     if (list.length === 0) return this.#call(() => {});
     return this.#call(() =>
       this.#transaction(() => {
-        for (const room of list) this.#insertRoomMember.run(room, account);
+        for (const room of list) {
+          this.#insertRoomMember.run(room, account);
+          this.#insertRoom.run(room);
+        }
       })
     );
   }
@@ -925,10 +933,11 @@ export class SqliteStore implements Store, AsyncDisposable {
     );
   }
 
-  /** Records that a room exists (idempotent). */
-  createRoom(name: string): Promise<void> {
+  /** Forgets a conversation's kept messages (a guests' room that is gone). */
+  dropHistory(conversation: string): Promise<void> {
     return this.#call(() => {
-      this.#insertRoom.run(name);
+      this.#flushHistory();
+      this.#deleteConversation.run(conversation);
     });
   }
 

@@ -171,17 +171,18 @@ export interface Store {
    * server's caps cost no memory at start.
    */
   listRoomMemberships(limits?: RoomLimits): Promise<RoomMembership[]>;
-  /** Records that an account is a member of a room (idempotent). */
+  /**
+   * Records that an account is a member of a room (idempotent). A room an
+   * account has been a member of is kept (see {@linkcode Store.listRooms}).
+   */
   addRoomMember(room: string, account: string): Promise<void>;
   /** Records that an account is a member of each of `rooms` (idempotent), in one write. */
   addRoomMembers(rooms: Iterable<string>, account: string): Promise<void>;
   /** Removes an account from a room (idempotent). */
   removeRoomMember(room: string, account: string): Promise<void>;
-  /** Every room, by name. */
+  /** Every kept room (one an account has been a member of, or with a topic), by name. */
   listRooms(): Promise<RoomInfo[]>;
-  /** Records that a room exists (idempotent). */
-  createRoom(name: string): Promise<void>;
-  /** Sets a room's topic (creating the room's record if needed). */
+  /** Sets a room's topic (keeping the room from then on). */
   setTopic(room: string, topic: string): Promise<void>;
 
   /**
@@ -193,6 +194,8 @@ export interface Store {
   appendHistory(conversation: string, entry: HistoryEntry, keep: number): Promise<void>;
   /** A page of a conversation's kept messages, oldest first. */
   readHistory(conversation: string, query: HistoryQuery): Promise<HistoryPage>;
+  /** Forgets a conversation's kept messages. */
+  dropHistory(conversation: string): Promise<void>;
   /** Drops kept messages older than `notBefore` (unix ms); resolves to how many. */
   pruneHistory(notBefore: number): Promise<number>;
   /** The largest history id ever assigned (0 for none), so that ids keep increasing. */
