@@ -220,10 +220,10 @@ Deno.test("history: the age limit drops old messages from pages and from the fil
   await using server = await startServer({ dbPath, historyAgeMs: ageMs, blockCheckMs: 50 });
   await using alice = await member(server.port, "alice");
   assertShape(await alice.request({ action: "join", time: t(), room: "#age" }), 201);
+  const sentAt = Date.now();
   await fill(alice, "#age", 1);
   const kept = await alice.request({ action: "history", time: t(), target: "#age" });
   assertEquals(texts(kept.messages), ["m0"]);
-  const sentAt = Date.now();
   // Waits for the age to pass (the limit is about time), polling with a deadline.
   const deadline = sentAt + 5000;
   let page: Obj = kept;
