@@ -181,6 +181,7 @@ class WebClient {
     this.#signin.hidden = true;
     this.#chat.hidden = false;
     this.#me.textContent = core.authenticated ? user : `${user} (guest)`;
+    this.#showState();
     this.#ticker = setInterval(() => this.#showState(), 500);
     void core.learnOnlineNames();
     this.#render();
