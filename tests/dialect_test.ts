@@ -130,3 +130,31 @@ Deno.test("classicResponse() sends the x00 of the class with the detail kept", (
   d.read({ action: "who", time: 1 }, BARE);
   assertEquals(d.classic(BARE), false);
 });
+
+Deno.test("Dialect.read() names a lesson-8 message's missing fields in the client's own terms", () => {
+  const d = new Dialect();
+  assertThrows(
+    () => d.read({ action: "message", time: 1, sender: "a", mess_text: "x" }, BARE),
+    ProtocolError,
+    "message needs destination (or to) as a string",
+  );
+  assertThrows(
+    () => d.read({ action: "message", time: 1, sender: "a", destination: "b" }, BARE),
+    ProtocolError,
+    "message needs mess_text (or message_text) as a string",
+  );
+});
+
+Deno.test("Dialect.answer() gives get_contacts with user_login the list shape, not the 2018 one", () => {
+  const d = new Dialect();
+  const call = d.read(
+    { action: "get_contacts", time: "Thu Nov 26 09:48:00 2026", user_login: "a" },
+    BARE,
+  );
+  const listed = response(202, "1 contact", { users: ["b"] });
+  assertEquals(d.answer(listed, { action: "get_contacts", time: 1 }, call, BARE), [
+    { response: 202, time: listed.time, alert: ["b"], data_list: ["b"] },
+  ]);
+  // A seed client otherwise: messages are not rewritten, and it may be probed.
+  assertEquals([d.rewritesPushes, d.probes], [false, true]);
+});

@@ -136,7 +136,8 @@ Deno.test({
   name: "dialects: every pair of dialects and jim's own client exchange messages both ways",
   ignore: !python,
   async fn() {
-    await using server = await startServer();
+    const log: string[] = [];
+    await using server = await startServer({ log: (line) => log.push(line) });
     const clients: PyClient[] = [];
     try {
       for (const d of DIALECTS) {
@@ -168,6 +169,12 @@ Deno.test({
       // jim's own client saw only messages and answers: no probe, no stray object.
       assertEquals(jim.inbox, []);
       for (const c of clients) assertEquals(await c.quit(), "", `${c.name} logged errors`);
+      // Nor on the server's side: only the closes each client asked for.
+      const deadline = Date.now() + 5000;
+      while (server.connections > 1 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assertEquals(log.filter((l) => !/: closing: (quit|exit)$/.test(l)), []);
     } finally {
       for (const c of clients) await c[Symbol.asyncDispose]();
     }

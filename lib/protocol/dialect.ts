@@ -223,8 +223,11 @@ export class Dialect {
   #message(value: Record<string, unknown>): Call {
     this.#lesson = true;
     const from = stringField(value, FROM_KEYS);
-    const to = stringField(value, TO_KEYS) ?? "destination";
-    const text = stringField(value, TEXT_KEYS) ?? "mess_text";
+    const to = stringField(value, TO_KEYS);
+    const text = stringField(value, TEXT_KEYS);
+    // Named in the client's own terms: it never sent `to` or `message`.
+    if (to === undefined) throw bad("message needs destination (or to) as a string");
+    if (text === undefined) throw bad("message needs mess_text (or message_text) as a string");
     this.#keys = { from: from ?? "sender", to, text };
     const request: Record<string, unknown> = {
       action: "msg",
