@@ -12,6 +12,7 @@ import {
   parseHttpAddress,
 } from "../lib/server/http.ts";
 import { guest, now, type Obj, startServer } from "./_helpers.ts";
+import { spawnServer } from "./_proc.ts";
 import type { JimServer, ServeOptions } from "../lib/server/serve.ts";
 
 /** A WebSocket JIM client that records every frame it reads. */
@@ -148,7 +149,10 @@ Deno.test("http: GET / serves the page with strict security headers; the script 
   const missing = await fetch(`${base(server)}/nope`);
   assertEquals([missing.status, await missing.text()], [404, "Cannot find /nope\n"]);
   const post = await fetch(`${base(server)}/`, { method: "POST", body: "x" });
-  assertEquals([post.status, post.headers.get("allow")], [405, "GET"]);
+  assertEquals([post.status, post.headers.get("allow")], [405, "GET, HEAD"]);
+  const head = await fetch(`${base(server)}/healthz`, { method: "HEAD" });
+  assertEquals([head.status, head.headers.get("content-type")], [200, "application/json"]);
+  assertEquals(await head.text(), "");
   await post.body?.cancel();
   const plain = await fetch(`${base(server)}/jim`);
   assertEquals(plain.status, 426);
@@ -314,4 +318,18 @@ Deno.test("http: a port in use for --http is a start error naming --http", async
     HttpListenError,
     `Cannot listen on 127.0.0.1:${first.http!.port} (--http): address already in use`,
   );
+});
+
+Deno.test("jim server --http: the entry point serves the page and /healthz and logs the address", async () => {
+  await using server = await spawnServer({ args: ["--http", "127.0.0.1:0"] });
+  const deadline = Date.now() + 10_000;
+  let m: RegExpExecArray | null = null;
+  while (!(m = /web client on http:\/\/127\.0\.0\.1:(\d+)\//.exec(server.log()))) {
+    assert(Date.now() < deadline, `no "web client on" line; log:\n${server.log()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const health = await fetch(`http://127.0.0.1:${m[1]}/healthz`);
+  assertEquals(await health.json(), { status: "up", connections: 0, store: "ok" });
+  const page = await fetch(`http://127.0.0.1:${m[1]}/`);
+  assertMatch(await page.text(), /<title>jim<\/title>/);
 });

@@ -130,12 +130,27 @@ export function startHttp(options: HttpOptions): Promise<HttpListener> {
     req: Request,
     info: Deno.ServeHandlerInfo<Deno.NetAddr>,
   ): Promise<Response> => {
-    const url = new URL(req.url);
+    if (req.method === "HEAD") {
+      // As GET without the body: health checkers often ask with HEAD. (A
+      // WebSocket upgrade needs GET.)
+      if (new URL(req.url).pathname === "/jim") return reply(426, null);
+      const r = await get(new Request(req.url, { headers: req.headers }), info);
+      await r.body?.cancel();
+      return new Response(null, { status: r.status, headers: r.headers });
+    }
     if (req.method !== "GET") {
-      const r = text(405, `Cannot ${req.method} ${url.pathname}: only GET is served`);
-      r.headers.set("allow", "GET");
+      const url = new URL(req.url);
+      const r = text(405, `Cannot ${req.method} ${url.pathname}: only GET and HEAD are served`);
+      r.headers.set("allow", "GET, HEAD");
       return r;
     }
+    return await get(req, info);
+  };
+  const get = async (
+    req: Request,
+    info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+  ): Promise<Response> => {
+    const url = new URL(req.url);
     switch (url.pathname) {
       case "/":
         return reply(200, assets.html, "text/html; charset=utf-8");
