@@ -48,7 +48,8 @@ Deno.test("composeScreen() puts messages above, status and input at the bottom",
     " [12:03] [alice (guest)] [127.0.0.1:7777 online] [2:#general] [act: 3:carol(1)]",
     "[#general] typing",
   ]);
-  assertEquals(s.rows.every((r) => stringWidth(r) === 90), true);
+  // Every row the full width, but the last: its last column stays empty.
+  assertEquals(s.rows.map(stringWidth), [...Array(5).fill(90), 89]);
   assertEquals([s.cursorRow, s.cursorColumn], [5, 17]);
 });
 
@@ -92,7 +93,8 @@ Deno.test("composeScreen() wraps long lines under the message, CJK included", ()
     "12:03 <bob> 你好世界你好世界你好世界你好",
     "            世界你好世界",
   ]);
-  assertEquals(s.rows.every((r) => stringWidth(r) === 40), true);
+  assertEquals(s.rows.slice(0, -1).every((r) => stringWidth(r) === 40), true);
+  assertEquals(stringWidth(s.rows.at(-1)!), 39);
 });
 
 Deno.test("composeScreen() scrolls the input so the cursor stays visible", () => {

@@ -21,6 +21,8 @@ export const EXIT = {
   usage: 2,
   /** Cannot connect, or the connection was lost with messages not sent. */
   connection: 3,
+  /** Ctrl-C at a prompt before connecting (128 + SIGINT, as a shell reports it). */
+  interrupted: 130,
 } as const;
 
 /** Where line mode writes. */

@@ -7,13 +7,13 @@
  * @module
  */
 
-import { promptSecret } from "@std/cli/prompt-secret";
 import { UsageError } from "../cli/parse.ts";
 import { nameProblem } from "../protocol/validate.ts";
 import { CLIENT_HELP, CLIENT_USAGE, type ClientArgs, parseClientArgs } from "./args.ts";
 import { ClientCore, IdentifyError } from "./client_core.ts";
 import { ConnectError } from "./connection.ts";
 import { HistoryLog } from "./history_log.ts";
+import { readSecret } from "./secret_prompt.ts";
 import {
   EXIT,
   type LineOutput,
@@ -41,10 +41,14 @@ function isTerminal(stream: { isTerminal(): boolean }): boolean {
   }
 }
 
-/** Reads a password without echo (typed wrapper over std's `promptSecret`). */
-function askPassword(message: string): string | null {
-  const answer: unknown = promptSecret(message, { mask: "" });
-  return typeof answer === "string" ? answer : null;
+/** Ctrl-C at a password prompt: exit 130, as a shell would after SIGINT. */
+class Cancelled extends Error {}
+
+/** Reads a password without echo; Ctrl-C cancels (the terminal is restored either way). */
+function askPassword(message: string): string {
+  const answer = readSecret(message);
+  if (answer === null) throw new Cancelled("cancelled");
+  return answer;
 }
 
 function password(args: ClientArgs, user: string, interactive: boolean): string {
@@ -58,7 +62,7 @@ function password(args: ClientArgs, user: string, interactive: boolean): string 
   const first = askPassword(
     args.auth === "register" ? `New password for ${user}:` : `Password for ${user}:`,
   );
-  if (first === null || first === "") throw new UsageError("Cannot read the password: none given");
+  if (first === "") throw new UsageError("Cannot read the password: none given");
   if (args.auth === "register") {
     const again = askPassword("Repeat the password:");
     if (again !== first) throw new UsageError("Cannot register: the passwords differ");
@@ -98,6 +102,10 @@ export async function runClient(args: string[]): Promise<number> {
     user = name;
     if (parsed.auth !== "guest") pass = password(parsed, user, stdinTty);
   } catch (error) {
+    if (error instanceof Cancelled) {
+      console.error("jim client: cancelled");
+      return EXIT.interrupted;
+    }
     if (!(error instanceof UsageError)) throw error;
     console.error(`jim client: ${error.message}`);
     console.error(CLIENT_USAGE);

@@ -171,7 +171,9 @@ export function composeScreen(model: ScreenModel, columns: number, rows: number)
     start = clusters.slice(0, i).join("").length;
   }
   const visibleInput = truncateToWidth(shown.slice(start), room);
-  out.push(fitToWidth(prompt + visibleInput, columns));
+  // Never the last column of the last row: writing there makes some
+  // terminals scroll the screen (or wrap, if they measure a character wider).
+  out.push(fitToWidth(prompt + visibleInput, columns - 1));
   return {
     rows: out,
     cursorRow: rows - 1,

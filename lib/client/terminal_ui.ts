@@ -78,8 +78,14 @@ export interface TerminalUIOptions {
   terminal?: Terminal;
 }
 
-const ENTER_SCREEN = "\x1b[?1049h\x1b[H\x1b[2J";
-const LEAVE_SCREEN = "\x1b[?25h\x1b[?1049l";
+/**
+ * The alternate screen, cleared, with autowrap off (DECAWM): a row that the
+ * terminal measures wider than we do (emoji widths differ between
+ * terminals) is cut at the edge instead of wrapping and scrolling the whole
+ * screen up.
+ */
+const ENTER_SCREEN = "\x1b[?1049h\x1b[?7l\x1b[H\x1b[2J";
+const LEAVE_SCREEN = "\x1b[?7h\x1b[?25h\x1b[?1049l";
 
 interface SecretPrompt {
   label: string;
@@ -289,7 +295,8 @@ export class TerminalUI {
         this.#scroll = 0;
         break;
       case "redraw":
-        this.#term.write("\x1b[2J");
+        // From scratch: modes again, a cleared screen, then every row.
+        this.#term.write("\x1b[0m\x1b[?7l\x1b[H\x1b[2J");
         break;
       case "escape":
         if (this.#secret) this.#endSecret(null);

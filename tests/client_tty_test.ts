@@ -1,0 +1,105 @@
+/**
+ * The terminal client in tmux, for what only a real terminal shows: the
+ * terminal's own idea of character widths, and its modes after Ctrl-C.
+ */
+
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { guest, now, register, startServer as startInProcess, tempDir } from "./_helpers.ts";
+import { hasTmux, ROOT, ROWS, Tmux } from "./_tmux.ts";
+
+const CLIENT = `${ROOT}client.ts`;
+
+/** A shell line that runs the client, then reports its exit status and whether echo is on. */
+const REPORT = '"$@"; echo "client exited with status $?"; ' +
+  'echo "echo is $(stty -a | tr " " "\\n" | grep -x -- "-\\?echo")"; exec sleep 60';
+
+Deno.test({
+  name: "client in a terminal: Ctrl-C at the --login password prompt leaves echo on (exit 130)",
+  ignore: !hasTmux(),
+  async fn() {
+    await using dir = await tempDir();
+    const config = `${dir.path}/tmux.conf`;
+    await Deno.writeTextFile(config, "set -g status off\n");
+    await using server = await startInProcess();
+    await register(server.port, "alice");
+    await using term = new Tmux(config);
+    await term.start([
+      "sh",
+      "-c",
+      REPORT,
+      "sh",
+      Deno.execPath(),
+      "run",
+      "-A",
+      CLIENT,
+      "127.0.0.1",
+      String(server.port),
+      "--user",
+      "alice",
+      "--login",
+    ], { TERM: "xterm-256color", LC_ALL: "C.UTF-8" });
+    await term.waitFor("Password for alice:");
+    await term.type("half a pass");
+    await term.press("C-c");
+    const screen = await term.waitFor("echo is ");
+    const text = screen.join("\n");
+    assertStringIncludes(text, "client exited with status 130");
+    assertStringIncludes(text, "echo is echo");
+    assert(!text.includes("half a pass"), text);
+  },
+});
+
+Deno.test({
+  name:
+    "client in a terminal: an emoji with a skin tone keeps the status line on the last row but one",
+  ignore: !hasTmux(),
+  async fn() {
+    await using dir = await tempDir();
+    const config = `${dir.path}/tmux.conf`;
+    await Deno.writeTextFile(config, "set -g status off\n");
+    await using server = await startInProcess();
+    await using term = new Tmux(config);
+    await term.start([
+      Deno.execPath(),
+      "run",
+      "-A",
+      CLIENT,
+      "127.0.0.1",
+      String(server.port),
+      "--user",
+      "alice",
+    ], { TERM: "xterm-256color", LC_ALL: "C.UTF-8" });
+    await term.waitFor("Signed in as guest alice");
+    await using bob = await guest(server.port, "bob");
+    const statusOnItsRow = (s: string[]) =>
+      s.length === ROWS && s.at(-2)!.includes("[alice (guest)]");
+    // Typed into the input line, the last row.
+    await term.type("👍🏽 thanks");
+    let screen = await term.waitFor((s) => s.at(-1)!.includes("thanks"));
+    assert(statusOnItsRow(screen), screen.join("\n"));
+    // Received into a message row, with the window open.
+    await term.press("C-u");
+    await term.type("/msg bob");
+    await term.press("Enter");
+    const r = await bob.request({
+      action: "msg",
+      time: now(),
+      to: "alice",
+      encoding: "utf-8",
+      message: "👍🏽".repeat(60),
+    });
+    assertEquals(r.response, 200);
+    screen = await term.waitFor("<bob> 👍🏽");
+    assert(statusOnItsRow(screen), screen.join("\n"));
+    await term.type("👍🏽");
+    screen = await term.waitFor((s) => s.at(-1)!.startsWith("[bob] 👍🏽"));
+    assert(statusOnItsRow(screen), screen.join("\n"));
+    // Ctrl-L redraws from scratch: still every row in its place.
+    await term.press("C-l");
+    screen = await term.waitFor((s) => s.at(-1)!.startsWith("[bob] 👍🏽"));
+    assert(statusOnItsRow(screen), screen.join("\n"));
+    await term.press("C-u");
+    await term.type("/quit");
+    await term.press("Enter");
+  },
+});
