@@ -31,6 +31,7 @@ import type { ServerSettings } from "./options.ts";
 import { HashQueueFullError, HashScheduler, HashSchedulerClosedError } from "./hash_scheduler.ts";
 import { sourceKey } from "./source_key.ts";
 import { WindowQuota } from "./window_quota.ts";
+import { type Directory, LocalDirectory } from "./directory.ts";
 
 /** What the hub needs of a connection. */
 export interface Peer {
@@ -162,14 +163,12 @@ export class Hub {
   readonly #created: WindowQuota;
   /** Set by {@linkcode Hub.stop}: no account is created or login completed after it. */
   #stopped = false;
-  /** Online sessions by name (guests and accounts share one namespace). */
-  readonly #online = new NameMap<Session>();
+  /** Who holds which name (guests and accounts share one namespace), and names being registered. */
+  readonly #online: Directory<Session> = new LocalDirectory();
   /** Room name → member names (persistent account members and online guests). */
   readonly #rooms = new NameMap<Set<string>>();
   /** All connected sessions, named or not. */
   readonly #sessions = new Set<Session>();
-  /** Names whose registration is under way (hashing): no guest may take them meanwhile. */
-  readonly #registering = new NameMap<true>();
   /** Offline messages being delivered: already in the store, never to be stored again. */
   readonly #fromStore = new WeakSet<Outgoing>();
   /** A 205 is queued for the users who watch the list (see #usersChanged). */
@@ -292,8 +291,7 @@ export class Hub {
         unsent = [...unsent, ...session.held];
         session.held = null;
       }
-      if (name !== null && this.#online.get(name) === session) {
-        this.#online.delete(name);
+      if (name !== null && this.#online.release(name, session)) {
         this.#usersChanged();
         const now = Date.now();
         this.#announce(name, session, now);
@@ -530,7 +528,7 @@ export class Hub {
   }
 
   async #claimGuestName(session: Session, name: string, status?: string): Promise<Response> {
-    if (await this.#store.getAccount(name) || this.#registering.has(name)) {
+    if (await this.#store.getAccount(name) || this.#online.isReserved(name)) {
       return response(401, `Cannot use the name ${name}: authenticate to use this name`);
     }
     const like = await this.#lookalike(session, name);
@@ -542,7 +540,7 @@ export class Hub {
     if (!this.#sessions.has(session)) return response(200);
     const old = session.name;
     if (old !== null) {
-      this.#online.delete(old);
+      this.#online.release(old, session);
       for (const room of session.rooms) {
         const members = this.#rooms.get(room);
         members?.delete(old);
@@ -551,7 +549,7 @@ export class Hub {
     }
     session.name = name;
     session.status = status ?? "";
-    this.#online.set(name, session);
+    this.#online.claim(name, session);
     this.#usersChanged();
     if (old !== null) this.#announce(old, session);
     this.#announce(name, session);
@@ -688,11 +686,11 @@ export class Hub {
     if (!this.#sessions.has(session)) return response(200);
     onSuccess?.();
     const guestName = session.name;
-    if (guestName !== null && guestName !== name) this.#online.delete(guestName);
+    if (guestName !== null && guestName !== name) this.#online.release(guestName, session);
     session.name = name;
     session.account = true;
     session.shownTo = shownTo;
-    this.#online.set(name, session);
+    this.#online.claim(name, session);
     this.#usersChanged();
     if (guestName !== null && guestName !== name) this.#announce(guestName, session);
     this.#announce(name, session);
@@ -824,8 +822,7 @@ export class Hub {
       return response(404, `Cannot delete account: account ${name} no longer exists`);
     }
     // The connection stays, with no identity: it may register again or quit.
-    if (this.#online.get(name) === session) {
-      this.#online.delete(name);
+    if (this.#online.release(name, session)) {
       this.#usersChanged();
       this.#announce(name, session);
     }
@@ -902,7 +899,7 @@ export class Hub {
       this.#guard.fail(name, address);
       return response(409, `Cannot register ${name}: the name is in use`);
     }
-    if (this.#registering.has(name) || await this.#store.getAccount(name)) {
+    if (this.#online.isReserved(name) || await this.#store.getAccount(name)) {
       this.#guard.fail(name, address);
       return response(409, `Cannot register ${name}: the name is taken`);
     }
@@ -947,7 +944,7 @@ export class Hub {
       );
     }
     // From here until the account exists, the name is reserved.
-    this.#registering.set(name, true);
+    this.#online.reserve(name);
     let created = false;
     try {
       let hash: string;
@@ -970,7 +967,7 @@ export class Hub {
       }
       created = true;
     } finally {
-      this.#registering.delete(name);
+      this.#online.unreserve(name);
       if (!created) this.#created.refund(address);
     }
     this.#log(`registered ${name} from ${address}`);
@@ -1106,13 +1103,7 @@ export class Hub {
 
   /** The part of {@linkcode Hub.#lookalike} that needs no store. */
   #lookalikeOnline(session: Session, name: string): string | null {
-    const online = this.#online.lookalike(name);
-    if (online !== undefined && online !== session.name) {
-      return `it looks like ${online}, which is in use`;
-    }
-    const registering = this.#registering.lookalike(name);
-    if (registering !== undefined) return `it looks like ${registering}, which is being registered`;
-    return null;
+    return this.#online.lookalike(name, session.name);
   }
 
   // -- rooms --

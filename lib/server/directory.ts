@@ -1,0 +1,102 @@
+/**
+ * The directory: who holds which name, and which names are reserved while
+ * an account is being registered. The hub asks it before a name is taken
+ * (409 for a name in use or one that looks like it) and tells it when a name
+ * is taken or let go. {@linkcode LocalDirectory} keeps it in this process; a
+ * clustered directory would keep the claims in a shared engine and hold only
+ * this node's holders here.
+ *
+ * @module
+ */
+
+import { NameMap } from "../protocol/names.ts";
+
+/** Who holds which name. `H` is what holds a name (the hub's session). */
+export interface Directory<H> {
+  /** Names held now. */
+  readonly size: number;
+  /** The holder of a name, or undefined when nobody holds it. */
+  get(name: string): H | undefined;
+  /** Whether somebody holds a name. */
+  has(name: string): boolean;
+  /** Gives a name to a holder (replacing any other holder of it). */
+  claim(name: string, holder: H): void;
+  /** Lets a name go if `holder` holds it; false when it held something else or nothing. */
+  release(name: string, holder: H): boolean;
+  /** The names held, in the order they were taken. */
+  keys(): IterableIterator<string>;
+  /** The holders, in the order they took their names. */
+  values(): IterableIterator<H>;
+  /** Name and holder pairs, in the order the names were taken. */
+  [Symbol.iterator](): IterableIterator<[string, H]>;
+  /** Reserves a name while its account is being registered: nobody may take it meanwhile. */
+  reserve(name: string): void;
+  /** Ends a reservation. */
+  unreserve(name: string): void;
+  /** Whether a name is reserved. */
+  isReserved(name: string): boolean;
+  /**
+   * Why `name` cannot be taken by one holding `own` because it looks like a
+   * name held by someone else or reserved, or null when nothing looks like it.
+   */
+  lookalike(name: string, own: string | null): string | null;
+}
+
+/** A {@linkcode Directory} for one process. */
+export class LocalDirectory<H> implements Directory<H> {
+  readonly #held = new NameMap<H>();
+  readonly #reserved = new NameMap<true>();
+
+  get size(): number {
+    return this.#held.size;
+  }
+
+  get(name: string): H | undefined {
+    return this.#held.get(name);
+  }
+
+  has(name: string): boolean {
+    return this.#held.has(name);
+  }
+
+  claim(name: string, holder: H): void {
+    this.#held.set(name, holder);
+  }
+
+  release(name: string, holder: H): boolean {
+    if (this.#held.get(name) !== holder) return false;
+    return this.#held.delete(name);
+  }
+
+  keys(): IterableIterator<string> {
+    return this.#held.keys();
+  }
+
+  values(): IterableIterator<H> {
+    return this.#held.values();
+  }
+
+  [Symbol.iterator](): IterableIterator<[string, H]> {
+    return this.#held.entries();
+  }
+
+  reserve(name: string): void {
+    this.#reserved.set(name, true);
+  }
+
+  unreserve(name: string): void {
+    this.#reserved.delete(name);
+  }
+
+  isReserved(name: string): boolean {
+    return this.#reserved.has(name);
+  }
+
+  lookalike(name: string, own: string | null): string | null {
+    const held = this.#held.lookalike(name);
+    if (held !== undefined && held !== own) return `it looks like ${held}, which is in use`;
+    const reserved = this.#reserved.lookalike(name);
+    if (reserved !== undefined) return `it looks like ${reserved}, which is being registered`;
+    return null;
+  }
+}
