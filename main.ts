@@ -12,7 +12,7 @@
 import { promptSecret } from "@std/cli/prompt-secret";
 import { runAdmin } from "./lib/admin/admin.ts";
 import { runClient } from "./lib/client/run.ts";
-import { runServer } from "./lib/cli/server_main.ts";
+import { runServerCommand } from "./lib/cli/server_main.ts";
 
 /** `jim --help`. */
 export const MAIN_HELP = `Usage: jim <command> [options]
@@ -27,7 +27,7 @@ async function main(args: string[]): Promise<number> {
   const [command, ...rest] = args;
   switch (command) {
     case "server":
-      return await runServer(rest);
+      return await runServerCommand(rest);
     case "client":
       return await runClient(rest);
     case "admin":

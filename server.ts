@@ -4,6 +4,6 @@
  * @module
  */
 
-import { runServer } from "./lib/cli/server_main.ts";
+import { runServerCommand } from "./lib/cli/server_main.ts";
 
-Deno.exit(await runServer(Deno.args));
+Deno.exit(await runServerCommand(Deno.args));

@@ -1,0 +1,112 @@
+/**
+ * Running a server as a process: start it (falling back to no admin socket
+ * when only the default one cannot be made), keep bad input from ending the
+ * process, stop cleanly on SIGINT/SIGTERM, and say why it could not start.
+ * `lib/cli` parses the command line and hands the result here.
+ *
+ * @module
+ */
+
+import { defaultAdminSocket } from "../store/db_path.ts";
+import { HttpListenError } from "./http.ts";
+import type { ServerSettings } from "./options.ts";
+import { type JimServer, serve } from "./serve.ts";
+
+/** What {@linkcode runServer} needs: the parsed command line, and where to write. */
+export interface RunServerOptions {
+  settings: Partial<ServerSettings>;
+  port: number;
+  hostname: string;
+  /** The web client's listener (`--http`), or null. */
+  http: { hostname: string; port: number } | null;
+  httpOrigins: readonly string[];
+  dbPath: string;
+  /** The admin socket's path; null for none; undefined for the default beside the database. */
+  adminSocket: string | null | undefined;
+  /** Where log lines go; undefined when quiet. */
+  log: ((line: string) => void) | undefined;
+  /** Where the reason it cannot start goes (always written, quiet or not). */
+  fail: (line: string) => void;
+  /** Where the process's own lines go (listening, shutting down, stopped), quiet or not. */
+  notice: (line: string) => void;
+}
+
+/** Runs the server until a signal stops it; returns the exit code. */
+export async function runServer(options: RunServerOptions): Promise<number> {
+  const { dbPath, log, notice } = options;
+  const adminSocket = options.adminSocket === undefined
+    ? defaultAdminSocket(dbPath)
+    : options.adminSocket;
+  const start = (admin: string | null) =>
+    serve({
+      ...options.settings,
+      port: options.port,
+      hostname: options.hostname,
+      ...(options.http ? { http: options.http, httpOrigins: options.httpOrigins } : {}),
+      dbPath,
+      ...(log ? { log } : {}),
+      ...(admin === null ? {} : { adminSocket: admin }),
+    });
+  let server: JimServer;
+  try {
+    try {
+      server = await start(adminSocket);
+    } catch (e) {
+      // Only a socket asked for by name is worth refusing to start over:
+      // without the default one, jim admin still works on the file.
+      const adminFailed = e instanceof Error &&
+        e.message.startsWith("Cannot listen on admin socket");
+      if (!adminFailed || options.adminSocket !== undefined) throw e;
+      notice(`${e.message}; jim admin will work on the database file only`);
+      server = await start(null);
+    }
+  } catch (e) {
+    options.fail(describeStartError(e, options.hostname, options.port, dbPath));
+    return 1;
+  }
+  // Bad input must never end the process: log what escaped and carry on.
+  globalThis.addEventListener("unhandledrejection", (event) => {
+    event.preventDefault();
+    notice(
+      `unhandled rejection: ${event.reason instanceof Error ? event.reason.stack : event.reason}`,
+    );
+  });
+  let stopping = false;
+  const stop = () => {
+    // A second signal (a task runner forwarding its own) changes nothing.
+    if (stopping) return;
+    stopping = true;
+    notice("shutting down");
+    server.shutdown();
+  };
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+  const adminNote = server.adminSocket === null ? "" : `, admin socket ${server.adminSocket}`;
+  notice(
+    `jim server listening on ${server.hostname}:${server.port} (database ${dbPath}${adminNote})`,
+  );
+  if (server.http) {
+    notice(`web client on http://${server.http.hostname}:${server.http.port}/`);
+  }
+  await server.finished;
+  Deno.removeSignalListener("SIGINT", stop);
+  Deno.removeSignalListener("SIGTERM", stop);
+  notice("stopped");
+  return 0;
+}
+
+function describeStartError(e: unknown, hostname: string, port: number, dbPath: string): string {
+  if (e instanceof HttpListenError) return e.message;
+  if (e instanceof Deno.errors.AddrInUse) {
+    return `Cannot listen on ${hostname}:${port}: address already in use`;
+  }
+  if (e instanceof Deno.errors.PermissionDenied) return `Cannot start: ${e.message}`;
+  if (e instanceof Deno.errors.AddrNotAvailable) {
+    return `Cannot listen on ${hostname}:${port}: address not available`;
+  }
+  const message = e instanceof Error ? e.message : String(e);
+  if (message.startsWith("Cannot open database")) return message;
+  if (message.startsWith("Cannot listen on admin socket")) return message;
+  if (/sqlite|database/i.test(message)) return `Cannot open database ${dbPath}: ${message}`;
+  return `Cannot start: ${message}`;
+}
