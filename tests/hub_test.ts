@@ -4,12 +4,13 @@
  * in-memory store. Nothing here sleeps: every step is awaited.
  */
 import { assertEquals, assertStrictEquals } from "@std/assert";
-import type { Outgoing } from "../lib/protocol/codec.ts";
+import { Outgoing } from "../lib/protocol/codec.ts";
 import type { Response } from "../lib/protocol/messages.ts";
 import { validateRequest } from "../lib/protocol/validate.ts";
 import { LocalDirectory } from "../lib/server/directory.ts";
 import { Hub, type Peer, type Session } from "../lib/server/hub.ts";
 import { SERVER_DEFAULTS } from "../lib/server/options.ts";
+import { LocalRouter } from "../lib/server/router.ts";
 import { SqliteStore } from "../lib/store/sqlite_store.ts";
 
 /** A peer that keeps what it is sent. */
@@ -88,6 +89,39 @@ Deno.test("LocalDirectory.lookalike() names a held or reserved name that looks t
   assertEquals(directory.lookalike("m", null), "it looks like rn, which is being registered");
   directory.unreserve("rn");
   assertEquals(directory.lookalike("m", null), null);
+});
+
+// -- LocalRouter --
+
+/** A router over a directory of plain names, recording each hand-over. */
+function recordingRouter(names: string[]) {
+  const directory = new LocalDirectory<string>();
+  for (const name of names) directory.claim(name, `session of ${name}`);
+  const handed: string[] = [];
+  const router = new LocalRouter<string>({
+    directory,
+    delivery: {
+      direct: (session, out) => void handed.push(`direct ${session}: ${out.value}`),
+      room: (session, out) => void handed.push(`room ${session}: ${out.value}`),
+    },
+  });
+  return { router, handed };
+}
+
+Deno.test("LocalRouter.direct() hands the message to the holder, or says nobody holds the name", () => {
+  const { router, handed } = recordingRouter(["bob"]);
+  assertEquals(router.direct("bob", () => new Outgoing("hi")), true);
+  assertEquals(router.direct("carol", () => new Outgoing("hi")), false);
+  assertEquals(handed, ["direct session of bob: hi"]);
+});
+
+Deno.test("LocalRouter.room() hands the message to each member online but the sender", () => {
+  const { router, handed } = recordingRouter(["a", "b", "c"]);
+  router.room(["a", "b", "gone", "c"], "a", (s) => new Outgoing(`yo ${s}`));
+  assertEquals(handed, [
+    "room session of b: yo session of b",
+    "room session of c: yo session of c",
+  ]);
 });
 
 // -- the hub over fake peers --

@@ -32,6 +32,7 @@ import { HashQueueFullError, HashScheduler, HashSchedulerClosedError } from "./h
 import { sourceKey } from "./source_key.ts";
 import { WindowQuota } from "./window_quota.ts";
 import { type Directory, LocalDirectory } from "./directory.ts";
+import { LocalRouter, type Router } from "./router.ts";
 
 /** What the hub needs of a connection. */
 export interface Peer {
@@ -165,6 +166,14 @@ export class Hub {
   #stopped = false;
   /** Who holds which name (guests and accounts share one namespace), and names being registered. */
   readonly #online: Directory<Session> = new LocalDirectory();
+  /** How direct and room messages reach their recipients. */
+  readonly #router: Router<Session> = new LocalRouter<Session>({
+    directory: this.#online,
+    delivery: {
+      direct: (target, out) => this.#deliverDirect(target, out),
+      room: (target, out) => void target.peer.send(out),
+    },
+  });
   /** Room name → member names (persistent account members and online guests). */
   readonly #rooms = new NameMap<Set<string>>();
   /** All connected sessions, named or not. */
@@ -1002,54 +1011,56 @@ export class Hub {
       if (!members.has(me)) return response(403, `Cannot send to ${to}: you are not a member`);
       const keep = this.#settings.roomHistory;
       if (keep === 0) {
-        for (const member of members) {
-          if (member !== me) this.#online.get(member)?.peer.send(out);
-        }
+        this.#router.room(members, me, () => out);
         return response(200);
       }
       // Members that asked for history get the same message with its id.
       const id = this.#keep(to, out.value, keep);
       let withId: Outgoing | null = null;
-      for (const member of members) {
-        if (member === me) continue;
-        const peer = this.#online.get(member);
-        if (!peer) continue;
-        peer.peer.send(peer.ids ? withId ??= new Outgoing({ ...out.value, history_id: id }) : out);
-      }
+      this.#router.room(
+        members,
+        me,
+        (member) => member.ids ? withId ??= new Outgoing({ ...out.value, history_id: id }) : out,
+      );
       return response(200);
     }
-    const target = this.#online.get(to);
-    if (target) {
+    const delivered = this.#router.direct(to, (target) => {
       let sent: Outgoing = out;
       if (this.#settings.directHistory > 0 && (session.account || target.account)) {
         const id = this.#keep(directConversation(me, to), out.value, this.#settings.directHistory);
         if (target.ids) sent = new Outgoing({ ...out.value, history_id: id });
       }
+      // Marked before it is handed over: if it ends up in the offline store
+      // (its reader dropped), it is stored as a guest's.
       if (!session.account) this.#fromGuest.add(sent);
-      if (target.held) {
-        // Held behind its offline mail. So many that it is not keeping up:
-        // drop it; its queue and what is held go to the store, in order.
-        target.held.push(sent);
-        if (target.held.length > HELD_MAX) target.peer.abort("too slow to take its messages");
-      } else {
-        // A reader too slow to take it is disconnected; its queue, this
-        // message included, goes to the offline store (see disconnect).
-        target.peer.send(sent);
-      }
-      return response(200);
-    }
+      return sent;
+    });
+    if (delivered) return response(200);
     return this.#msgOffline(session, to, out.value);
+  }
+
+  /**
+   * Hands a direct message to a session here: behind its offline mail while
+   * that goes out, else into its queue.
+   */
+  #deliverDirect(target: Session, out: Outgoing): void {
+    if (target.held) {
+      // Held behind its offline mail. So many that it is not keeping up:
+      // drop it; its queue and what is held go to the store, in order.
+      target.held.push(out);
+      if (target.held.length > HELD_MAX) target.peer.abort("too slow to take its messages");
+    } else {
+      // A reader too slow to take it is disconnected; its queue, this
+      // message included, goes to the offline store (see disconnect).
+      target.peer.send(out);
+    }
   }
 
   async #msgOffline(session: Session, to: string, message: DeliveredMsg): Promise<Response> {
     const account = await this.#store.getAccount(to);
     if (!account) {
       // A guest may have come online while the store answered.
-      const target = this.#online.get(to);
-      if (target) {
-        target.peer.send(new Outgoing(message));
-        return response(200);
-      }
+      if (this.#router.direct(to, () => new Outgoing(message))) return response(200);
       return response(404, `Cannot send to ${to}: no such user`);
     }
     if (!this.#settings.offlineStore) {

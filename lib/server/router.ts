@@ -1,0 +1,68 @@
+/**
+ * The router: how a direct or room message reaches its recipients. The hub
+ * checks the request (who may send what where), builds the message once, and
+ * hands it here. {@linkcode LocalRouter} delivers to the sessions of this
+ * process; a clustered router would deliver here first and then to the nodes
+ * that hold the other recipients.
+ *
+ * @module
+ */
+
+import type { Outgoing } from "../protocol/codec.ts";
+import type { Directory } from "./directory.ts";
+
+/**
+ * The form of a message one recipient gets (say, with its history id when
+ * it asked for ids), built by the hub once the recipient is found.
+ */
+export type FormFor<S> = (recipient: S) => Outgoing;
+
+/** How direct and room messages reach their recipients (`S`: a recipient's session). */
+export interface Router<S> {
+  /** Delivers a direct message to whoever holds `to`; false when nobody does (offline). */
+  direct(to: string, formFor: FormFor<S>): boolean;
+  /** Delivers a room message to every member but the sender; members offline get nothing. */
+  room(members: Iterable<string>, from: string, formFor: FormFor<S>): void;
+}
+
+/** How a message is handed to a session of this process. */
+export interface LocalDelivery<S> {
+  /** A direct message: it may have to wait behind the session's offline mail. */
+  direct(session: S, out: Outgoing): void;
+  /** A room message: queued at once. */
+  room(session: S, out: Outgoing): void;
+}
+
+/** Options for {@linkcode LocalRouter}. */
+export interface LocalRouterOptions<S> {
+  /** Who holds which name here. */
+  directory: Directory<S>;
+  /** How to hand a message to a session here. */
+  delivery: LocalDelivery<S>;
+}
+
+/** A {@linkcode Router} for one process: every recipient is a local session. */
+export class LocalRouter<S> implements Router<S> {
+  readonly #directory: Directory<S>;
+  readonly #delivery: LocalDelivery<S>;
+
+  constructor(options: LocalRouterOptions<S>) {
+    this.#directory = options.directory;
+    this.#delivery = options.delivery;
+  }
+
+  direct(to: string, formFor: FormFor<S>): boolean {
+    const target = this.#directory.get(to);
+    if (target === undefined) return false;
+    this.#delivery.direct(target, formFor(target));
+    return true;
+  }
+
+  room(members: Iterable<string>, from: string, formFor: FormFor<S>): void {
+    for (const member of members) {
+      if (member === from) continue;
+      const target = this.#directory.get(member);
+      if (target !== undefined) this.#delivery.room(target, formFor(target));
+    }
+  }
+}
