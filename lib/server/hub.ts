@@ -152,6 +152,20 @@ const HISTORY_PAGE = 50;
  */
 const HISTORY_PAGE_BYTES = 48 * 1024;
 
+/** The request (or requests: `add_contact` and `del_contact` share one) of one action. */
+type RequestOf<A extends Request["action"]> = Request extends infer R
+  ? R extends { action: infer X } ? A extends X ? R : never : never
+  : never;
+
+/** What the hub does with a request of one action. */
+type Handler<A extends Request["action"]> = (
+  session: Session,
+  request: RequestOf<A>,
+) => Response | Promise<Response>;
+
+/** A handler for every action. */
+type Handlers = { [A in Request["action"]]: Handler<A> };
+
 /** Presence, rooms and delivery for one server. */
 export class Hub {
   readonly #store: Store;
@@ -453,58 +467,48 @@ export class Hub {
   }
 
   #handle(session: Session, request: Request): Response | Promise<Response> {
-    switch (request.action) {
-      case "presence":
-        if (request.user.pubkey !== undefined) {
-          return this.#presenceWithKey(session, request.user, request.user.pubkey);
-        }
-        return this.#presence(session, request.user.account_name, request.user.status);
-      case "authenticate": {
-        const { account_name, password, token } = request.user;
-        const remember = request.remember === true;
-        if (token !== undefined) return this.#resume(session, account_name, token, remember);
-        return this.#authenticate(session, account_name, password!, remember);
-      }
-      case "register":
-        return this.#register(session, request.user.account_name, request.user.password);
-      case "passwd":
-        return this.#passwd(
-          session,
-          request.user.account_name,
-          request.user.password,
-          request.user.new_password,
-          request.remember === true,
-        );
-      case "unregister":
-        return this.#unregister(session, request.user.account_name, request.user.password);
-      case "msg":
-        return this.#msg(session, request.to, request.from, request.encoding, request.message);
-      case "join":
-        return this.#join(session, request.room, request.history, request.after);
-      case "leave":
-        return this.#leave(session, request.room);
-      case "who":
-        return this.#who(session, request.target);
-      case "get_contacts":
-        return this.#getContacts(session);
-      case "add_contact":
-        return this.#addContact(session, request.contact);
-      case "del_contact":
-        return this.#delContact(session, request.contact);
-      case "get_users":
-        return this.#getUsers(session);
-      case "pubkey_need":
-        return this.#pubkey(session, request.account_name);
-      case "contacts":
-        return this.#contacts(session, request);
-      case "history":
-        return this.#history(session, request.target, request);
-      case "topic":
-        return this.#topic(session, request.room, request.topic);
-      case "quit":
-        return response(200);
-    }
+    // The table holds, for each action, a handler of that action's request.
+    const handler = this.#handlers[request.action] as Handler<Request["action"]>;
+    return handler(session, request);
   }
+
+  /**
+   * One small handler per action, by area. The mapped type makes a missing
+   * action a type error.
+   */
+  readonly #handlers: Handlers = {
+    // -- identity --
+    presence: (session, { user }) =>
+      user.pubkey !== undefined
+        ? this.#presenceWithKey(session, user, user.pubkey)
+        : this.#presence(session, user.account_name, user.status),
+    authenticate: (session, { user, remember }) =>
+      user.token !== undefined
+        ? this.#resume(session, user.account_name, user.token, remember === true)
+        : this.#authenticate(session, user.account_name, user.password!, remember === true),
+    register: (session, { user }) => this.#register(session, user.account_name, user.password),
+    passwd: (session, { user, remember }) =>
+      this.#passwd(session, user.account_name, user.password, user.new_password, remember === true),
+    unregister: (session, { user }) => this.#unregister(session, user.account_name, user.password),
+    pubkey_need: (session, request) => this.#pubkey(session, request.account_name),
+    // -- messaging --
+    msg: (session, request) =>
+      this.#msg(session, request.to, request.from, request.encoding, request.message),
+    // -- rooms --
+    join: (session, request) => this.#join(session, request.room, request.history, request.after),
+    leave: (session, request) => this.#leave(session, request.room),
+    who: (session, request) => this.#who(session, request.target),
+    // -- contacts and users --
+    get_contacts: (session) => this.#getContacts(session),
+    add_contact: (session, request) => this.#addContact(session, request.contact),
+    del_contact: (session, request) => this.#delContact(session, request.contact),
+    get_users: (session) => this.#getUsers(session),
+    contacts: (session, request) => this.#contacts(session, request),
+    // -- history and topics --
+    history: (session, request) => this.#history(session, request.target, request),
+    topic: (session, request) => this.#topic(session, request.room, request.topic),
+    quit: () => response(200),
+  };
 
   // -- identity --
 
