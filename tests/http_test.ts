@@ -333,3 +333,52 @@ Deno.test("jim server --http: the entry point serves the page and /healthz and l
   const page = await fetch(`http://127.0.0.1:${m[1]}/`);
   assertMatch(await page.text(), /<title>jim<\/title>/);
 });
+
+/** One masked client text frame (RFC 6455 5.2). */
+function clientFrame(text: string): Uint8Array {
+  const payload = new TextEncoder().encode(text);
+  const n = payload.length;
+  const head = n < 126 ? [0x81, 0x80 | n] : [0x81, 0x80 | 126, n >> 8, n & 0xff];
+  const mask = [1, 2, 3, 4];
+  const out = new Uint8Array(head.length + 4 + n);
+  out.set(head);
+  out.set(mask, head.length);
+  for (let i = 0; i < n; i++) out[head.length + 4 + i] = payload[i]! ^ mask[i % 4]!;
+  return out;
+}
+
+Deno.test("http: a WebSocket peer that stops reading is dropped like a slow TCP reader, others unharmed", async () => {
+  const logs: string[] = [];
+  await using server = await withHttp({ maxQueueBytes: 16 * 1024, log: (l) => logs.push(l) });
+  // A browser-less WebSocket that upgrades, joins a room, then never reads.
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.http!.port });
+  try {
+    const w = (b: Uint8Array) => conn.write(b);
+    await w(new TextEncoder().encode(
+      "GET /jim HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    ));
+    const buf = new Uint8Array(4096);
+    const n = await conn.read(buf);
+    assertMatch(new TextDecoder().decode(buf.subarray(0, n ?? 0)), /^HTTP\/1\.1 101/);
+    await w(clientFrame(JSON.stringify(presence("sleepy"))));
+    await w(clientFrame(JSON.stringify({ action: "join", time: now(), room: "#busy" })));
+    await using talker = await guest(server.port, "talker");
+    assertEquals(
+      (await talker.request({ action: "join", time: now(), room: "#busy" })).response,
+      200,
+    );
+    const text = "x".repeat(400);
+    const deadline = Date.now() + 10_000;
+    // Room messages pile up for the sleeper until the server drops it.
+    while (!logs.some((l) => l.includes("sleepy: disconnected: too slow to read"))) {
+      assert(Date.now() < deadline, `not dropped; log:\n${logs.slice(-5).join("\n")}`);
+      const r = await talker.request({ action: "msg", time: now(), to: "#busy", message: text });
+      assertEquals(r.response, 200);
+    }
+    // The talker is still served.
+    assertEquals((await talker.request(presence("talker"))).response, 200);
+  } finally {
+    conn.close();
+  }
+});
