@@ -127,6 +127,9 @@ Deno.test("classicResponse() sends the x00 of the class with the detail kept", (
   assertEquals(classicResponse(response(205)).response, 200);
   const d = new Dialect();
   assertEquals(d.classic(BARE), true);
+  // The seed's own authenticate keeps a bare client classic; jim's `who` does not.
+  d.read({ action: "authenticate", time: 1, user: { account_name: "a", password: "p" } }, BARE);
+  assertEquals(d.classic(BARE), true);
   d.read({ action: "who", time: 1 }, BARE);
   assertEquals(d.classic(BARE), false);
 });

@@ -170,8 +170,8 @@ export class Dialect {
       case "exit":
         this.#lesson = true;
         return { value: { action: "quit" }, answering: "never" };
+      // `authenticate` is the seed's own: it says nothing about the codes a client takes.
       case "register":
-      case "authenticate":
       case "passwd":
       case "unregister":
       case "who":
