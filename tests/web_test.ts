@@ -368,3 +368,28 @@ Deno.test("web: a page survives a server restart, re-joins its room and sends it
     await server.shutdown();
   }
 });
+
+Deno.test("web: messages still queued when the user quits are reported as not sent", async () => {
+  const server = await withHttp();
+  try {
+    await withBrowser(async (browser) => {
+      const page = await openPage(browser, pageUrl(server));
+      await signIn(page, "quinn");
+      await server.shutdown();
+      await until(
+        page,
+        () => document.querySelector("#state")?.getAttribute("data-state") === "reconnecting",
+      );
+      await say(page, "/msg nobody lost in transit");
+      await until(page, () => /1 queued/.test(document.querySelector("#state")?.textContent ?? ""));
+      await click(page, "#quit");
+      await until(page, exists, "#chat[hidden]");
+      assertEquals(
+        await page.$eval("#signin-error", (e) => e.textContent),
+        "Not sent (client quit): lost in transit",
+      );
+    });
+  } finally {
+    await server.shutdown();
+  }
+});

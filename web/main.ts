@@ -122,6 +122,10 @@ class WebClient {
       this.#input.focus();
     });
     $("who").addEventListener("click", () => void this.#submit("/who"));
+    $("set-status").addEventListener("click", () => {
+      this.#input.value = "/status ";
+      this.#input.focus();
+    });
     $("leave").addEventListener("click", () => void this.#submit("/leave"));
     $("quit").addEventListener("click", () => void this.#quit());
     this.#input.addEventListener("keydown", (e) => this.#inputKey(e));
@@ -208,10 +212,19 @@ class WebClient {
     if (!core) return;
     this.#core = null;
     clearInterval(this.#ticker);
+    // Messages still queued are reported by the core as it quits; the chat
+    // is about to be hidden, so they are shown on the sign-in form.
+    const notSent: string[] = [];
+    core.on((e) => {
+      if (e.type === "line" && e.line.kind === "error" && e.line.text.startsWith("Not sent")) {
+        notSent.push(e.line.text);
+      }
+    });
     await core.quit();
     this.#chat.hidden = true;
     this.#signin.hidden = false;
     this.#me.textContent = "";
+    this.#signinError.textContent = notSent.join("\n");
     this.#setState("offline", "signed out");
     this.#name.focus();
   }
