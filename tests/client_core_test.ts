@@ -437,3 +437,31 @@ Deno.test("ClientCore sends a message refused with 429 again after a pause, and 
   await core.quit();
   await server.close();
 });
+
+Deno.test("ClientCore shows its own message as pending until the server accepts or refuses it", async () => {
+  const server = new FakeServer();
+  const core = guest(server.port);
+  const peer = await startGuest(server, core);
+  core.switchTo("#general");
+  const accepted = core.sendMessage("bob", "hi");
+  const line = () => core.conversations.find("bob")!.lines.find((l) => l.own)!;
+  assertEquals(line().delivery, "pending");
+  // Typed in #general: shown there as pending too.
+  const echo = core.conversations.find("#general")!.lines.at(-1)!;
+  assertEquals([echo.text, echo.delivery], ["-> bob: hi", "pending"]);
+  await peer.expect("msg");
+  await peer.answer(200);
+  await accepted;
+  assertEquals([line().delivery, echo.delivery], ["sent", "sent"]);
+  const refused = core.sendMessage("zed", "hello?");
+  await peer.expect("msg");
+  await peer.answer(404, "Cannot send to zed: no such user");
+  assertEquals((await refused).ok, false);
+  assertEquals(core.conversations.find("zed")!.lines.find((l) => l.own)!.delivery, "refused");
+  // The refusal shows where it was typed, and marks the zed window as active.
+  const here = lineText(core, "#general");
+  assert(here.at(-1)!.startsWith("Not sent"), here.join("\n"));
+  assertEquals(core.conversations.find("zed")!.unread, 1);
+  await core.quit();
+  await server.close();
+});

@@ -386,3 +386,24 @@ Deno.test("client process: 5,000 piped lines against the default rate limit all 
   assert(!r.stderr.includes("too many requests"), r.stderr.slice(0, 2000));
   assertEquals(bob.inbox.length, 0);
 });
+
+Deno.test("client process: 300 double quotes or 639 characters go as several messages that each fit", async () => {
+  await using server = await startServer();
+  await using bob = await guest(server.port, "bob");
+  for (const text of ['"'.repeat(300), "x".repeat(639), "word ".repeat(200).trim()]) {
+    const r = await run([
+      "127.0.0.1",
+      String(server.port),
+      "--user",
+      "alice",
+      "--to",
+      "bob",
+      "-m",
+      text,
+    ]);
+    assertEquals([r.code, r.stderr], [0, ""]);
+    const parts = [String((await bob.message()).message), String((await bob.message()).message)];
+    for (const p of parts) assert([...p].length <= 500, String([...p].length));
+    assertEquals(parts.join(text.startsWith("word") ? " " : ""), text);
+  }
+});

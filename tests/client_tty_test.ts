@@ -103,3 +103,56 @@ Deno.test({
     await term.press("Enter");
   },
 });
+
+Deno.test({
+  name:
+    "client in a terminal: a refusal or note shows where it was typed, its window marked active",
+  ignore: !hasTmux(),
+  async fn() {
+    await using dir = await tempDir();
+    const config = `${dir.path}/tmux.conf`;
+    await Deno.writeTextFile(config, "set -g status off\n");
+    await using server = await startInProcess();
+    await register(server.port, "carol");
+    await using term = new Tmux(config);
+    await term.start([
+      Deno.execPath(),
+      "run",
+      "-A",
+      CLIENT,
+      "127.0.0.1",
+      String(server.port),
+      "--user",
+      "alice",
+    ], { TERM: "xterm-256color", LC_ALL: "C.UTF-8" });
+    await term.waitFor("Signed in as guest alice");
+    await using bob = await guest(server.port, "bob");
+    await term.type("/msg bob");
+    await term.press("Enter");
+    await term.waitFor((s) => s.at(-1)!.startsWith("[bob]"));
+    for (
+      const [typed, answer] of [
+        ["/msg zed hello?", "Not sent: nobody called zed is online or registered"],
+        ["/msg #nowhere hi", "there is no room #nowhere"],
+        ["/msg carol see you", "Not sent: carol is offline"],
+      ]
+    ) {
+      await term.type(typed!);
+      await term.press("Enter");
+      // Still in bob's window, which shows the answer.
+      const screen = await term.waitFor(answer!);
+      assert(screen.at(-1)!.startsWith("[bob]"), screen.join("\n"));
+    }
+    const screen = await term.waitFor((s) => s.at(-2)!.includes("act:"));
+    const status = screen.at(-2)!;
+    for (const name of ["zed(1)", "#nowhere(1)", "carol(1)"]) assertStringIncludes(status, name);
+    // Long text: the input line says how many messages it will be.
+    await term.type("a".repeat(600));
+    await term.waitFor((s) => s.at(-1)!.startsWith("[bob] (2 messages) "));
+    await term.press("Enter");
+    const parts = [String((await bob.message()).message), String((await bob.message()).message)];
+    assertEquals(parts.join(""), "a".repeat(600));
+    await term.type("/quit");
+    await term.press("Enter");
+  },
+});

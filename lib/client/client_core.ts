@@ -16,6 +16,7 @@ import { unixTime } from "../protocol/messages.ts";
 import { type AuthMode, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_RATE } from "./args.ts";
 import { backoffDelay, wait } from "./backoff.ts";
 import { Pacer } from "./pacer.ts";
+import { splitMessage } from "./split.ts";
 import { type ClientCommand, helpText } from "./commands.ts";
 import { ConnectError, TcpTransport, type Transport } from "./connection.ts";
 import { type ChatLine, type Conversation, Conversations, SERVER_WINDOW } from "./conversations.ts";
@@ -54,7 +55,9 @@ export type CoreEvent =
   | { type: "line"; conversation: string; line: ChatLine }
   | { type: "state"; state: ConnectionState }
   /** The current window, the window list or a window's contents changed. */
-  | { type: "windows" };
+  | { type: "windows" }
+  /** A line already shown changed (one's own message was accepted or refused). */
+  | { type: "update"; conversation: string; line: ChatLine };
 
 /** What came of a command or message. */
 export interface Outcome {
@@ -136,6 +139,8 @@ export class IdentifyError extends Error {
 interface QueuedMessage {
   to: string;
   text: string;
+  /** The window it was typed in: refusals and notices show there too. */
+  origin: string;
   resolve: (outcome: Outcome) => void;
 }
 
@@ -287,10 +292,20 @@ export class ClientCore {
   }
 
   /** Adds a line to a buffer and reports it. */
-  #line(conversation: string, line: Omit<ChatLine, "time"> & { time?: Date }): void {
+  #line(conversation: string, line: Omit<ChatLine, "time"> & { time?: Date }): ChatLine {
     const full: ChatLine = { time: new Date(), ...line };
     this.conversations.add(conversation, full);
     this.#emit({ type: "line", conversation, line: full });
+    return full;
+  }
+
+  /**
+   * A notice about a message the user sent: in its window, and in the window
+   * it was typed in if that is another one (where the user is looking).
+   */
+  #notice(m: QueuedMessage, kind: "info" | "error", text: string): void {
+    this.#line(m.to, { kind, text, notice: true });
+    if (m.origin !== m.to) this.#line(m.origin, { kind, text, notice: true, copy: true });
   }
 
   /** Shows client text in a buffer (default: the current one). */
@@ -582,7 +597,7 @@ export class ClientCore {
 
   #notSent(m: QueuedMessage, why: string): void {
     const text = `Not sent (${why}): ${m.text}`;
-    this.error(text, m.to);
+    this.#notice(m, "error", text);
     m.resolve({ ok: false, text, offline: true });
   }
 
@@ -675,20 +690,79 @@ export class ClientCore {
 
   // -- outgoing --
 
-  /**
-   * Sends `text` to a name or room; shows it in that buffer at once. While
-   * not connected the message is queued and sent after reconnecting.
-   */
-  sendMessage(to: string, text: string, options: { action?: boolean } = {}): Promise<Outcome> {
-    const wire = options.action ? ME_PREFIX + text : text;
-    this.#line(to, {
-      kind: options.action ? "action" : "msg",
+  /** The compact JSON length of a `msg` request to `to` with an empty message. */
+  #overhead(to: string): number {
+    const body = {
+      action: "msg",
+      to,
       from: this.#user,
-      text,
-      own: true,
-    });
-    return new Promise<Outcome>((resolve) => {
-      const m: QueuedMessage = { to, text: wire, resolve };
+      encoding: "utf-8",
+      message: "",
+      time: unixTime(),
+    };
+    return [...JSON.stringify(body)].length;
+  }
+
+  /**
+   * The messages `text` becomes when sent to `to`: long text is split so
+   * that each fits the server's limits (see {@linkcode splitMessage}).
+   */
+  split(to: string, text: string, options: { action?: boolean } = {}): string[] {
+    const prefix = options.action ? ME_PREFIX : "";
+    // The prefix counts as part of every message's text.
+    return splitMessage(text, this.#overhead(to) + [...prefix].length);
+  }
+
+  /**
+   * Sends `text` to a name or room, split into several messages if it is
+   * too long for one. Each shows in that buffer at once as pending, then
+   * as sent or refused when the server answers; refusals also show in the
+   * window it was typed in (`origin`, default: the current one). While not
+   * connected the messages are queued and sent after reconnecting.
+   */
+  async sendMessage(
+    to: string,
+    text: string,
+    options: { action?: boolean; origin?: string } = {},
+  ): Promise<Outcome> {
+    const origin = options.origin ?? this.conversations.current.name;
+    const parts = this.split(to, text, options);
+    const sent = parts.map((part) => this.#sendOne(to, part, origin, options.action ?? false));
+    const outcomes = await Promise.all(sent);
+    return outcomes.find((o) => !o.ok) ?? outcomes.at(-1)!;
+  }
+
+  #sendOne(to: string, text: string, origin: string, action: boolean): Promise<Outcome> {
+    const wire = action ? ME_PREFIX + text : text;
+    const shown = [
+      this.#line(to, {
+        kind: action ? "action" : "msg",
+        from: this.#user,
+        text,
+        own: true,
+        delivery: "pending",
+      }),
+    ];
+    if (origin !== to) {
+      shown.push(
+        this.#line(origin, {
+          kind: "info",
+          text: `-> ${to}: ${text}`,
+          delivery: "pending",
+          copy: true,
+        }),
+      );
+    }
+    const conversations = origin !== to ? [to, origin] : [to];
+    return new Promise<Outcome>((done) => {
+      const resolve = (outcome: Outcome) => {
+        shown.forEach((line, i) => {
+          line.delivery = outcome.ok ? "sent" : "refused";
+          this.#emit({ type: "update", conversation: conversations[i]!, line });
+        });
+        done(outcome);
+      };
+      const m: QueuedMessage = { to, text: wire, origin, resolve };
       if (this.#state === "online" && this.#transport) {
         this.#queue.push(m);
         void this.#pump();
@@ -698,7 +772,11 @@ export class ClientCore {
         this.#notSent(m, `offline queue full at ${this.#maxQueued}`);
       } else {
         this.#queue.push(m);
-        this.info("Not connected: queued, it will be sent when the connection is back", to);
+        this.#notice(
+          m,
+          "info",
+          "Not connected: queued, it will be sent when the connection is back",
+        );
       }
     });
   }
@@ -755,7 +833,7 @@ export class ClientCore {
     if (answer === null) return "lost"; // queued again or reported by #lost
     if (answer.code === 429) return "refused";
     const d = describeAnswer(context, answer);
-    if (d.text) this.#line(m.to, { kind: d.ok ? "info" : "error", text: d.text });
+    if (d.text) this.#notice(m, d.ok ? "info" : "error", d.text);
     m.resolve({
       ok: answer.code === 200 || answer.code === 202,
       code: answer.code,
@@ -808,10 +886,8 @@ export class ClientCore {
         });
       }
       case "msg": {
+        // Shown pending in both windows, with any refusal where it was typed.
         const outcome = this.sendMessage(command.to, command.text);
-        if (this.conversations.current.name !== command.to) {
-          this.info(`-> ${command.to}: ${command.text}`);
-        }
         this.#emit({ type: "windows" });
         return await outcome;
       }

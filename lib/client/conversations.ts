@@ -19,6 +19,15 @@ export interface ChatLine {
   text: string;
   /** Whether the local user sent it. */
   own?: boolean;
+  /**
+   * For one's own messages: waiting for the server's answer, accepted
+   * (200/202), or refused. Nothing is shown as sent before it is accepted.
+   */
+  delivery?: "pending" | "sent" | "refused";
+  /** A notice about something the user did (a refusal, a 202): marks its window as active. */
+  notice?: boolean;
+  /** Shown in a second window (where the user typed): a log of every line skips it. */
+  copy?: boolean;
 }
 
 /** One buffer. */
@@ -80,12 +89,16 @@ export class Conversations {
     return c;
   }
 
-  /** Appends a line; counts it as unread unless its buffer is current or it is one's own. */
+  /**
+   * Appends a line; counts it as unread (activity) unless its buffer is
+   * current or it is one's own, for messages and notices.
+   */
   add(name: string, line: ChatLine): Conversation {
     const c = this.open(name);
     c.lines.push(line);
     if (c.lines.length > this.#maxLines) c.lines.splice(0, c.lines.length - this.#maxLines);
-    if (c !== this.current && (line.kind === "msg" || line.kind === "action") && !line.own) {
+    const said = (line.kind === "msg" || line.kind === "action") && !line.own;
+    if (c !== this.current && (said || line.notice)) {
       c.unread++;
     }
     return c;

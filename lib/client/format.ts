@@ -89,6 +89,13 @@ export interface FormattedLine {
   bodyStyle: string;
 }
 
+/** What one's own message shows until the server has accepted it. */
+function deliveryNote(line: ChatLine): string {
+  if (line.delivery === "pending") return " (sending)";
+  if (line.delivery === "refused") return " (not sent)";
+  return "";
+}
+
 /** Formats a chat line for display. */
 export function formatLine(
   line: ChatLine,
@@ -107,8 +114,8 @@ export function formatLine(
       return {
         prefix: `${stamp} ${nick} `,
         styledPrefix: c ? `${dimStamp} ${colour}${nick}${SGR.reset} ` : `${stamp} ${nick} `,
-        body,
-        bodyStyle: "",
+        body: body + deliveryNote(line),
+        bodyStyle: line.delivery === "pending" && c ? SGR.dim : "",
       };
     }
     case "action": {
@@ -117,15 +124,15 @@ export function formatLine(
       return {
         prefix: `${stamp} * ${from} `,
         styledPrefix: c ? `${dimStamp} * ${colour}${from}${SGR.reset} ` : `${stamp} * ${from} `,
-        body,
-        bodyStyle: "",
+        body: body + deliveryNote(line),
+        bodyStyle: line.delivery === "pending" && c ? SGR.dim : "",
       };
     }
     case "info":
       return {
         prefix: `${stamp} -- `,
         styledPrefix: c ? `${dimStamp} ${SGR.cyan}--${SGR.reset} ` : `${stamp} -- `,
-        body,
+        body: body + deliveryNote(line),
         bodyStyle: c ? SGR.cyan : "",
       };
     case "error":

@@ -36,6 +36,8 @@ export interface LineOutput {
 /** Formats a core line as one plain output line; own messages give null (the script knows them). */
 export function plainLine(conversation: string, line: ChatLine, color: boolean): string | null {
   if (line.own && (line.kind === "msg" || line.kind === "action")) return null;
+  // A second copy, in the window where it was typed: printed once is enough.
+  if (line.copy) return null;
   const tag = conversation === SERVER_WINDOW ? undefined : conversation;
   const f = formatLine(line, tag === undefined ? { color } : { color, tag });
   return color

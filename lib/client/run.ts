@@ -133,8 +133,14 @@ export async function runClient(args: string[]): Promise<number> {
   let log: HistoryLog | null = null;
   if (parsed.logDir !== undefined) {
     const history = new HistoryLog(parsed.logDir, (message) => core.error(message));
+    // One's own messages go in once the server has accepted them.
     core.on((event) => {
-      if (event.type === "line") history.append(event.conversation, event.line);
+      const line = event.type === "line" || event.type === "update" ? event.line : null;
+      if (!line || line.copy) return;
+      const accepted = line.delivery === undefined
+        ? event.type === "line"
+        : line.delivery === "sent";
+      if (accepted) history.append((event as { conversation: string }).conversation, line);
     });
     log = history;
   }
@@ -142,7 +148,7 @@ export async function runClient(args: string[]): Promise<number> {
     if (oneShot) {
       // Errors, and whatever others send meanwhile (offline mail included).
       core.on((event) => {
-        if (event.type !== "line") return;
+        if (event.type !== "line" || event.line.copy) return;
         if (event.line.kind === "error") console.error(event.line.text);
         else if (event.line.kind === "msg" || event.line.kind === "action") {
           const text = plainLine(event.conversation, event.line, !noColor && stdoutTty);

@@ -191,9 +191,11 @@ export class TerminalUI {
     const { columns, rows } = this.#term.size();
     const core = this.#core;
     const conv = core.conversations;
+    const parts = this.#secret ? 1 : this.#parts();
     const prompt = this.#secret
       ? `${this.#secret.label}: `
-      : `[${conv.current.name === SERVER_WINDOW ? "server" : conv.current.name}] `;
+      : `[${conv.current.name === SERVER_WINDOW ? "server" : conv.current.name}]` +
+        (parts > 1 ? ` (${parts} messages) ` : " ");
     const screen = composeScreen(
       {
         windows: conv.list,
@@ -223,6 +225,25 @@ export class TerminalUI {
     });
     out += `\x1b[${screen.cursorRow + 1};${screen.cursorColumn + 1}H\x1b[?25h`;
     this.#term.write(out);
+  }
+
+  /** How many messages Enter would send: long text is split (see ClientCore.split). */
+  #parts(): number {
+    const text = this.#editor.text;
+    // Below this, even text that is all quotes or control characters fits one.
+    if (text.length < 80) return 1;
+    const command = parseCommand(text);
+    const current = this.#core.conversations.current.name;
+    switch (command.kind) {
+      case "say":
+      case "me":
+        if (current === SERVER_WINDOW) return 1;
+        return this.#core.split(current, command.text, { action: command.kind === "me" }).length;
+      case "msg":
+        return this.#core.split(command.to, command.text).length;
+      default:
+        return 1;
+    }
   }
 
   #key(key: Key): void {
