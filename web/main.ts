@@ -216,7 +216,11 @@ class WebClient {
     // is about to be hidden, so they are shown on the sign-in form.
     const notSent: string[] = [];
     core.on((e) => {
-      if (e.type === "line" && e.line.kind === "error" && e.line.text.startsWith("Not sent")) {
+      // A refusal shows in two windows (target and where typed): list it once.
+      if (
+        e.type === "line" && e.line.kind === "error" && !e.line.copy &&
+        e.line.text.startsWith("Not sent")
+      ) {
         notSent.push(e.line.text);
       }
     });
