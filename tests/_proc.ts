@@ -16,6 +16,10 @@ const LOG_KEEP = 64 * 1024;
 export interface SpawnServerOptions {
   /** SQLite file. @default {":memory:"} */
   dbPath?: string;
+  /** A PostgreSQL URL (`--store`) instead of the SQLite file. */
+  store?: string;
+  /** Deno's flags for the child (say, the server task's permissions). @default {["-A"]} */
+  denoFlags?: string[];
   /** More `jim server` flags, e.g. `["--rate-limit", "0"]`. */
   args?: string[];
   /** Time to wait for the "listening" line, in ms. @default {20000} */
@@ -47,14 +51,15 @@ export async function spawnServer(options: SpawnServerOptions = {}): Promise<Chi
     .filter(([flag]) => !extra.includes(flag)).flat();
   const args = [
     "run",
-    "-A",
+    ...(options.denoFlags ?? ["-A"]),
     SERVER_PATH,
     "-p",
     "0",
     "-a",
     "127.0.0.1",
-    "--db",
-    options.dbPath ?? ":memory:",
+    ...(options.store === undefined
+      ? ["--db", options.dbPath ?? ":memory:"]
+      : ["--store", options.store]),
     ...defaults,
     ...extra,
   ];

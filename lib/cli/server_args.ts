@@ -8,6 +8,7 @@
 
 import { SERVER_DEFAULTS, type ServerSettings } from "../server/options.ts";
 import { parseHttpAddress } from "../server/http.ts";
+import { parsePgUrl } from "../store/pg_store.ts";
 import { intFlag, limitPositional, parseFlags, parsePort, UsageError } from "./parse.ts";
 
 /** A numeric setting's flag. `scale` turns the flag's unit into the setting's. */
@@ -301,8 +302,13 @@ Options:
       --db PATH                 SQLite database file, or :memory: for a throwaway server
                                 (default $JIM_DB, else $XDG_DATA_HOME/jim/jim.db,
                                 else ~/.local/share/jim/jim.db)
+      --store URL               keep everything in PostgreSQL instead of SQLite:
+                                postgres://USER[:PASSWORD]@HOST:PORT/DB, shared by every
+                                node (default $JIM_STORE, else the SQLite file of --db;
+                                jim admin works on SQLite files only)
       --admin-socket PATH       Unix socket (mode 0600) on which jim admin acts at once;
-                                off for none (default DB.sock beside the database)
+                                off for none (default DB.sock beside the database; none
+                                with --store)
       --http PORT|ADDR:PORT     also serve the web client and JIM over WebSocket (GET /jim)
                                 and GET /healthz over HTTP here (default off; ADDR
                                 defaults to --addr)
@@ -338,6 +344,8 @@ export interface ServerArgs {
   hostname: string;
   /** Undefined: use the default path. */
   dbPath: string | undefined;
+  /** `--store`: a PostgreSQL URL; undefined for SQLite (or $JIM_STORE). */
+  storeUrl: string | undefined;
   /** Undefined: the default beside the database; null: none. */
   adminSocket: string | null | undefined;
   quiet: boolean;
@@ -359,6 +367,7 @@ export function parseServerArgs(args: readonly string[]): ServerArgs {
       "port",
       "addr",
       "db",
+      "store",
       "admin-socket",
       "http",
       "http-origin",
@@ -395,6 +404,19 @@ export function parseServerArgs(args: readonly string[]): ServerArgs {
       );
     }
   }
+  const storeUrl = values.store;
+  if (storeUrl !== undefined) {
+    if (values.db !== undefined) {
+      throw new UsageError(
+        "Cannot use --db with --store: the store is either SQLite or PostgreSQL",
+      );
+    }
+    try {
+      parsePgUrl(storeUrl);
+    } catch (e) {
+      throw new UsageError(`Cannot parse --store: ${e instanceof Error ? e.message : e}`);
+    }
+  }
   return {
     help: flags.help,
     port: values.port === undefined ? 7777 : parsePort(values.port, { what: "--port", min: 0 }),
@@ -402,6 +424,7 @@ export function parseServerArgs(args: readonly string[]): ServerArgs {
     http,
     httpOrigins,
     dbPath: values.db,
+    storeUrl,
     adminSocket: values["admin-socket"] === "off" ? null : values["admin-socket"],
     quiet: flags.quiet,
     settings,

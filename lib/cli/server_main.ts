@@ -8,6 +8,7 @@
 
 import { runServer } from "../server/run.ts";
 import { defaultDbPath } from "../store/db_path.ts";
+import { parsePgUrl } from "../store/pg_store.ts";
 import { UsageError } from "./parse.ts";
 import { parseServerArgs, SERVER_HELP } from "./server_args.ts";
 
@@ -30,9 +31,20 @@ export function runServerCommand(args: readonly string[]): Promise<number> | num
     console.log(SERVER_HELP);
     return 0;
   }
+  // --db names a SQLite file: it wins over $JIM_STORE, as --store does.
+  const storeUrl = parsed.storeUrl ??
+    (parsed.dbPath === undefined ? Deno.env.get("JIM_STORE") || undefined : undefined);
+  if (storeUrl !== undefined && parsed.storeUrl === undefined) {
+    try {
+      parsePgUrl(storeUrl);
+    } catch (e) {
+      console.error(`jim server: Cannot use $JIM_STORE: ${e instanceof Error ? e.message : e}`);
+      return 2;
+    }
+  }
   let dbPath: string;
   try {
-    dbPath = parsed.dbPath ?? defaultDbPath(Deno.env);
+    dbPath = storeUrl === undefined ? parsed.dbPath ?? defaultDbPath(Deno.env) : "";
   } catch (e) {
     console.error(`jim server: ${e instanceof Error ? e.message : e}`);
     return 1;
@@ -44,6 +56,7 @@ export function runServerCommand(args: readonly string[]): Promise<number> | num
     http: parsed.http,
     httpOrigins: parsed.httpOrigins,
     dbPath,
+    ...(storeUrl === undefined ? {} : { storeUrl }),
     adminSocket: parsed.adminSocket,
     log: parsed.quiet ? undefined : logLine,
     notice: logLine,

@@ -8,6 +8,7 @@
  */
 
 import { defaultAdminSocket } from "../store/db_path.ts";
+import { PgStore } from "../store/pg_store.ts";
 import { HttpListenError } from "./http.ts";
 import type { ServerSettings } from "./options.ts";
 import { type JimServer, serve } from "./serve.ts";
@@ -20,8 +21,14 @@ export interface RunServerOptions {
   /** The web client's listener (`--http`), or null. */
   http: { hostname: string; port: number } | null;
   httpOrigins: readonly string[];
+  /** The SQLite file (ignored with `storeUrl`). */
   dbPath: string;
-  /** The admin socket's path; null for none; undefined for the default beside the database. */
+  /** A PostgreSQL URL: the store instead of the SQLite file. */
+  storeUrl?: string;
+  /**
+   * The admin socket's path; null for none; undefined for the default beside
+   * the database (none with `storeUrl`).
+   */
   adminSocket: string | null | undefined;
   /** Where log lines go; undefined when quiet. */
   log: ((line: string) => void) | undefined;
@@ -33,17 +40,19 @@ export interface RunServerOptions {
 
 /** Runs the server until a signal stops it; returns the exit code. */
 export async function runServer(options: RunServerOptions): Promise<number> {
-  const { dbPath, log, notice } = options;
+  const { dbPath, storeUrl, log, notice } = options;
   const adminSocket = options.adminSocket === undefined
-    ? defaultAdminSocket(dbPath)
+    ? storeUrl === undefined ? defaultAdminSocket(dbPath) : null
     : options.adminSocket;
-  const start = (admin: string | null) =>
+  // Shown in logs and errors: never the password.
+  const database = storeUrl === undefined ? dbPath : redactUrl(storeUrl);
+  const start = async (admin: string | null) =>
     serve({
       ...options.settings,
       port: options.port,
       hostname: options.hostname,
       ...(options.http ? { http: options.http, httpOrigins: options.httpOrigins } : {}),
-      dbPath,
+      ...(storeUrl === undefined ? { dbPath } : { store: await PgStore.open(storeUrl) }),
       ...(log ? { log } : {}),
       ...(admin === null ? {} : { adminSocket: admin }),
     });
@@ -61,7 +70,7 @@ export async function runServer(options: RunServerOptions): Promise<number> {
       server = await start(null);
     }
   } catch (e) {
-    options.fail(describeStartError(e, options.hostname, options.port, dbPath));
+    options.fail(describeStartError(e, options.hostname, options.port, database));
     return 1;
   }
   // Bad input must never end the process: log what escaped and carry on.
@@ -83,7 +92,7 @@ export async function runServer(options: RunServerOptions): Promise<number> {
   Deno.addSignalListener("SIGTERM", stop);
   const adminNote = server.adminSocket === null ? "" : `, admin socket ${server.adminSocket}`;
   notice(
-    `jim server listening on ${server.hostname}:${server.port} (database ${dbPath}${adminNote})`,
+    `jim server listening on ${server.hostname}:${server.port} (database ${database}${adminNote})`,
   );
   if (server.http) {
     notice(`web client on http://${server.http.hostname}:${server.http.port}/`);
@@ -109,4 +118,15 @@ function describeStartError(e: unknown, hostname: string, port: number, dbPath: 
   if (message.startsWith("Cannot listen on admin socket")) return message;
   if (/sqlite|database/i.test(message)) return `Cannot open database ${dbPath}: ${message}`;
   return `Cannot start: ${message}`;
+}
+
+/** A store URL without its password, for logs. */
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== "") u.password = "***";
+    return u.toString();
+  } catch {
+    return url;
+  }
 }

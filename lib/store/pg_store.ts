@@ -1,0 +1,612 @@
+/**
+ * A {@linkcode Store} in PostgreSQL (`--store postgres://USER@HOST:PORT/DB`),
+ * for several jim nodes sharing one database.
+ *
+ * - Every write a 200/202 depends on is one statement or one transaction,
+ *   awaited: it is committed before the method resolves.
+ * - What must hold across nodes (no two look-alike accounts, a mailbox's
+ *   limits) is checked and written in one transaction under an advisory
+ *   lock on the name or the mailbox, so two nodes cannot both pass a check.
+ * - The schema version is the one row of `jim_schema`; migrations run on
+ *   open, in one transaction under an advisory lock, so nodes starting
+ *   together migrate once.
+ * - Names compare case-sensitively (text, ordered with `COLLATE "C"` to match
+ *   SQLite's byte order).
+ *
+ * @module
+ */
+
+import postgres from "postgres";
+import type { DeliveredMsg } from "../protocol/messages.ts";
+import { skeleton } from "../protocol/names.ts";
+import type {
+  Account,
+  EnqueueResult,
+  HistoryEntry,
+  HistoryPage,
+  HistoryQuery,
+  OfflineLimits,
+  OfflineMessage,
+  RoomInfo,
+  RoomLimits,
+  RoomMembership,
+  Store,
+} from "./store.ts";
+
+/** Options for {@linkcode PgStore.open}. */
+export interface PgStoreOptions {
+  /** Connections in the pool. @default {10} */
+  maxConnections?: number;
+  /** Seconds to wait for a connection before a call fails. @default {5} */
+  connectTimeoutS?: number;
+}
+
+/**
+ * Schema migrations; entry `i` moves the schema from version `i` to `i + 1`.
+ * Append only: never edit a migration that has shipped.
+ */
+const MIGRATIONS: readonly string[] = [
+  // 1: the schema of SQLite's version 7 in one step.
+  `CREATE TABLE accounts (
+     name TEXT PRIMARY KEY,
+     password_hash TEXT NOT NULL,
+     blocked BOOLEAN NOT NULL DEFAULT false,
+     created_at BIGINT NOT NULL,
+     skeleton TEXT NOT NULL,
+     last_seen BIGINT NOT NULL DEFAULT 0,
+     contacts_only BOOLEAN NOT NULL DEFAULT false
+   );
+   CREATE INDEX accounts_skeleton ON accounts (skeleton);
+   CREATE TABLE offline (
+     id BIGSERIAL PRIMARY KEY,
+     recipient TEXT NOT NULL,
+     sender TEXT NOT NULL,
+     body TEXT NOT NULL
+   );
+   CREATE INDEX offline_recipient_id ON offline (recipient, id);
+   CREATE INDEX offline_recipient_sender ON offline (recipient, sender);
+   CREATE TABLE room_members (
+     room TEXT NOT NULL,
+     account TEXT NOT NULL,
+     PRIMARY KEY (room, account)
+   );
+   CREATE INDEX room_members_account ON room_members (account);
+   CREATE TABLE rooms (name TEXT PRIMARY KEY, topic TEXT NOT NULL DEFAULT '');
+   CREATE TABLE tokens (
+     hash TEXT PRIMARY KEY,
+     account TEXT NOT NULL,
+     created_at BIGINT NOT NULL,
+     expires_at BIGINT NOT NULL
+   );
+   CREATE INDEX tokens_account ON tokens (account, created_at);
+   CREATE TABLE contacts (
+     owner TEXT NOT NULL,
+     contact TEXT NOT NULL,
+     added BIGINT NOT NULL,
+     PRIMARY KEY (owner, contact)
+   );
+   CREATE TABLE public_keys (account TEXT PRIMARY KEY, pubkey TEXT NOT NULL);
+   CREATE TABLE history (
+     id BIGINT PRIMARY KEY,
+     conversation TEXT NOT NULL,
+     sender TEXT NOT NULL,
+     recipient TEXT NOT NULL,
+     kept_at BIGINT NOT NULL,
+     body TEXT NOT NULL
+   );
+   CREATE INDEX history_conversation_id ON history (conversation, id);
+   CREATE INDEX history_kept_at ON history (kept_at);
+   CREATE TABLE counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
+   INSERT INTO counters VALUES ('history', 0);`,
+];
+
+/** The schema version this code writes. */
+export const PG_SCHEMA_VERSION: number = MIGRATIONS.length;
+
+/** The advisory lock key under which migrations run (any fixed number). */
+const MIGRATION_LOCK = 7_717_001;
+
+const CLOSED_MESSAGE = "Cannot use store: it is closed";
+
+type Sql = postgres.Sql;
+type Row = Record<string, unknown>;
+
+function toAccount(row: Row): Account {
+  return {
+    name: String(row.name),
+    passwordHash: String(row.password_hash),
+    blocked: row.blocked === true,
+    createdAt: Number(row.created_at),
+    lastSeen: Number(row.last_seen),
+    contactsOnly: row.contacts_only === true,
+  };
+}
+
+const ACCOUNT_COLUMNS = "name, password_hash, blocked, created_at, last_seen, contacts_only";
+
+/**
+ * Where a `postgres://USER[:PASSWORD]@HOST:PORT/DB` URL points.
+ *
+ * @throws {TypeError} "Cannot use store URL …" for anything else
+ */
+export function parsePgUrl(
+  url: string,
+): { host: string; port: number; user: string; password?: string; database: string } {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new TypeError(`Cannot use store URL ${url}: not a URL`);
+  }
+  if (u.protocol !== "postgres:" && u.protocol !== "postgresql:") {
+    throw new TypeError(`Cannot use store URL ${url}: expected postgres://USER@HOST:PORT/DB`);
+  }
+  const user = decodeURIComponent(u.username);
+  const database = decodeURIComponent(u.pathname.replace(/^\//, ""));
+  if (user === "" || database === "" || u.hostname === "") {
+    throw new TypeError(
+      `Cannot use store URL ${url}: it must name a user, a host and a database (postgres://USER@HOST:PORT/DB)`,
+    );
+  }
+  const port = u.port === "" ? 5432 : Number(u.port);
+  const password = u.password === "" ? undefined : decodeURIComponent(u.password);
+  return {
+    host: u.hostname.replace(/^\[|\]$/g, ""),
+    port,
+    user,
+    ...(password === undefined ? {} : { password }),
+    database,
+  };
+}
+
+/** A {@linkcode Store} in one PostgreSQL database, shared by any number of jim nodes. */
+export class PgStore implements Store, AsyncDisposable {
+  readonly #sql: Sql;
+  #closed = false;
+  #closing: Promise<void> | null = null;
+  /** The last enqueue of each mailbox being written: the next one waits for it. */
+  readonly #mailboxes = new Map<string, Promise<void>>();
+  /** History writes not yet committed: reads wait for them, so they see every earlier call. */
+  readonly #historyWrites = new Set<Promise<unknown>>();
+
+  private constructor(sql: Sql) {
+    this.#sql = sql;
+  }
+
+  /**
+   * Connects to the database at `url` and brings its schema up to
+   * {@linkcode PG_SCHEMA_VERSION}.
+   *
+   * @throws {Error} "Cannot open database …" when it cannot connect or migrate
+   */
+  static async open(url: string, options: PgStoreOptions = {}): Promise<PgStore> {
+    const where = parsePgUrl(url);
+    const sql = postgres({
+      ...where,
+      max: options.maxConnections ?? 10,
+      connect_timeout: options.connectTimeoutS ?? 5,
+      // Options given here are not read from PG* variables.
+      idle_timeout: 0,
+      max_lifetime: null,
+      onnotice: () => {},
+      connection: { application_name: "jim" },
+    });
+    try {
+      await migrate(sql);
+    } catch (error) {
+      await sql.end({ timeout: 0 }).catch(() => {});
+      const where2 = `${where.user}@${where.host}:${where.port}/${where.database}`;
+      throw new Error(
+        `Cannot open database postgres://${where2}: ${
+          error instanceof Error ? error.message : error
+        }`,
+        { cause: error },
+      );
+    }
+    return new PgStore(sql);
+  }
+
+  /** The pool, or a rejection once closed. */
+  #db(): Sql {
+    if (this.#closed) throw new Error(CLOSED_MESSAGE);
+    return this.#sql;
+  }
+
+  async createAccount(name: string, passwordHash: string): Promise<boolean> {
+    const s = skeleton(name);
+    return await this.#db().begin(async (tx) => {
+      // Two nodes creating look-alike names at once: the second waits here.
+      await tx`SELECT pg_advisory_xact_lock(hashtext(${"account:" + s}))`;
+      const [taken] = await tx`SELECT 1 FROM accounts WHERE skeleton = ${s} OR name = ${name}`;
+      if (taken) return false;
+      await tx`INSERT INTO accounts (name, password_hash, created_at, skeleton)
+               VALUES (${name}, ${passwordHash}, ${Date.now()}, ${s})`;
+      return true;
+    });
+  }
+
+  async getAccount(name: string): Promise<Account | null> {
+    const [row] = await this.#db().unsafe(
+      `SELECT ${ACCOUNT_COLUMNS} FROM accounts WHERE name = $1`,
+      [name],
+    );
+    return row ? toAccount(row) : null;
+  }
+
+  async accountLike(name: string): Promise<string | null> {
+    const [row] = await this.#db()`SELECT name FROM accounts
+      WHERE skeleton = ${skeleton(name)} AND name <> ${name} ORDER BY name COLLATE "C" LIMIT 1`;
+    return row ? String(row.name) : null;
+  }
+
+  async setBlocked(name: string, blocked: boolean): Promise<boolean> {
+    return await this.#db().begin(async (tx) => {
+      if (blocked) await tx`DELETE FROM tokens WHERE account = ${name}`;
+      const r = await tx`UPDATE accounts SET blocked = ${blocked} WHERE name = ${name}`;
+      return r.count === 1;
+    });
+  }
+
+  async setPassword(name: string, passwordHash: string): Promise<boolean> {
+    return await this.#db().begin(async (tx) => {
+      await tx`DELETE FROM tokens WHERE account = ${name}`;
+      const r = await tx`UPDATE accounts SET password_hash = ${passwordHash} WHERE name = ${name}`;
+      return r.count === 1;
+    });
+  }
+
+  async deleteAccount(name: string): Promise<boolean> {
+    return await this.#db().begin(async (tx) => {
+      await tx`DELETE FROM tokens WHERE account = ${name}`;
+      await tx`DELETE FROM contacts WHERE owner = ${name}`;
+      await tx`DELETE FROM public_keys WHERE account = ${name}`;
+      await tx`DELETE FROM room_members WHERE account = ${name}`;
+      await tx`DELETE FROM offline WHERE recipient = ${name}`;
+      await tx`DELETE FROM history WHERE sender = ${name} OR recipient = ${name}`;
+      const r = await tx`DELETE FROM accounts WHERE name = ${name}`;
+      return r.count === 1;
+    });
+  }
+
+  async listAccounts(): Promise<Account[]> {
+    const rows = await this.#db().unsafe(
+      `SELECT ${ACCOUNT_COLUMNS} FROM accounts ORDER BY name COLLATE "C"`,
+    );
+    return rows.map(toAccount);
+  }
+
+  async listBlocked(): Promise<string[]> {
+    const rows = await this.#db()`SELECT name FROM accounts WHERE blocked
+      ORDER BY name COLLATE "C"`;
+    return rows.map((r) => String(r.name));
+  }
+
+  /**
+   * Stores a message for an offline account. The calls for one mailbox are
+   * written one after another, in the order they were made: the pool's
+   * connections would otherwise commit them in any order.
+   */
+  enqueueOffline(
+    to: string,
+    message: DeliveredMsg,
+    limits: OfflineLimits,
+  ): Promise<EnqueueResult> {
+    if (this.#closed) return Promise.reject(new Error(CLOSED_MESSAGE));
+    const previous = this.#mailboxes.get(to) ?? Promise.resolve();
+    const write = previous.then(() => this.#enqueue(to, message, limits));
+    const settled = write.then(() => {}, () => {});
+    this.#mailboxes.set(to, settled);
+    void settled.then(() => {
+      if (this.#mailboxes.get(to) === settled) this.#mailboxes.delete(to);
+    });
+    return write;
+  }
+
+  async #enqueue(to: string, message: DeliveredMsg, limits: OfflineLimits): Promise<EnqueueResult> {
+    const perSender = limits.perSender ?? Infinity;
+    const body = JSON.stringify(message);
+    // Not #db(): a call made before close() is still written.
+    return await this.#sql.begin(async (tx) => {
+      // The mailbox's count and the insert are one step across nodes.
+      await tx`SELECT pg_advisory_xact_lock(hashtext(${"offline:" + to}))`;
+      if (limits.total !== Infinity) {
+        const [row] = await tx`SELECT count(*)::int AS n FROM offline WHERE recipient = ${to}`;
+        if (Number(row?.n) >= limits.total) return "full";
+      }
+      if (perSender !== Infinity) {
+        const [row] = await tx`SELECT count(*)::int AS n FROM offline
+          WHERE recipient = ${to} AND sender = ${message.from}`;
+        if (Number(row?.n) >= perSender) return "sender-full";
+      }
+      await tx`INSERT INTO offline (recipient, sender, body)
+               VALUES (${to}, ${message.from}, ${body})`;
+      return "stored";
+    }) as EnqueueResult;
+  }
+
+  async peekOffline(to: string, max: number, afterId = 0): Promise<OfflineMessage[]> {
+    await this.#mailboxes.get(to);
+    if (!(max > 0)) return [];
+    const limit = max === Infinity ? null : Math.floor(max);
+    const rows = await this.#db()`SELECT id, body FROM offline
+      WHERE recipient = ${to} AND id > ${afterId} ORDER BY id LIMIT ${limit}`;
+    return rows.map((r) => ({
+      id: Number(r.id),
+      message: JSON.parse(String(r.body)) as DeliveredMsg,
+    }));
+  }
+
+  async ackOffline(to: string, lastId: number): Promise<void> {
+    await this.#mailboxes.get(to);
+    await this.#db()`DELETE FROM offline WHERE recipient = ${to} AND id <= ${lastId}`;
+  }
+
+  async countOffline(to: string): Promise<number> {
+    await this.#mailboxes.get(to);
+    const [row] = await this.#db()`SELECT count(*)::int AS n FROM offline
+      WHERE recipient = ${to}`;
+    return Number(row?.n);
+  }
+
+  async addToken(account: string, hash: string, expiresAt: number, keep: number): Promise<void> {
+    const now = Date.now();
+    await this.#db().begin(async (tx) => {
+      await tx`INSERT INTO tokens (hash, account, created_at, expires_at)
+               VALUES (${hash}, ${account}, ${now}, ${expiresAt})`;
+      // Expired tokens, and all but the newest `keep` (ties broken by hash).
+      await tx`DELETE FROM tokens WHERE account = ${account} AND (expires_at <= ${now} OR
+        hash NOT IN (SELECT hash FROM tokens WHERE account = ${account}
+                     ORDER BY created_at DESC, hash COLLATE "C" LIMIT ${Math.max(0, keep)}))`;
+    });
+  }
+
+  async tokenAccount(hash: string, now: number): Promise<string | null> {
+    const [row] = await this.#db()`SELECT account FROM tokens
+      WHERE hash = ${hash} AND expires_at > ${now}`;
+    return row ? String(row.account) : null;
+  }
+
+  async revokeTokens(account: string): Promise<number> {
+    const r = await this.#db()`DELETE FROM tokens WHERE account = ${account}`;
+    return r.count;
+  }
+
+  async listRoomMemberships(limits: RoomLimits = {}): Promise<RoomMembership[]> {
+    const { perAccount = Infinity, rooms = Infinity } = limits;
+    const rows = await this.#db()`SELECT room, account FROM room_members
+      ORDER BY room COLLATE "C", account COLLATE "C"`;
+    // The same pass as SQLite's: each account's first rooms by name, and
+    // the first rooms in all.
+    const kept: RoomMembership[] = [];
+    const counts = new Map<string, number>();
+    let roomsKept = 0;
+    let current: string | null = null;
+    let currentKept = false;
+    for (const row of rows) {
+      const room = String(row.room);
+      const account = String(row.account);
+      const n = counts.get(account) ?? 0;
+      if (n >= perAccount) continue;
+      if (room !== current) {
+        current = room;
+        currentKept = false;
+      }
+      if (!currentKept) {
+        if (roomsKept >= rooms) break;
+        roomsKept++;
+        currentKept = true;
+      }
+      if (perAccount !== Infinity) counts.set(account, n + 1);
+      kept.push({ room, account });
+    }
+    return kept;
+  }
+
+  async addRoomMember(room: string, account: string): Promise<void> {
+    await this.addRoomMembers([room], account);
+  }
+
+  async addRoomMembers(rooms: Iterable<string>, account: string): Promise<void> {
+    const list = [...new Set(rooms)];
+    if (list.length === 0) {
+      this.#db();
+      return;
+    }
+    await this.#db().begin(async (tx) => {
+      for (const room of list) {
+        await tx`INSERT INTO room_members (room, account) VALUES (${room}, ${account})
+                 ON CONFLICT DO NOTHING`;
+        await tx`INSERT INTO rooms (name) VALUES (${room}) ON CONFLICT DO NOTHING`;
+      }
+    });
+  }
+
+  async removeRoomMember(room: string, account: string): Promise<void> {
+    await this.#db()`DELETE FROM room_members WHERE room = ${room} AND account = ${account}`;
+  }
+
+  async listRooms(): Promise<RoomInfo[]> {
+    const rows = await this.#db()`SELECT name, topic FROM rooms ORDER BY name COLLATE "C"`;
+    return rows.map((r) => ({ name: String(r.name), topic: String(r.topic) }));
+  }
+
+  async setTopic(room: string, topic: string): Promise<void> {
+    await this.#db()`INSERT INTO rooms (name, topic) VALUES (${room}, ${topic})
+      ON CONFLICT (name) DO UPDATE SET topic = excluded.topic`;
+  }
+
+  appendHistory(conversation: string, entry: HistoryEntry, keep: number): Promise<void> {
+    const m = entry.message;
+    const now = Date.now();
+    let db: Sql;
+    try {
+      db = this.#db();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const write = db.begin(async (tx) => {
+      await tx`INSERT INTO history (id, conversation, sender, recipient, kept_at, body)
+        VALUES (${entry.id}, ${conversation}, ${m.from}, ${m.to}, ${now}, ${JSON.stringify(m)})`;
+      await tx`UPDATE counters SET value = greatest(value, ${entry.id}) WHERE name = 'history'`;
+      // Everything older than the newest `keep` of the conversation.
+      await tx`DELETE FROM history WHERE conversation = ${conversation} AND id <= (
+        SELECT id FROM history WHERE conversation = ${conversation}
+        ORDER BY id DESC LIMIT 1 OFFSET ${Math.max(0, Math.floor(keep))})`;
+    });
+    this.#historyWrites.add(write);
+    const done = () => void this.#historyWrites.delete(write);
+    write.then(done, done);
+    return write.then(() => {});
+  }
+
+  /** Resolves once the history written so far is committed (or failed). */
+  async #historySettled(): Promise<void> {
+    if (this.#historyWrites.size > 0) await Promise.allSettled([...this.#historyWrites]);
+  }
+
+  async readHistory(conversation: string, query: HistoryQuery): Promise<HistoryPage> {
+    await this.#historySettled();
+    const { before = Number.MAX_SAFE_INTEGER, after = 0, notBefore = 0 } = query;
+    const maxBytes = query.maxBytes ?? Infinity;
+    const limit = query.limit === Infinity
+      ? null
+      : Number.isFinite(query.limit) && query.limit > 0
+      ? Math.floor(query.limit)
+      : 0;
+    // One more than asked, to tell whether more remain.
+    const rows = await this.#db()`SELECT id, body FROM history
+      WHERE conversation = ${conversation} AND id < ${before} AND id > ${after}
+        AND kept_at >= ${notBefore}
+      ORDER BY id DESC LIMIT ${limit === null ? null : limit + 1}`;
+    const messages: HistoryEntry[] = [];
+    let bytes = 0;
+    let more = false;
+    for (const row of rows) {
+      const body = String(row.body);
+      if (messages.length === limit || (messages.length > 0 && bytes + body.length > maxBytes)) {
+        more = true;
+        break;
+      }
+      bytes += body.length;
+      messages.push({ id: Number(row.id), message: JSON.parse(body) as DeliveredMsg });
+    }
+    return { messages: messages.reverse(), more };
+  }
+
+  async dropHistory(conversation: string): Promise<void> {
+    await this.#historySettled();
+    await this.#db()`DELETE FROM history WHERE conversation = ${conversation}`;
+  }
+
+  async pruneHistory(notBefore: number): Promise<number> {
+    await this.#historySettled();
+    const r = await this.#db()`DELETE FROM history WHERE kept_at < ${notBefore}`;
+    return r.count;
+  }
+
+  async lastHistoryId(): Promise<number> {
+    await this.#historySettled();
+    const [row] = await this.#db()`SELECT value FROM counters WHERE name = 'history'`;
+    return row ? Number(row.value) : 0;
+  }
+
+  async countRoomHistory(): Promise<Map<string, number>> {
+    await this.#historySettled();
+    const rows = await this.#db()`SELECT conversation, count(*)::int AS n FROM history
+      WHERE conversation LIKE '#%' GROUP BY conversation`;
+    return new Map(rows.map((r) => [String(r.conversation), Number(r.n)]));
+  }
+
+  async setLastSeen(name: string, at: number): Promise<void> {
+    await this.#db()`UPDATE accounts SET last_seen = ${at} WHERE name = ${name}`;
+  }
+
+  async setContactsOnly(name: string, contactsOnly: boolean): Promise<boolean> {
+    const r = await this.#db()`UPDATE accounts SET contacts_only = ${contactsOnly}
+      WHERE name = ${name}`;
+    return r.count === 1;
+  }
+
+  async listContacts(owner: string): Promise<string[]> {
+    const rows = await this.#db()`SELECT contact FROM contacts WHERE owner = ${owner}
+      ORDER BY added`;
+    return rows.map((r) => String(r.contact));
+  }
+
+  async addContact(owner: string, contact: string): Promise<void> {
+    await this.addContacts(owner, [contact]);
+  }
+
+  async addContacts(owner: string, contacts: Iterable<string>): Promise<void> {
+    const list = [...contacts];
+    if (list.length === 0) {
+      this.#db();
+      return;
+    }
+    await this.#db().begin(async (tx) => {
+      // One list is changed by one transaction at a time: `added` keeps the order.
+      await tx`SELECT pg_advisory_xact_lock(hashtext(${"contacts:" + owner}))`;
+      for (const contact of list) {
+        await tx`INSERT INTO contacts (owner, contact, added)
+          VALUES (${owner}, ${contact},
+                  (SELECT coalesce(max(added), 0) + 1 FROM contacts WHERE owner = ${owner}))
+          ON CONFLICT DO NOTHING`;
+      }
+    });
+  }
+
+  async removeContact(owner: string, contact: string): Promise<boolean> {
+    const r = await this.#db()`DELETE FROM contacts
+      WHERE owner = ${owner} AND contact = ${contact}`;
+    return r.count === 1;
+  }
+
+  async hasContact(owner: string, contact: string): Promise<boolean> {
+    const [row] = await this.#db()`SELECT 1 FROM contacts
+      WHERE owner = ${owner} AND contact = ${contact}`;
+    return row !== undefined;
+  }
+
+  async setPublicKey(account: string, pubkey: string): Promise<void> {
+    await this.#db()`INSERT INTO public_keys (account, pubkey) VALUES (${account}, ${pubkey})
+      ON CONFLICT (account) DO UPDATE SET pubkey = excluded.pubkey`;
+  }
+
+  async getPublicKey(account: string): Promise<string | null> {
+    const [row] = await this.#db()`SELECT pubkey FROM public_keys WHERE account = ${account}`;
+    return row ? String(row.pubkey) : null;
+  }
+
+  /** Waits for calls under way and closes the pool; later calls reject. */
+  close(): Promise<void> {
+    if (this.#closed) return this.#closing ?? Promise.resolve();
+    this.#closed = true;
+    const writes = [...this.#mailboxes.values()];
+    return this.#closing = Promise.all([this.#historySettled(), ...writes]).then(() =>
+      this.#sql.end({ timeout: 5 })
+    );
+  }
+
+  /** Same as {@linkcode PgStore.close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/** Brings the schema up to date, once, however many nodes start together. */
+async function migrate(sql: Sql): Promise<void> {
+  await sql.begin(async (tx) => {
+    await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`;
+    await tx`CREATE TABLE IF NOT EXISTS jim_schema (version INT NOT NULL)`;
+    const [row] = await tx`SELECT version FROM jim_schema`;
+    const version = row ? Number(row.version) : 0;
+    if (version > MIGRATIONS.length) {
+      throw new Error(
+        `its schema version ${version} is newer than this jim's (${MIGRATIONS.length})`,
+      );
+    }
+    for (let v = version; v < MIGRATIONS.length; v++) await tx.unsafe(MIGRATIONS[v]!);
+    if (!row) await tx`INSERT INTO jim_schema (version) VALUES (${MIGRATIONS.length})`;
+    else await tx`UPDATE jim_schema SET version = ${MIGRATIONS.length}`;
+  });
+}

@@ -1,0 +1,168 @@
+/**
+ * The Store contract against PostgreSQL: one throwaway cluster for the file
+ * (started by the first test, stopped by the last), a fresh database per
+ * test. If PostgreSQL cannot be started here, these tests fail: CI installs
+ * it (.ci/run), and a store nobody tested must not look green.
+ */
+import { assertEquals, assertRejects, assertThrows } from "@std/assert";
+import { UsageError } from "../lib/cli/parse.ts";
+import { parseServerArgs } from "../lib/cli/server_args.ts";
+import { parsePgUrl, PgStore } from "../lib/store/pg_store.ts";
+import { login, now, register } from "./_helpers.ts";
+import { startPostgres, type TestPostgres } from "./_postgres.ts";
+import { spawnServer } from "./_proc.ts";
+import { msg, storeContract } from "./_store_contract.ts";
+
+let cluster: Promise<TestPostgres> | null = null;
+let databases = 0;
+
+function pg(): Promise<TestPostgres> {
+  if (cluster) return cluster;
+  cluster = startPostgres();
+  // A filtered run may skip the test that stops it.
+  cluster.then(
+    (server) => globalThis.addEventListener("unload", () => server.stopSync()),
+    () => {},
+  );
+  return cluster;
+}
+
+async function freshStore(): Promise<PgStore> {
+  const server = await pg();
+  return await PgStore.open(await server.createDatabase(`jim_test_${++databases}`));
+}
+
+storeContract("PgStore", async () => {
+  const store = await freshStore();
+  return { store, [Symbol.asyncDispose]: () => store.close() };
+});
+
+// -- PgStore specifics --
+
+Deno.test("PgStore.open() migrates once when several nodes start together", async () => {
+  const server = await pg();
+  const url = await server.createDatabase(`jim_test_${++databases}`);
+  const stores = await Promise.all([PgStore.open(url), PgStore.open(url), PgStore.open(url)]);
+  try {
+    assertEquals(await stores[0]!.createAccount("alice", "h"), true);
+    assertEquals(await stores[1]!.createAccount("alice", "h"), false);
+    assertEquals((await stores[2]!.getAccount("alice"))?.passwordHash, "h");
+  } finally {
+    for (const s of stores) await s.close();
+  }
+});
+
+Deno.test("PgStore: look-alike names raced from two nodes: exactly one account", async () => {
+  const server = await pg();
+  const url = await server.createDatabase(`jim_test_${++databases}`);
+  const a = await PgStore.open(url);
+  const b = await PgStore.open(url);
+  try {
+    for (let i = 0; i < 20; i++) {
+      const results = await Promise.all([
+        a.createAccount(`rn${i}`, "h"),
+        b.createAccount(`m${i}`, "h"),
+      ]);
+      assertEquals(results.filter((r) => r).length, 1, `round ${i}: ${results}`);
+    }
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+Deno.test("PgStore: a mailbox's limit holds with enqueues raced from two nodes", async () => {
+  const server = await pg();
+  const url = await server.createDatabase(`jim_test_${++databases}`);
+  const a = await PgStore.open(url);
+  const b = await PgStore.open(url);
+  try {
+    const m = msg("x", "bob", "hi");
+    const results = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).enqueueOffline("bob", m, { total: 10 })),
+    );
+    assertEquals(results.filter((r) => r === "stored").length, 10);
+    assertEquals(await a.countOffline("bob"), 10);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+Deno.test("PgStore.open() says which database it cannot reach", async () => {
+  const server = await pg();
+  await assertRejects(
+    () => PgStore.open(server.url("no_such_db")),
+    Error,
+    `Cannot open database postgres://postgres@127.0.0.1:${server.port}/no_such_db`,
+  );
+});
+
+Deno.test("parsePgUrl() reads user, host, port and database, and refuses anything else", () => {
+  assertEquals(parsePgUrl("postgres://jim@db.example:5433/chat"), {
+    host: "db.example",
+    port: 5433,
+    user: "jim",
+    database: "chat",
+  });
+  for (const bad of ["mysql://a@b/c", "postgres://host/db", "postgres://u@h:1/", "nonsense"]) {
+    let message = "";
+    try {
+      parsePgUrl(bad);
+    } catch (e) {
+      message = e instanceof Error ? e.message : String(e);
+    }
+    assertEquals(message.startsWith(`Cannot use store URL ${bad}`), true, message);
+  }
+});
+
+/** The server task's Deno flags (its permissions), from deno.json. */
+async function serverTaskFlags(): Promise<string[]> {
+  const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
+  const words = String(config.tasks.server).split(/\s+/);
+  return words.slice(words.indexOf("run") + 1, words.indexOf("server.ts"));
+}
+
+Deno.test("jim server --store: accounts and offline mail outlive the process, under the task's permissions", async () => {
+  const server = await pg();
+  const url = await server.createDatabase(`jim_test_${++databases}`);
+  const denoFlags = await serverTaskFlags();
+  {
+    await using first = await spawnServer({ store: url, denoFlags });
+    assertEquals(first.log().includes("database postgres://postgres@127.0.0.1"), true, first.log());
+    await register(first.port, "alice");
+    await register(first.port, "bob");
+    await using bob = await login(first.port, "bob");
+    const r = await bob.request({ action: "msg", time: now(), to: "alice", message: "kept" });
+    assertEquals(r.response, 202);
+  }
+  await using second = await spawnServer({ store: url, denoFlags });
+  await using alice = await login(second.port, "alice");
+  const m = await alice.message();
+  assertEquals([m.from, m.message], ["bob", "kept"]);
+});
+
+Deno.test("PgStore: the throwaway cluster stops", async () => {
+  if (cluster === null) return;
+  const server = await cluster;
+  cluster = null;
+  await server.stop();
+});
+
+Deno.test("parseServerArgs(): --store takes a PostgreSQL URL, and not beside --db", () => {
+  assertEquals(
+    parseServerArgs(["--store", "postgres://jim@127.0.0.1:5432/chat"]).storeUrl,
+    "postgres://jim@127.0.0.1:5432/chat",
+  );
+  assertEquals(parseServerArgs([]).storeUrl, undefined);
+  assertThrows(
+    () => parseServerArgs(["--store", "postgres://jim@h:1/c", "--db", "x.db"]),
+    UsageError,
+    "Cannot use --db with --store",
+  );
+  assertThrows(
+    () => parseServerArgs(["--store", "sqlite:x.db"]),
+    UsageError,
+    "Cannot parse --store: Cannot use store URL sqlite:x.db",
+  );
+});
