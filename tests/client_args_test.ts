@@ -36,6 +36,8 @@ Deno.test("parseClientArgs() reads every flag", () => {
     "250",
     "--rate",
     "0",
+    "--retry-absent",
+    "0",
     "host",
   ]);
   assertEquals(a, {
@@ -52,6 +54,7 @@ Deno.test("parseClientArgs() reads every flag", () => {
     retries: 0,
     handshakeTimeoutMs: 250,
     rate: 0,
+    retryAbsentMs: 0,
     help: false,
   });
   assertEquals(parseClientArgs(["h", "--register"]).auth, "register");

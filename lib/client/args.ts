@@ -19,6 +19,9 @@ export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5000;
  */
 export const DEFAULT_RATE = 90;
 
+/** After a reconnect, how long a queued message to a name not online yet is retried. */
+export const DEFAULT_RETRY_ABSENT_MS = 60_000;
+
 /** How the client identifies itself. */
 export type AuthMode = "guest" | "login" | "register";
 
@@ -50,6 +53,8 @@ export interface ClientArgs {
   handshakeTimeoutMs: number;
   /** Messages sent per second at most (0: no pacing). */
   rate: number;
+  /** After a reconnect, how long a queued message to an absent name is retried, in ms. */
+  retryAbsentMs: number;
   /** `--help`. */
   help: boolean;
 }
@@ -81,6 +86,9 @@ Options:
       --rate N               send at most N messages a second, below the
                              server's limit (default 90; 0: no pacing); a
                              message refused with 429 is sent again later
+      --retry-absent MS      after a reconnect, how long a queued message to a
+                             name that is not online yet (a guest not back yet)
+                             is retried before it is reported (default 60000)
   -h, --help                 show this help
 
 Exit codes: 0 ok, 1 the server refused a request, 2 bad usage,
@@ -103,6 +111,7 @@ export function parseClientArgs(args: readonly string[]): ClientArgs {
       "reconnect-max-delay",
       "handshake-timeout",
       "rate",
+      "retry-absent",
     ],
     boolean: ["login", "register", "help", "color"],
     negatable: ["color"],
@@ -123,6 +132,7 @@ export function parseClientArgs(args: readonly string[]): ClientArgs {
       retries: undefined,
       handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
       rate: DEFAULT_RATE,
+      retryAbsentMs: DEFAULT_RETRY_ABSENT_MS,
       help: true,
     };
   }
@@ -165,6 +175,8 @@ export function parseClientArgs(args: readonly string[]): ClientArgs {
     handshakeTimeoutMs: intFlag(values, "handshake-timeout", { min: 1, max: 3_600_000 }) ??
       DEFAULT_HANDSHAKE_TIMEOUT_MS,
     rate: intFlag(values, "rate", { min: 0, max: 1_000_000 }) ?? DEFAULT_RATE,
+    retryAbsentMs: intFlag(values, "retry-absent", { min: 0, max: 86_400_000 }) ??
+      DEFAULT_RETRY_ABSENT_MS,
     help: false,
   };
 }

@@ -13,7 +13,12 @@
  */
 
 import { unixTime } from "../protocol/messages.ts";
-import { type AuthMode, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_RATE } from "./args.ts";
+import {
+  type AuthMode,
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  DEFAULT_RATE,
+  DEFAULT_RETRY_ABSENT_MS,
+} from "./args.ts";
 import { backoffDelay, wait } from "./backoff.ts";
 import { Pacer } from "./pacer.ts";
 import { splitMessage } from "./split.ts";
@@ -119,6 +124,17 @@ export interface ClientCoreOptions {
    * @default {90}
    */
   rate?: number;
+  /**
+   * After a reconnect, how long a queued message to a name nobody holds yet
+   * (a guest not back yet) is retried before it is reported, in ms.
+   * @default {60000}
+   */
+  retryAbsentMs?: number;
+  /**
+   * Pause between those retries, in ms.
+   * @default {1000}
+   */
+  retryAbsentEveryMs?: number;
   /** Opens a connection; tests may substitute their own. */
   connect?: (host: string, port: number) => Promise<Transport>;
   /** Randomness for jitter. */
@@ -141,6 +157,13 @@ interface QueuedMessage {
   text: string;
   /** The window it was typed in: refusals and notices show there too. */
   origin: string;
+  /**
+   * Set when it waited for a reconnect: until then (epoch ms), "no such
+   * user" means the addressee (a guest) is not back yet, so it is retried.
+   */
+  retryUntil?: number;
+  /** Whether the user was told that it waits for its addressee. */
+  toldAbsent?: boolean;
   resolve: (outcome: Outcome) => void;
 }
 
@@ -205,6 +228,11 @@ export class ClientCore {
   #answered: (() => void) | null = null;
   /** Whether the queue is being sent (one message at a time, paced). */
   #pumping = false;
+  readonly #retryAbsentMs: number;
+  readonly #retryAbsentEveryMs: number;
+  /** Messages waiting for their addressee to come back, by name, in order. */
+  readonly #parked = new Map<string, QueuedMessage[]>();
+  readonly #parkTimers = new Set<ReturnType<typeof setTimeout>>();
   #closing = false;
   #loop: Promise<void> = Promise.resolve();
   #settled: (() => void)[] = [];
@@ -224,6 +252,8 @@ export class ClientCore {
     this.#random = options.random ?? Math.random;
     this.#handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
     this.#pacer = new Pacer({ rate: options.rate ?? DEFAULT_RATE });
+    this.#retryAbsentMs = options.retryAbsentMs ?? DEFAULT_RETRY_ABSENT_MS;
+    this.#retryAbsentEveryMs = options.retryAbsentEveryMs ?? 1000;
     if (this.#initialAuth !== "guest" && this.#password === undefined) {
       throw new TypeError(`Cannot create client: a password is needed to ${this.#initialAuth}`);
     }
@@ -256,9 +286,11 @@ export class ClientCore {
     return [...this.#rooms];
   }
 
-  /** Messages waiting for the connection. */
+  /** Messages waiting for the connection (or for their addressee to come back). */
   get queued(): number {
-    return this.#queue.length;
+    let parked = 0;
+    for (const list of this.#parked.values()) parked += list.length;
+    return this.#queue.length + parked;
   }
 
   /** Names seen (senders, `who` answers, conversations), for completion. */
@@ -581,12 +613,43 @@ export class ClientCore {
     if (this.#queue.length > 0) {
       this.info(`Sending ${this.#queue.length} queued message(s)`, SERVER_WINDOW);
     }
+    // A guest it was written to may reconnect later than we did (after a
+    // server restart, everyone comes back at once): give it a while.
+    const until = Date.now() + this.#retryAbsentMs;
+    for (const m of this.#queue) if (!m.to.startsWith("#")) m.retryUntil = until;
     void this.#pump();
+  }
+
+  /** Holds a message (and later ones to the same name) until a retry. */
+  #park(m: QueuedMessage): void {
+    const list = this.#parked.get(m.to);
+    if (list) {
+      list.push(m);
+      return;
+    }
+    this.#parked.set(m.to, [m]);
+    const timer = setTimeout(() => {
+      this.#parkTimers.delete(timer);
+      const held = this.#parked.get(m.to) ?? [];
+      this.#parked.delete(m.to);
+      this.#queue.unshift(...held);
+      void this.#pump();
+    }, this.#retryAbsentEveryMs);
+    this.#parkTimers.add(timer);
+  }
+
+  /** Every parked message, in order, taken out. */
+  #unparkAll(): QueuedMessage[] {
+    for (const timer of this.#parkTimers) clearTimeout(timer);
+    this.#parkTimers.clear();
+    const all = [...this.#parked.values()].flat();
+    this.#parked.clear();
+    return all;
   }
 
   #giveUp(why: string): void {
     this.#setState("offline");
-    const queued = this.#queue.splice(0);
+    const queued = [...this.#unparkAll(), ...this.#queue.splice(0)];
     for (const m of queued) this.#notSent(m, "no connection");
     this.error(
       `${why}: not connected to ${this.host}:${this.port}` +
@@ -614,7 +677,7 @@ export class ClientCore {
     }
     await this.#reader;
     await this.#loop;
-    const queued = this.#queue.splice(0);
+    const queued = [...this.#unparkAll(), ...this.#queue.splice(0)];
     for (const m of queued) this.#notSent(m, "client quit");
     this.#reconnectInfo = null;
     this.#setState("offline");
@@ -622,7 +685,7 @@ export class ClientCore {
 
   /** Resolves once nothing is pending or queued (or the client is offline). */
   async settle(): Promise<void> {
-    while (this.#state !== "offline" && (this.#pending.length > 0 || this.#queue.length > 0)) {
+    while (this.#state !== "offline" && (this.#pending.length > 0 || this.queued > 0)) {
       await new Promise<void>((resolve) => this.#settled.push(resolve));
     }
   }
@@ -799,8 +862,23 @@ export class ClientCore {
           continue;
         }
         const m = this.#queue.shift()!;
+        if (this.#parked.has(m.to)) {
+          this.#park(m); // behind an earlier one to the same name, in order
+          continue;
+        }
         const result = await this.#deliver(m);
-        if (result === "refused") {
+        if (result === "absent") {
+          if (!m.toldAbsent) {
+            m.toldAbsent = true;
+            const seconds = Math.ceil((m.retryUntil! - Date.now()) / 1000);
+            this.#notice(
+              m,
+              "info",
+              `${m.to} is not online yet: trying again for up to ${seconds} s`,
+            );
+          }
+          this.#park(m);
+        } else if (result === "refused") {
           this.#queue.unshift(m);
           this.#pacer.slowDown();
           refusals++;
@@ -826,12 +904,15 @@ export class ClientCore {
   }
 
   /** Sends one message and reports its answer; "refused" for a 429 (to send again). */
-  async #deliver(m: QueuedMessage): Promise<"answered" | "refused" | "lost"> {
+  async #deliver(m: QueuedMessage): Promise<"answered" | "refused" | "absent" | "lost"> {
     const context: RequestContext = { action: "msg", to: m.to };
     const body = { action: "msg", to: m.to, from: this.#user, encoding: "utf-8", message: m.text };
     const answer = await this.#request(context, body, m);
     if (answer === null) return "lost"; // queued again or reported by #lost
     if (answer.code === 429) return "refused";
+    if (answer.code === 404 && m.retryUntil !== undefined && Date.now() < m.retryUntil) {
+      return "absent";
+    }
     const d = describeAnswer(context, answer);
     if (d.text) this.#notice(m, d.ok ? "info" : "error", d.text);
     m.resolve({

@@ -129,6 +129,7 @@ export async function runClient(args: string[]): Promise<number> {
     },
     handshakeTimeoutMs: parsed.handshakeTimeoutMs,
     rate: parsed.rate,
+    retryAbsentMs: parsed.retryAbsentMs,
   });
   let log: HistoryLog | null = null;
   if (parsed.logDir !== undefined) {
