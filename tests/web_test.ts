@@ -224,6 +224,19 @@ Deno.test("web: two pages and jim's client core chat directly and in a room", as
       await shot(amy, "chat");
       await amy.setViewport({ width: 390, height: 740 });
       await shot(amy, "chat-phone");
+      // A conversation button keeps the keyboard focus while the list is redrawn.
+      await amy.focus('#conversations button[data-name="ben"]');
+      await core.sendMessage("amy", "focus check");
+      await until(
+        amy,
+        () =>
+          document.querySelector('#conversations button[data-name="tom"] .unread')?.textContent ===
+            "2",
+      );
+      assertEquals(
+        await amy.evaluate(() => (document.activeElement as HTMLElement | null)?.dataset.name),
+        "ben",
+      );
       // Keyboard: Alt-1 goes to the server window.
       await amy.keyboard.down("Alt");
       await amy.keyboard.press("1");

@@ -306,7 +306,12 @@ class WebClient {
       li.append(button);
       return li;
     });
+    // Rebuilt on every change: keep the keyboard focus on the same conversation.
+    const focused = (document.activeElement as HTMLElement | null)?.dataset?.name;
     this.#list.replaceChildren(...items);
+    if (focused !== undefined && this.#list.contains(document.activeElement) === false) {
+      this.#list.querySelector<HTMLElement>(`button[data-name="${CSS.escape(focused)}"]`)?.focus();
+    }
   }
 
   #renderMessages(c: Conversation): void {
