@@ -224,6 +224,18 @@ Deno.test("web: two pages and jim's client core chat directly and in a room", as
       await shot(amy, "chat");
       await amy.setViewport({ width: 390, height: 740 });
       await shot(amy, "chat-phone");
+      // An own message stays marked until the server answers: refused here (no such user).
+      await say(amy, "/msg ghost are you there?");
+      await openConversation(amy, "ghost");
+      await until(amy, exists, "#messages li.own.refused .delivery");
+      assertEquals(
+        await amy.$eval("#messages li.own.refused", (li) => [
+          li.querySelector(".text")?.textContent,
+          li.querySelector(".delivery")?.textContent,
+        ]),
+        ["are you there?", "not sent"],
+      );
+      assertEquals(await amy.$$eval("#messages li.own.pending", (l) => l.length), 0);
       // A conversation button keeps the keyboard focus while the list is redrawn.
       await amy.focus('#conversations button[data-name="ben"]');
       await core.sendMessage("amy", "focus check");

@@ -51,9 +51,17 @@ function el<K extends keyof HTMLElementTagNameMap>(
 }
 
 /** One message or notice as a list item; text only. */
+/** The list item drawn for each line, so a delivery update can redraw it in place. */
+const drawn = new WeakMap<ChatLine, HTMLLIElement>();
+
+/** Words for an own message's delivery state; none once it is sent. */
+const DELIVERY: Record<string, string> = { pending: "sending…", refused: "not sent" };
+
 function renderLine(line: ChatLine): HTMLLIElement {
   const li = el("li", line.kind);
+  drawn.set(line, li);
   if (line.own) li.classList.add("own");
+  if (line.delivery) li.classList.add(line.delivery);
   const time = el(
     "time",
     undefined,
@@ -74,6 +82,8 @@ function renderLine(line: ChatLine): HTMLLIElement {
   } else {
     li.append(el("span", "text", line.text));
   }
+  const state = line.delivery && DELIVERY[line.delivery];
+  if (state) li.append(el("span", "delivery", state));
   return li;
 }
 
@@ -235,6 +245,10 @@ class WebClient {
 
   #onEvent(event: CoreEvent): void {
     if (event.type === "state") this.#showState();
+    if (event.type === "update") {
+      // An own message was accepted or refused: redraw it where it is.
+      drawn.get(event.line)?.replaceWith(renderLine(event.line));
+    }
     this.#scheduleRender();
   }
 
