@@ -259,3 +259,15 @@ Deno.test("TerminalUI /passwd asks three masked passwords and refuses a mismatch
   terminal.type("/quit\r");
   await running;
 });
+
+Deno.test("TerminalUI gives the terminal its modes back if the process ends under it", async () => {
+  const { terminal, running } = await setup();
+  assert(terminal.output.includes("\x1b[?7l"), "autowrap off while the screen runs");
+  // What Deno dispatches when the process exits (Deno.exit, an uncaught error).
+  globalThis.dispatchEvent(new Event("unload"));
+  assertEquals(terminal.raw, [true, false]);
+  assert(terminal.output.endsWith("\x1b[?7h\x1b[?25h\x1b[?1049l"), "restored at once");
+  terminal.type("\x04");
+  await running;
+  assertEquals(terminal.raw, [true, false], "restored once");
+});

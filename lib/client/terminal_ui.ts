@@ -121,6 +121,19 @@ export class TerminalUI {
   async run(): Promise<void> {
     this.#term.setRaw(true);
     this.#term.write(ENTER_SCREEN);
+    // Whatever ends the process (an uncaught error, Deno.exit elsewhere),
+    // the terminal gets its modes back: echo, autowrap, the normal screen.
+    let restored = false;
+    const restore = () => {
+      if (restored) return;
+      restored = true;
+      this.#term.write(LEAVE_SCREEN);
+      try {
+        this.#term.setRaw(false);
+      } catch { /* the terminal is gone */ }
+    };
+    const lastChance = ["unload", "error", "unhandledrejection"] as const;
+    for (const type of lastChance) globalThis.addEventListener(type, restore);
     const stopResize = this.#term.onResize(() => this.#render());
     const tick = setInterval(() => this.#render(), 1000);
     const signals: Deno.Signal[] = ["SIGTERM", "SIGHUP", "SIGINT"];
@@ -154,11 +167,12 @@ export class TerminalUI {
         } catch { /* not supported here */ }
       }
       this.#secret?.resolve(null);
-      await this.#core.quit();
-      this.#term.write(LEAVE_SCREEN);
       try {
-        this.#term.setRaw(false);
-      } catch { /* the terminal is gone */ }
+        await this.#core.quit();
+      } finally {
+        for (const type of lastChance) globalThis.removeEventListener(type, restore);
+        restore();
+      }
     }
   }
 
