@@ -92,7 +92,8 @@ Options:
   -h, --help                 show this help
 
 Exit codes: 0 ok, 1 the server refused a request, 2 bad usage,
-3 cannot connect or connection lost.`;
+3 cannot connect, no answer, not a JIM server, or connection lost,
+130 Ctrl-C at a password prompt.`;
 
 /**
  * Parses and validates the client's arguments.
