@@ -110,14 +110,20 @@ function recordingRouter(names: string[]) {
 
 Deno.test("LocalRouter.direct() hands the message to the holder, or says nobody holds the name", () => {
   const { router, handed } = recordingRouter(["bob"]);
-  assertEquals(router.direct("bob", () => new Outgoing("hi")), true);
-  assertEquals(router.direct("carol", () => new Outgoing("hi")), false);
+  assertEquals(router.direct("bob", new Outgoing("hi"), () => new Outgoing("hi")), true);
+  assertEquals(router.direct("carol", new Outgoing("hi"), () => new Outgoing("hi")), false);
   assertEquals(handed, ["direct session of bob: hi"]);
 });
 
 Deno.test("LocalRouter.room() hands the message to each member online but the sender", () => {
   const { router, handed } = recordingRouter(["a", "b", "c"]);
-  router.room(["a", "b", "gone", "c"], "a", (s) => new Outgoing(`yo ${s}`));
+  router.room(
+    "#r",
+    ["a", "b", "gone", "c"],
+    "a",
+    new Outgoing("yo"),
+    (s) => new Outgoing(`yo ${s}`),
+  );
   assertEquals(handed, [
     "room session of b: yo session of b",
     "room session of c: yo session of c",

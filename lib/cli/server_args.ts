@@ -9,6 +9,7 @@
 import { SERVER_DEFAULTS, type ServerSettings } from "../server/options.ts";
 import { parseHttpAddress } from "../server/http.ts";
 import { parsePgUrl } from "../store/pg_store.ts";
+import { parseNatsUrl } from "../server/cluster.ts";
 import { intFlag, limitPositional, parseFlags, parsePort, UsageError } from "./parse.ts";
 
 /** A numeric setting's flag. `scale` turns the flag's unit into the setting's. */
@@ -283,6 +284,15 @@ export const NUMERIC_FLAGS: readonly NumericFlag[] = [
     unit: "s",
     help: "time a database call waits for another process's lock before failing",
   },
+  {
+    flag: "claim-ttl",
+    key: "claimTtlMs",
+    min: 1,
+    max: 3600,
+    scale: 1000,
+    unit: "s",
+    help: "with --cluster: a dead node's names are free again after this",
+  },
 ];
 
 function defaultText(f: NumericFlag): string {
@@ -306,6 +316,9 @@ Options:
                                 postgres://USER[:PASSWORD]@HOST:PORT/DB, shared by every
                                 node (default $JIM_STORE, else the SQLite file of --db;
                                 jim admin works on SQLite files only)
+      --cluster URL             act as one server with the other nodes on this NATS
+                                (nats://HOST:PORT, JetStream on: nats-server -js); needs
+                                --store (default none: a single server)
       --admin-socket PATH       Unix socket (mode 0600) on which jim admin acts at once;
                                 off for none (default DB.sock beside the database; none
                                 with --store)
@@ -346,6 +359,8 @@ export interface ServerArgs {
   dbPath: string | undefined;
   /** `--store`: a PostgreSQL URL; undefined for SQLite (or $JIM_STORE). */
   storeUrl: string | undefined;
+  /** `--cluster`: a NATS URL; undefined for a single server. */
+  clusterUrl: string | undefined;
   /** Undefined: the default beside the database; null: none. */
   adminSocket: string | null | undefined;
   quiet: boolean;
@@ -368,6 +383,7 @@ export function parseServerArgs(args: readonly string[]): ServerArgs {
       "addr",
       "db",
       "store",
+      "cluster",
       "admin-socket",
       "http",
       "http-origin",
@@ -417,6 +433,17 @@ export function parseServerArgs(args: readonly string[]): ServerArgs {
       throw new UsageError(`Cannot parse --store: ${e instanceof Error ? e.message : e}`);
     }
   }
+  const clusterUrl = values.cluster;
+  if (clusterUrl !== undefined) {
+    try {
+      parseNatsUrl(clusterUrl);
+    } catch (e) {
+      throw new UsageError(`Cannot parse --cluster: ${e instanceof Error ? e.message : e}`);
+    }
+    if (values.db !== undefined) {
+      throw new UsageError("Cannot use --db with --cluster: the nodes share one --store");
+    }
+  }
   return {
     help: flags.help,
     port: values.port === undefined ? 7777 : parsePort(values.port, { what: "--port", min: 0 }),
@@ -425,6 +452,7 @@ export function parseServerArgs(args: readonly string[]): ServerArgs {
     httpOrigins,
     dbPath: values.db,
     storeUrl,
+    clusterUrl,
     adminSocket: values["admin-socket"] === "off" ? null : values["admin-socket"],
     quiet: flags.quiet,
     settings,

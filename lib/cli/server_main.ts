@@ -42,6 +42,12 @@ export function runServerCommand(args: readonly string[]): Promise<number> | num
       return 2;
     }
   }
+  if (parsed.clusterUrl !== undefined && storeUrl === undefined) {
+    console.error(
+      "jim server: Cannot use --cluster without --store (or $JIM_STORE): the nodes share one PostgreSQL",
+    );
+    return 2;
+  }
   let dbPath: string;
   try {
     dbPath = storeUrl === undefined ? parsed.dbPath ?? defaultDbPath(Deno.env) : "";
@@ -57,6 +63,7 @@ export function runServerCommand(args: readonly string[]): Promise<number> | num
     httpOrigins: parsed.httpOrigins,
     dbPath,
     ...(storeUrl === undefined ? {} : { storeUrl }),
+    ...(parsed.clusterUrl === undefined ? {} : { clusterUrl: parsed.clusterUrl }),
     adminSocket: parsed.adminSocket,
     log: parsed.quiet ? undefined : logLine,
     notice: logLine,

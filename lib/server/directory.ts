@@ -19,6 +19,15 @@ export interface Directory<H> {
   get(name: string): H | undefined;
   /** Whether somebody holds a name. */
   has(name: string): boolean;
+  /**
+   * Takes a name for this node before it is claimed: in a cluster, across
+   * every node (false when any holds it); a local directory has nobody else
+   * to ask (true). Followed by {@linkcode claim}, or {@linkcode abandon} if
+   * the name is not taken after all.
+   */
+  acquire(name: string): boolean | Promise<boolean>;
+  /** Gives back a name acquired and then not claimed. */
+  abandon(name: string): void;
   /** Gives a name to a holder (replacing any other holder of it). */
   claim(name: string, holder: H): void;
   /** Lets a name go if `holder` holds it; false when it held something else or nothing. */
@@ -58,6 +67,12 @@ export class LocalDirectory<H> implements Directory<H> {
   has(name: string): boolean {
     return this.#held.has(name);
   }
+
+  acquire(_name: string): boolean | Promise<boolean> {
+    return true;
+  }
+
+  abandon(_name: string): void {}
 
   claim(name: string, holder: H): void {
     this.#held.set(name, holder);

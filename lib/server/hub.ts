@@ -32,7 +32,8 @@ import { HashQueueFullError, HashScheduler, HashSchedulerClosedError } from "./h
 import { sourceKey } from "./source_key.ts";
 import { WindowQuota } from "./window_quota.ts";
 import { type Directory, LocalDirectory } from "./directory.ts";
-import { LocalRouter, type Router } from "./router.ts";
+import { type LocalDelivery, LocalRouter, type Router } from "./router.ts";
+import { type Cluster, ClusterDirectory, ClusterRouter } from "./cluster.ts";
 
 /** What the hub needs of a connection. */
 export interface Peer {
@@ -134,6 +135,8 @@ export interface HubOptions {
   >;
   /** Where to write log lines. */
   log?: (line: string) => void;
+  /** Other nodes to act as one server with (`--cluster`); none by default. */
+  cluster?: Cluster;
 }
 
 /** Offline messages handed to a connection per round of delivery. */
@@ -179,15 +182,9 @@ export class Hub {
   /** Set by {@linkcode Hub.stop}: no account is created or login completed after it. */
   #stopped = false;
   /** Who holds which name (guests and accounts share one namespace), and names being registered. */
-  readonly #online: Directory<Session> = new LocalDirectory();
+  readonly #online: Directory<Session>;
   /** How direct and room messages reach their recipients. */
-  readonly #router: Router<Session> = new LocalRouter<Session>({
-    directory: this.#online,
-    delivery: {
-      direct: (target, out) => this.#deliverDirect(target, out),
-      room: (target, out) => void target.peer.send(out),
-    },
-  });
+  readonly #router: Router<Session>;
   /** Room name → member names (persistent account members and online guests). */
   readonly #rooms = new NameMap<Set<string>>();
   /** All connected sessions, named or not. */
@@ -215,6 +212,41 @@ export class Hub {
   readonly #watchers = new Map<string, Set<Session>>();
 
   private constructor(options: HubOptions) {
+    const delivery: LocalDelivery<Session> = {
+      direct: (target, out) => this.#deliverDirect(target, out),
+      room: (target, out) => void target.peer.send(out),
+    };
+    if (options.cluster) {
+      const cluster = options.cluster;
+      this.#online = new ClusterDirectory<Session>(cluster);
+      this.#router = new ClusterRouter<Session>({
+        cluster,
+        directory: this.#online,
+        delivery,
+        isGuest: (out) => this.#fromGuest.has(out),
+      });
+      cluster.serve({
+        direct: (to, message, guest) => {
+          const target = this.#online.get(to);
+          if (!target) return false;
+          const out = new Outgoing(message);
+          if (guest) this.#fromGuest.add(out);
+          this.#deliverDirect(target, out);
+          return true;
+        },
+        room: (room, from, message) => {
+          const members = this.#rooms.get(room);
+          if (!members) return;
+          const out = new Outgoing(message);
+          for (const member of members) {
+            if (member !== from) this.#online.get(member)?.peer.send(out);
+          }
+        },
+      });
+    } else {
+      this.#online = new LocalDirectory<Session>();
+      this.#router = new LocalRouter<Session>({ directory: this.#online, delivery });
+    }
     this.#store = options.store;
     this.#settings = options.settings;
     this.#log = options.log ?? (() => {});
@@ -551,6 +583,16 @@ export class Hub {
     const claimed = this.#lookalikeOnline(session, name);
     if (claimed) return response(409, `Cannot use the name ${name}: ${claimed}`);
     if (!this.#sessions.has(session)) return response(200);
+    const acquired = this.#online.acquire(name);
+    if (acquired !== true) {
+      if (!(await acquired)) return response(409, `Cannot use the name ${name}: it is in use`);
+      // The cluster answered: the session may have gone, or the name been taken here.
+      if (!this.#sessions.has(session) || this.#online.has(name)) {
+        this.#online.abandon(name);
+        if (!this.#sessions.has(session)) return response(200);
+        return response(409, `Cannot use the name ${name}: it is in use`);
+      }
+    }
     const old = session.name;
     if (old !== null) {
       this.#online.release(old, session);
@@ -692,11 +734,20 @@ export class Hub {
     let extra: Record<string, unknown> | undefined;
     if (remember) extra = await this.#issueToken(name);
     const shownTo = account.contactsOnly ? new Set(await this.#store.listContacts(name)) : null;
+    // Across the cluster: a holder on another node is a 409 too.
+    const mine = this.#online.get(name) === session;
+    if (!mine) {
+      const acquired = this.#online.acquire(name);
+      if (acquired !== true && !(await acquired)) {
+        return response(409, `Cannot authenticate: ${name} is already connected`);
+      }
+    }
     // Another connection may have logged in while the store answered.
-    if (connectedElsewhere()) {
+    if (connectedElsewhere() || !this.#sessions.has(session)) {
+      if (!mine) this.#online.abandon(name);
+      if (!this.#sessions.has(session)) return response(200);
       return response(409, `Cannot authenticate: ${name} is already connected`);
     }
-    if (!this.#sessions.has(session)) return response(200);
     onSuccess?.();
     const guestName = session.name;
     if (guestName !== null && guestName !== name) this.#online.release(guestName, session);
@@ -1015,20 +1066,24 @@ export class Hub {
       if (!members.has(me)) return response(403, `Cannot send to ${to}: you are not a member`);
       const keep = this.#settings.roomHistory;
       if (keep === 0) {
-        this.#router.room(members, me, () => out);
+        this.#router.room(to, members, me, out, () => out);
         return response(200);
       }
       // Members that asked for history get the same message with its id.
       const id = this.#keep(to, out.value, keep);
       let withId: Outgoing | null = null;
       this.#router.room(
+        to,
         members,
         me,
+        out,
         (member) => member.ids ? withId ??= new Outgoing({ ...out.value, history_id: id }) : out,
       );
       return response(200);
     }
-    const delivered = this.#router.direct(to, (target) => {
+    // Marked for another node, which learns from it that the sender is a guest.
+    if (!session.account) this.#fromGuest.add(out);
+    const delivered = this.#router.direct(to, out, (target) => {
       let sent: Outgoing = out;
       if (this.#settings.directHistory > 0 && (session.account || target.account)) {
         const id = this.#keep(directConversation(me, to), out.value, this.#settings.directHistory);
@@ -1039,8 +1094,11 @@ export class Hub {
       if (!session.account) this.#fromGuest.add(sent);
       return sent;
     });
-    if (delivered) return response(200);
-    return this.#msgOffline(session, to, out.value);
+    if (delivered === true) return response(200);
+    if (delivered === false) return this.#msgOffline(session, to, out.value);
+    return delivered.then((held) =>
+      held ? response(200) : this.#msgOffline(session, to, out.value)
+    );
   }
 
   /**
@@ -1064,7 +1122,8 @@ export class Hub {
     const account = await this.#store.getAccount(to);
     if (!account) {
       // A guest may have come online while the store answered.
-      if (this.#router.direct(to, () => new Outgoing(message))) return response(200);
+      const late = new Outgoing(message);
+      if (await this.#router.direct(to, late, () => late)) return response(200);
       return response(404, `Cannot send to ${to}: no such user`);
     }
     if (!this.#settings.offlineStore) {
@@ -1145,6 +1204,7 @@ export class Hub {
     if (!members && create) {
       members = new Set();
       this.#rooms.set(room, members);
+      this.#router.watchRoom(room, true);
     }
     return members ?? new Set();
   }
@@ -1160,6 +1220,7 @@ export class Hub {
     members.delete(name);
     if (members.size > 0 || this.#persistent.has(room)) return;
     this.#rooms.delete(room);
+    this.#router.watchRoom(room, false);
     this.#topics.delete(room);
     if (this.#settings.roomHistory > 0) {
       this.#store.dropHistory(room).catch((e) =>

@@ -91,6 +91,11 @@ export interface ServerSettings {
    * a backup) holds the write lock, in ms; the event loop runs meanwhile.
    */
   dbLockWaitMs: number;
+  /**
+   * With `--cluster`: how long a node's claim on a name lives unless renewed,
+   * in ms (a dead node's names are free again after it; renewed every third).
+   */
+  claimTtlMs: number;
 }
 
 /** The defaults, also printed by `--help`. */
@@ -131,4 +136,5 @@ export const SERVER_DEFAULTS: Readonly<ServerSettings> = Object.freeze({
   tokenLifetimeMs: 30 * 86_400_000,
   tokensPerAccount: 10,
   dbLockWaitMs: 5000,
+  claimTtlMs: 6000,
 });

@@ -19,10 +19,25 @@ export type FormFor<S> = (recipient: S) => Outgoing;
 
 /** How direct and room messages reach their recipients (`S`: a recipient's session). */
 export interface Router<S> {
-  /** Delivers a direct message to whoever holds `to`; false when nobody does (offline). */
-  direct(to: string, formFor: FormFor<S>): boolean;
-  /** Delivers a room message to every member but the sender; members offline get nothing. */
-  room(members: Iterable<string>, from: string, formFor: FormFor<S>): void;
+  /**
+   * Delivers a direct message to whoever holds `to` (`formFor` picks the form
+   * a session here gets; another node gets `out`); false when nobody does
+   * (offline).
+   */
+  direct(to: string, out: Outgoing, formFor: FormFor<S>): boolean | Promise<boolean>;
+  /**
+   * Delivers a room message to every member but the sender (`members`: those
+   * this node knows); members offline get nothing.
+   */
+  room(
+    room: string,
+    members: Iterable<string>,
+    from: string,
+    out: Outgoing,
+    formFor: FormFor<S>,
+  ): void;
+  /** This node has members in a room now (`true`), or none any more. */
+  watchRoom(room: string, watch: boolean): void;
 }
 
 /** How a message is handed to a session of this process. */
@@ -51,18 +66,26 @@ export class LocalRouter<S> implements Router<S> {
     this.#delivery = options.delivery;
   }
 
-  direct(to: string, formFor: FormFor<S>): boolean {
+  direct(to: string, _out: Outgoing, formFor: FormFor<S>): boolean {
     const target = this.#directory.get(to);
     if (target === undefined) return false;
     this.#delivery.direct(target, formFor(target));
     return true;
   }
 
-  room(members: Iterable<string>, from: string, formFor: FormFor<S>): void {
+  room(
+    _room: string,
+    members: Iterable<string>,
+    from: string,
+    _out: Outgoing,
+    formFor: FormFor<S>,
+  ): void {
     for (const member of members) {
       if (member === from) continue;
       const target = this.#directory.get(member);
       if (target !== undefined) this.#delivery.room(target, formFor(target));
     }
   }
+
+  watchRoom(_room: string, _watch: boolean): void {}
 }

@@ -25,6 +25,8 @@ export interface RunServerOptions {
   dbPath: string;
   /** A PostgreSQL URL: the store instead of the SQLite file. */
   storeUrl?: string;
+  /** A NATS URL: the other nodes of the cluster. */
+  clusterUrl?: string;
   /**
    * The admin socket's path; null for none; undefined for the default beside
    * the database (none with `storeUrl`).
@@ -53,6 +55,7 @@ export async function runServer(options: RunServerOptions): Promise<number> {
       hostname: options.hostname,
       ...(options.http ? { http: options.http, httpOrigins: options.httpOrigins } : {}),
       ...(storeUrl === undefined ? { dbPath } : { store: await PgStore.open(storeUrl) }),
+      ...(options.clusterUrl === undefined ? {} : { cluster: options.clusterUrl }),
       ...(log ? { log } : {}),
       ...(admin === null ? {} : { adminSocket: admin }),
     });
@@ -92,7 +95,9 @@ export async function runServer(options: RunServerOptions): Promise<number> {
   Deno.addSignalListener("SIGTERM", stop);
   const adminNote = server.adminSocket === null ? "" : `, admin socket ${server.adminSocket}`;
   notice(
-    `jim server listening on ${server.hostname}:${server.port} (database ${database}${adminNote})`,
+    `jim server listening on ${server.hostname}:${server.port} (database ${database}${adminNote}${
+      options.clusterUrl === undefined ? "" : `, cluster ${options.clusterUrl}`
+    })`,
   );
   if (server.http) {
     notice(`web client on http://${server.http.hostname}:${server.http.port}/`);

@@ -14,6 +14,7 @@ import type { Store } from "../store/store.ts";
 import { type AdminSocket, listenAdmin } from "./admin_socket.ts";
 import { Connection } from "./connection.ts";
 import { type HttpListener, startHttp } from "./http.ts";
+import { Cluster } from "./cluster.ts";
 import { Hub } from "./hub.ts";
 import { SERVER_DEFAULTS, type ServerSettings } from "./options.ts";
 import { sourceKey } from "./source_key.ts";
@@ -34,6 +35,11 @@ export interface ServeOptions extends Partial<ServerSettings> {
   http?: { hostname: string; port: number };
   /** Origins allowed to open the WebSocket besides the served one (`--http-origin`). */
   httpOrigins?: readonly string[];
+  /**
+   * A NATS URL (`--cluster`): act as one server with the other nodes on it.
+   * Give every node the same shared `store`. @default {none}
+   */
+  cluster?: string;
   /** Log sink. @default {no logging} */
   log?: (line: string) => void;
   /**
@@ -78,8 +84,19 @@ export async function serve(options: ServeOptions = {}): Promise<JimServer> {
   let hub: Hub;
   let listener: Deno.TcpListener | undefined;
   let http: HttpListener | null = null;
+  let cluster: Cluster | undefined;
   try {
-    hub = await Hub.create({ store, settings, log });
+    // Joined before the port opens: a node takes clients only once it can
+    // claim their names.
+    if (options.cluster !== undefined) {
+      cluster = await Cluster.connect({
+        url: options.cluster,
+        nodeId: crypto.randomUUID(),
+        claimTtlMs: settings.claimTtlMs,
+        log,
+      });
+    }
+    hub = await Hub.create({ store, settings, log, ...(cluster ? { cluster } : {}) });
     listener = Deno.listen({
       port: options.port ?? 7777,
       hostname: options.hostname ?? "0.0.0.0",
@@ -113,6 +130,7 @@ export async function serve(options: ServeOptions = {}): Promise<JimServer> {
     }
   } catch (e) {
     listener?.close();
+    await cluster?.close();
     await store.close();
     throw e;
   }
@@ -130,6 +148,7 @@ export async function serve(options: ServeOptions = {}): Promise<JimServer> {
       });
     } catch (e) {
       listener.close();
+      await cluster?.close();
       await store.close();
       throw e;
     }
@@ -271,6 +290,8 @@ export async function serve(options: ServeOptions = {}): Promise<JimServer> {
     await Promise.all(running);
     // After the connections: stopping it cuts off upgraded sockets at once.
     await http?.shutdown();
+    // Its claims go at once, so that its users can log in elsewhere.
+    await cluster?.close().catch((e) => log(`cannot leave the cluster: ${e}`));
     await store.close().catch((e) => log(`cannot close the store: ${e}`));
     resolveFinished();
   }

@@ -1,0 +1,349 @@
+/**
+ * Several jim nodes as one server, through NATS (`--cluster nats://HOST:PORT`):
+ *
+ * - **Names** are claimed in the JetStream KV bucket `jim_names` with
+ *   `create` (atomic across nodes: one winner), holding the owning node's id.
+ *   The bucket has a TTL ({@linkcode ClusterOptions.claimTtlMs}); the owning
+ *   node renews its claims well within it, so a dead node's names are free
+ *   again within the TTL. (nats-server 2.9 has no per-key TTL.)
+ * - **Direct messages** to a name held on another node are a request on
+ *   `jim.user.<name>`, answered by the owning node once the message is queued
+ *   to its session; no responders means nobody holds the name: offline.
+ * - **Room messages** are published once on `jim.room.<room>`; every node
+ *   fans them out to its local members.
+ *
+ * Names in subjects and keys are base64url (UTF-8), since names may hold
+ * characters that subjects and keys may not.
+ *
+ * @module
+ */
+
+import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
+import { type KV, Kvm } from "@nats-io/kv";
+import type { Outgoing } from "../protocol/codec.ts";
+import { type Directory, LocalDirectory } from "./directory.ts";
+import type { FormFor, LocalDelivery, Router } from "./router.ts";
+import {
+  connect,
+  type NatsConnection,
+  RequestError,
+  type Subscription,
+} from "@nats-io/transport-node";
+
+/** Options for {@linkcode Cluster.connect}. */
+export interface ClusterOptions {
+  /** `nats://HOST:PORT`. */
+  url: string;
+  /** This node's id (unique per process). */
+  nodeId: string;
+  /** How long a claim lives unless renewed, in ms (the bucket's TTL). @default {6000} */
+  claimTtlMs?: number;
+  /** Time a direct request to another node may take, in ms. @default {2000} */
+  requestTimeoutMs?: number;
+  log?: (line: string) => void;
+}
+
+/** What a node does with what other nodes send it. */
+export interface ClusterHandlers {
+  /** A direct message for a name held here; false when nobody here holds it (any more). */
+  direct(to: string, message: Record<string, unknown>, guest: boolean): boolean;
+  /** A room message from another node, for this node's members of the room. */
+  room(room: string, from: string, message: Record<string, unknown>): void;
+}
+
+const BUCKET = "jim_names";
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A name or room as one subject token or KV key: base64url of its UTF-8. */
+export function token(name: string): string {
+  const bytes = encoder.encode(name);
+  let binary = "";
+  for (const b of bytes) binary += String.fromCharCode(b);
+  return btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
+}
+
+/** Where `nats://HOST:PORT` points, as the client wants it. */
+export function parseNatsUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new TypeError(`Cannot use cluster URL ${url}: not a URL`);
+  }
+  if (u.protocol !== "nats:" || u.hostname === "") {
+    throw new TypeError(`Cannot use cluster URL ${url}: expected nats://HOST:PORT`);
+  }
+  return `${u.hostname}:${u.port === "" ? 4222 : u.port}`;
+}
+
+/** A node's link to the others. */
+export class Cluster {
+  readonly nodeId: string;
+  readonly #nc: NatsConnection;
+  readonly #kv: KV;
+  readonly #log: (line: string) => void;
+  readonly #requestTimeoutMs: number;
+  /** Names claimed by this node → their subscription for direct messages. */
+  readonly #claims = new Map<string, Subscription | null>();
+  /** Rooms this node listens to. */
+  readonly #rooms = new Map<string, Subscription>();
+  #handlers: ClusterHandlers | null = null;
+  readonly #renewer: ReturnType<typeof setInterval>;
+  #closed = false;
+
+  private constructor(nc: NatsConnection, kv: KV, options: ClusterOptions, renewMs: number) {
+    this.nodeId = options.nodeId;
+    this.#nc = nc;
+    this.#kv = kv;
+    this.#log = options.log ?? (() => {});
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? 2000;
+    this.#renewer = setInterval(() => void this.#renew(), renewMs);
+  }
+
+  /**
+   * Connects to NATS and opens the claims bucket (creating it with the TTL
+   * if it does not exist).
+   *
+   * @throws {Error} "Cannot join cluster …" when NATS or JetStream is not there
+   */
+  static async connect(options: ClusterOptions): Promise<Cluster> {
+    const server = parseNatsUrl(options.url);
+    const ttl = options.claimTtlMs ?? 6000;
+    let nc: NatsConnection | undefined;
+    try {
+      nc = await connect({
+        servers: server,
+        name: `jim ${options.nodeId}`,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 250,
+      });
+      const kv = await new Kvm(nc).create(BUCKET, { ttl, history: 1 });
+      // A third of the TTL: two renewals may be missed (a stall) before a claim expires.
+      return new Cluster(nc, kv, options, Math.max(100, Math.floor(ttl / 3)));
+    } catch (e) {
+      await nc?.close().catch(() => {});
+      throw new Error(`Cannot join cluster ${options.url}: ${e instanceof Error ? e.message : e}`, {
+        cause: e,
+      });
+    }
+  }
+
+  /** Sets what this node does with messages from other nodes. */
+  serve(handlers: ClusterHandlers): void {
+    this.#handlers = handlers;
+  }
+
+  /**
+   * Claims a name for this node across the cluster; false when another node
+   * (or this one) holds it.
+   */
+  async claim(name: string): Promise<boolean> {
+    const key = token(name);
+    try {
+      await this.#kv.create(key, this.nodeId);
+    } catch (e) {
+      if (e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamWrongLastSequence) {
+        return false;
+      }
+      throw e;
+    }
+    this.#claims.set(name, this.#subscribeUser(name));
+    return true;
+  }
+
+  /** Lets a name this node claimed go. */
+  release(name: string): void {
+    const sub = this.#claims.get(name);
+    if (sub === undefined) return;
+    this.#claims.delete(name);
+    sub?.unsubscribe();
+    const key = token(name);
+    void (async () => {
+      const entry = await this.#kv.get(key);
+      // Only our own claim: it may have expired and been taken since.
+      if (entry && entry.operation === "PUT" && entry.string() === this.nodeId) {
+        await this.#kv.delete(key, { previousSeq: entry.revision });
+      }
+    })().catch((e) => this.#log(`cannot release the claim on ${name}: ${e}`));
+  }
+
+  /** Puts every claim again, which restarts its TTL. */
+  async #renew(): Promise<void> {
+    for (const name of this.#claims.keys()) {
+      try {
+        await this.#kv.put(token(name), this.nodeId);
+      } catch (e) {
+        this.#log(`cannot renew the claim on ${name}: ${e}`);
+      }
+    }
+  }
+
+  #subscribeUser(name: string): Subscription {
+    return this.#nc.subscribe(`jim.user.${token(name)}`, {
+      callback: (err, msg) => {
+        if (err || !this.#handlers) return;
+        let delivered = false;
+        try {
+          const { message, guest } = JSON.parse(decoder.decode(msg.data));
+          delivered = this.#handlers.direct(name, message, guest === true);
+        } catch (e) {
+          this.#log(`bad direct message from the cluster: ${e}`);
+        }
+        msg.respond(delivered ? "1" : "0");
+      },
+    });
+  }
+
+  /**
+   * Sends a direct message to the node holding `to`; false when no node does
+   * (no responders) or its session left meanwhile.
+   */
+  async direct(to: string, message: unknown, guest: boolean): Promise<boolean> {
+    try {
+      const reply = await this.#nc.request(
+        `jim.user.${token(to)}`,
+        JSON.stringify({ message, guest }),
+        { timeout: this.#requestTimeoutMs },
+      );
+      return decoder.decode(reply.data) === "1";
+    } catch (e) {
+      if (e instanceof RequestError && e.isNoResponders()) return false;
+      throw e;
+    }
+  }
+
+  /** Listens to a room's messages (this node has members in it). */
+  joinRoom(room: string): void {
+    if (this.#rooms.has(room)) return;
+    this.#rooms.set(
+      room,
+      this.#nc.subscribe(`jim.room.${token(room)}`, {
+        callback: (err, msg) => {
+          if (err || !this.#handlers) return;
+          try {
+            const { node, from, message } = JSON.parse(decoder.decode(msg.data));
+            if (node !== this.nodeId) this.#handlers.room(room, from, message);
+          } catch (e) {
+            this.#log(`bad room message from the cluster: ${e}`);
+          }
+        },
+      }),
+    );
+  }
+
+  /** Stops listening to a room (no members here any more). */
+  leaveRoom(room: string): void {
+    this.#rooms.get(room)?.unsubscribe();
+    this.#rooms.delete(room);
+  }
+
+  /** Publishes a room message for the other nodes' members. */
+  publishRoom(room: string, from: string, message: unknown): void {
+    this.#nc.publish(
+      `jim.room.${token(room)}`,
+      JSON.stringify({ node: this.nodeId, from, message }),
+    );
+  }
+
+  /** Releases every claim and disconnects. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#renewer);
+    const names = [...this.#claims.keys()];
+    for (const sub of this.#claims.values()) sub?.unsubscribe();
+    this.#claims.clear();
+    await Promise.all(names.map(async (name) => {
+      try {
+        const entry = await this.#kv.get(token(name));
+        if (entry && entry.operation === "PUT" && entry.string() === this.nodeId) {
+          await this.#kv.delete(token(name), { previousSeq: entry.revision });
+        }
+      } catch {
+        // The TTL frees it.
+      }
+    }));
+    await this.#nc.drain().catch(() => {});
+  }
+}
+
+/**
+ * A {@linkcode Directory} whose names are claimed across the cluster: the
+ * holders are this node's sessions, the claims are in NATS.
+ */
+export class ClusterDirectory<H> extends LocalDirectory<H> {
+  readonly #cluster: Cluster;
+
+  constructor(cluster: Cluster) {
+    super();
+    this.#cluster = cluster;
+  }
+
+  override acquire(name: string): Promise<boolean> {
+    return this.#cluster.claim(name);
+  }
+
+  override abandon(name: string): void {
+    this.#cluster.release(name);
+  }
+
+  override release(name: string, holder: H): boolean {
+    if (!super.release(name, holder)) return false;
+    this.#cluster.release(name);
+    return true;
+  }
+}
+
+/** Options for {@linkcode ClusterRouter}. */
+export interface ClusterRouterOptions<S> {
+  cluster: Cluster;
+  directory: Directory<S>;
+  delivery: LocalDelivery<S>;
+  /** Whether a direct message was sent by a guest (the other node stores it as such if need be). */
+  isGuest: (out: Outgoing) => boolean;
+}
+
+/** A {@linkcode Router} that delivers here first, then through the cluster. */
+export class ClusterRouter<S> implements Router<S> {
+  readonly #cluster: Cluster;
+  readonly #directory: Directory<S>;
+  readonly #delivery: LocalDelivery<S>;
+  readonly #isGuest: (out: Outgoing) => boolean;
+
+  constructor(options: ClusterRouterOptions<S>) {
+    this.#cluster = options.cluster;
+    this.#directory = options.directory;
+    this.#delivery = options.delivery;
+    this.#isGuest = options.isGuest;
+  }
+
+  direct(to: string, out: Outgoing, formFor: FormFor<S>): boolean | Promise<boolean> {
+    const target = this.#directory.get(to);
+    if (target !== undefined) {
+      this.#delivery.direct(target, formFor(target));
+      return true;
+    }
+    return this.#cluster.direct(to, out.value, this.#isGuest(out));
+  }
+
+  room(
+    room: string,
+    members: Iterable<string>,
+    from: string,
+    out: Outgoing,
+    formFor: FormFor<S>,
+  ): void {
+    for (const member of members) {
+      if (member === from) continue;
+      const target = this.#directory.get(member);
+      if (target !== undefined) this.#delivery.room(target, formFor(target));
+    }
+    this.#cluster.publishRoom(room, from, out.value);
+  }
+
+  watchRoom(room: string, watch: boolean): void {
+    if (watch) this.#cluster.joinRoom(room);
+    else this.#cluster.leaveRoom(room);
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * Three jim nodes on one nats-server and one PostgreSQL, all on loopback,
+ * behaving as one server: direct and room messages between nodes, names
+ * unique across them, offline mail written through one node and read through
+ * another, and a killed node's names free again within the claim TTL.
+ * Each test gets its own nats-server and database; the PostgreSQL cluster is
+ * shared by the file (stopped by the last test, or on unload).
+ */
+import { assertEquals } from "@std/assert";
+import { PgStore } from "../lib/store/pg_store.ts";
+import type { JimServer } from "../lib/server/serve.ts";
+import { auth, guest, login, now, RawClient, register, startServer } from "./_helpers.ts";
+import { startNats, type TestNats } from "./_nats.ts";
+import { startPostgres, type TestPostgres } from "./_postgres.ts";
+import { spawnServer } from "./_proc.ts";
+
+let pgCluster: Promise<TestPostgres> | null = null;
+let databases = 0;
+
+function pg(): Promise<TestPostgres> {
+  if (pgCluster) return pgCluster;
+  pgCluster = startPostgres();
+  pgCluster.then((s) => globalThis.addEventListener("unload", () => s.stopSync()), () => {});
+  return pgCluster;
+}
+
+/** Claims live this long in these tests, so that a dead node's names come free quickly. */
+const CLAIM_TTL_MS = 2000;
+
+interface Cluster extends AsyncDisposable {
+  nats: TestNats;
+  storeUrl: string;
+  nodes: JimServer[];
+}
+
+async function cluster(size = 3): Promise<Cluster> {
+  const server = await pg();
+  const storeUrl = await server.createDatabase(`jim_cluster_${++databases}`);
+  const nats = await startNats();
+  const nodes: JimServer[] = [];
+  for (let i = 0; i < size; i++) {
+    nodes.push(
+      await startServer({
+        store: await PgStore.open(storeUrl),
+        cluster: nats.url,
+        claimTtlMs: CLAIM_TTL_MS,
+      }),
+    );
+  }
+  return {
+    nats,
+    storeUrl,
+    nodes,
+    async [Symbol.asyncDispose]() {
+      for (const node of nodes) await node.shutdown();
+      await nats.stop();
+    },
+  };
+}
+
+Deno.test("cluster: guests on different nodes chat directly", async () => {
+  await using c = await cluster();
+  const [n1, n2] = c.nodes;
+  await using ann = await guest(n1!.port, "ann");
+  await using ben = await guest(n2!.port, "ben");
+  const r = await ann.request({ action: "msg", time: now(), to: "ben", message: "over there" });
+  assertEquals(r.response, 200);
+  const m = await ben.message();
+  assertEquals([m.from, m.to, m.message], ["ann", "ben", "over there"]);
+  const back = await ben.request({ action: "msg", time: now(), to: "ann", message: "hi" });
+  assertEquals(back.response, 200);
+  assertEquals((await ann.message()).message, "hi");
+});
+
+Deno.test("cluster: a guest name and an account are unique across nodes (409)", async () => {
+  await using c = await cluster();
+  const [n1, n2, n3] = c.nodes;
+  await using _ann = await guest(n1!.port, "ann");
+  await using other = await RawClient.connect(n2!.port);
+  const taken = await other.request({
+    action: "presence",
+    time: now(),
+    user: { account_name: "ann" },
+  });
+  assertEquals([taken.response, taken.error], [409, "Cannot use the name ann: it is in use"]);
+  await register(n1!.port, "acct");
+  await using first = await login(n3!.port, "acct");
+  await using second = await RawClient.connect(n2!.port);
+  const again = await second.request(auth("acct", "correct horse"));
+  assertEquals([again.response, again.error], [
+    409,
+    "Cannot authenticate: acct is already connected",
+  ]);
+  // Once the first leaves, its name is free on every node.
+  first.close();
+  await first.waitClosed();
+  const deadline = Date.now() + 5000;
+  let answer;
+  do {
+    answer = await second.request(auth("acct", "correct horse"));
+  } while (answer.response === 409 && Date.now() < deadline);
+  assertEquals(answer.response, 200);
+});
+
+Deno.test("cluster: offline mail written through one node is delivered through another", async () => {
+  await using c = await cluster();
+  const [n1, n2, n3] = c.nodes;
+  await register(n1!.port, "sender");
+  await register(n1!.port, "reader");
+  await using sender = await login(n2!.port, "sender");
+  for (let i = 0; i < 5; i++) {
+    const r = await sender.request({ action: "msg", time: now(), to: "reader", message: `m${i}` });
+    assertEquals(r.response, 202);
+  }
+  await using reader = await login(n3!.port, "reader");
+  const got = [];
+  for (let i = 0; i < 5; i++) got.push((await reader.message()).message);
+  assertEquals(got, ["m0", "m1", "m2", "m3", "m4"]);
+  // Now online on node 3: a message from node 2 is delivered at once (200).
+  const live = await sender.request({ action: "msg", time: now(), to: "reader", message: "live" });
+  assertEquals(live.response, 200);
+  assertEquals((await reader.message()).message, "live");
+});
+
+Deno.test("cluster: a room message reaches members on every node once", async () => {
+  await using c = await cluster();
+  const clients = await Promise.all(c.nodes.map((n, i) => guest(n.port, `r${i}`)));
+  try {
+    for (const client of clients) {
+      const r = await client.request({ action: "join", time: now(), room: "#all" });
+      assertEquals([200, 201].includes(r.response), true);
+    }
+    const sent = await clients[0]!.request({
+      action: "msg",
+      time: now(),
+      to: "#all",
+      message: "to all",
+    });
+    assertEquals(sent.response, 200);
+    for (const client of clients.slice(1)) {
+      const m = await client.message();
+      assertEquals([m.from, m.to, m.message], ["r0", "#all", "to all"]);
+    }
+    // One more round: nothing was delivered twice.
+    await clients[1]!.request({ action: "msg", time: now(), to: "#all", message: "second" });
+    assertEquals((await clients[2]!.message()).message, "second");
+    assertEquals((await clients[0]!.message()).message, "second");
+  } finally {
+    for (const client of clients) client.close();
+  }
+});
+
+Deno.test("cluster: a node killed with SIGKILL frees its names within the claim TTL", async () => {
+  await using c = await cluster(1);
+  await register(c.nodes[0]!.port, "mover");
+  await using doomed = await spawnServer({
+    store: c.storeUrl,
+    args: ["--cluster", c.nats.url, "--claim-ttl", String(CLAIM_TTL_MS / 1000)],
+  });
+  await using _held = await login(doomed.port, "mover");
+  await using elsewhere = await RawClient.connect(c.nodes[0]!.port);
+  const refused = await elsewhere.request(auth("mover", "correct horse"));
+  assertEquals(refused.response, 409);
+  doomed.kill("SIGKILL");
+  await doomed.exited;
+  const killedAt = Date.now();
+  let answer;
+  do {
+    answer = await elsewhere.request(auth("mover", "correct horse"));
+  } while (answer.response === 409 && Date.now() - killedAt < 10_000);
+  assertEquals(answer.response, 200);
+  const waited = Date.now() - killedAt;
+  assertEquals(waited <= CLAIM_TTL_MS + 2000, true, `free after ${waited} ms`);
+});
+
+Deno.test("cluster: the throwaway PostgreSQL stops", async () => {
+  if (pgCluster === null) return;
+  const server = await pgCluster;
+  pgCluster = null;
+  await server.stop();
+});
