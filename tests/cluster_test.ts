@@ -7,6 +7,9 @@
  * shared by the file (stopped by the last test, or on unload).
  */
 import { assertEquals } from "@std/assert";
+import { Kvm } from "@nats-io/kv";
+import { connect } from "@nats-io/transport-node";
+import { token } from "../lib/server/cluster.ts";
 import { PgStore } from "../lib/store/pg_store.ts";
 import type { JimServer } from "../lib/server/serve.ts";
 import { auth, guest, login, now, RawClient, register, startServer } from "./_helpers.ts";
@@ -171,6 +174,23 @@ Deno.test("cluster: a node killed with SIGKILL frees its names within the claim 
   assertEquals(answer.response, 200);
   const waited = Date.now() - killedAt;
   assertEquals(waited <= CLAIM_TTL_MS + 2000, true, `free after ${waited} ms`);
+});
+
+Deno.test("cluster: a node whose claim another node took drops its session (no two holders)", async () => {
+  await using c = await cluster(1);
+  await using ann = await guest(c.nodes[0]!.port, "ann");
+  // Another node writes the key over ann's claim, as after NATS lost it.
+  const nc = await connect({ servers: c.nats.url.slice("nats://".length) });
+  try {
+    const kv = await new Kvm(nc).open("jim_names");
+    await kv.put(token("ann"), "another-node");
+    const notice = await ann.take((o) => o.response === 101, CLAIM_TTL_MS + 3000);
+    assertEquals(notice.alert ?? notice.error ?? notice.message, "ann is connected elsewhere now");
+    await ann.waitClosed(3000);
+    assertEquals((await kv.get(token("ann")))?.string(), "another-node");
+  } finally {
+    await nc.close();
+  }
 });
 
 Deno.test("cluster: the throwaway PostgreSQL stops", async () => {

@@ -49,6 +49,8 @@ export interface ClusterHandlers {
   direct(to: string, message: Record<string, unknown>, guest: boolean): boolean;
   /** A room message from another node, for this node's members of the room. */
   room(room: string, from: string, message: Record<string, unknown>): void;
+  /** A name this node held is held by another node now (its claim was lost): drop it here. */
+  lost(name: string): void;
 }
 
 const BUCKET = "jim_names";
@@ -61,6 +63,11 @@ export function token(name: string): string {
   let binary = "";
   for (const b of bytes) binary += String.fromCharCode(b);
   return btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
+}
+
+/** Whether a KV write was refused because the key is not at the revision given (another holds it). */
+function isWrongRevision(e: unknown): boolean {
+  return e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamWrongLastSequence;
 }
 
 /** Where `nats://HOST:PORT` points, as the client wants it. */
@@ -84,8 +91,8 @@ export class Cluster {
   readonly #kv: KV;
   readonly #log: (line: string) => void;
   readonly #requestTimeoutMs: number;
-  /** Names claimed by this node → their subscription for direct messages. */
-  readonly #claims = new Map<string, Subscription | null>();
+  /** Names claimed by this node → the claim's KV revision and the subscription for direct messages. */
+  readonly #claims = new Map<string, { revision: number; sub: Subscription }>();
   /** Rooms this node listens to. */
   readonly #rooms = new Map<string, Subscription>();
   #handlers: ClusterHandlers | null = null;
@@ -139,40 +146,58 @@ export class Cluster {
    * (or this one) holds it.
    */
   async claim(name: string): Promise<boolean> {
-    const key = token(name);
+    const revision = await this.#create(name);
+    if (revision === null) return false;
+    this.#claims.set(name, { revision, sub: this.#subscribeUser(name) });
+    return true;
+  }
+
+  /** Creates a name's key; its revision, or null when another holds it. */
+  async #create(name: string): Promise<number | null> {
     try {
-      await this.#kv.create(key, this.nodeId);
+      return await this.#kv.create(token(name), this.nodeId);
     } catch (e) {
-      if (e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamWrongLastSequence) {
-        return false;
-      }
+      if (isWrongRevision(e)) return null;
       throw e;
     }
-    this.#claims.set(name, this.#subscribeUser(name));
-    return true;
   }
 
   /** Lets a name this node claimed go. */
   release(name: string): void {
-    const sub = this.#claims.get(name);
-    if (sub === undefined) return;
+    const claim = this.#claims.get(name);
+    if (claim === undefined) return;
     this.#claims.delete(name);
-    sub?.unsubscribe();
-    const key = token(name);
-    void (async () => {
-      const entry = await this.#kv.get(key);
-      // Only our own claim: it may have expired and been taken since.
-      if (entry && entry.operation === "PUT" && entry.string() === this.nodeId) {
-        await this.#kv.delete(key, { previousSeq: entry.revision });
-      }
-    })().catch((e) => this.#log(`cannot release the claim on ${name}: ${e}`));
+    claim.sub.unsubscribe();
+    // Only our own claim (its revision): it may have expired and been taken since.
+    this.#kv.delete(token(name), { previousSeq: claim.revision }).catch((e) => {
+      if (!isWrongRevision(e)) this.#log(`cannot release the claim on ${name}: ${e}`);
+    });
   }
 
-  /** Puts every claim again, which restarts its TTL. */
+  /**
+   * Writes every claim again on its revision, which restarts its TTL. A claim
+   * that expired (NATS was away longer than the TTL) is created again; one
+   * another node holds now is lost, and the session here is dropped.
+   */
   async #renew(): Promise<void> {
-    for (const name of this.#claims.keys()) {
+    for (const [name, claim] of [...this.#claims]) {
       try {
-        await this.#kv.put(token(name), this.nodeId);
+        try {
+          claim.revision = await this.#kv.update(token(name), this.nodeId, claim.revision);
+          continue;
+        } catch (e) {
+          if (!isWrongRevision(e)) throw e;
+        }
+        const revision = await this.#create(name);
+        if (this.#claims.get(name) !== claim) continue; // released meanwhile
+        if (revision !== null) {
+          claim.revision = revision;
+          continue;
+        }
+        this.#claims.delete(name);
+        claim.sub.unsubscribe();
+        this.#log(`lost the claim on ${name} to another node`);
+        this.#handlers?.lost(name);
       } catch (e) {
         this.#log(`cannot renew the claim on ${name}: ${e}`);
       }
@@ -251,17 +276,14 @@ export class Cluster {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#renewer);
-    const names = [...this.#claims.keys()];
-    for (const sub of this.#claims.values()) sub?.unsubscribe();
+    const claims = [...this.#claims];
     this.#claims.clear();
-    await Promise.all(names.map(async (name) => {
+    await Promise.all(claims.map(async ([name, claim]) => {
+      claim.sub.unsubscribe();
       try {
-        const entry = await this.#kv.get(token(name));
-        if (entry && entry.operation === "PUT" && entry.string() === this.nodeId) {
-          await this.#kv.delete(token(name), { previousSeq: entry.revision });
-        }
+        await this.#kv.delete(token(name), { previousSeq: claim.revision });
       } catch {
-        // The TTL frees it.
+        // Taken since, or NATS is away: the TTL frees it.
       }
     }));
     await this.#nc.drain().catch(() => {});

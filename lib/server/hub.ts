@@ -234,6 +234,10 @@ export class Hub {
           this.#deliverDirect(target, out);
           return true;
         },
+        lost: (name) => {
+          // Another node holds the name now: whoever holds it here must go.
+          this.kick(name, `${name} is connected elsewhere now`);
+        },
         room: (room, from, message) => {
           const members = this.#rooms.get(room);
           if (!members) return;
