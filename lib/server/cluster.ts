@@ -93,8 +93,8 @@ export class Cluster {
   readonly #requestTimeoutMs: number;
   /** Names claimed by this node → the claim's KV revision and the subscription for direct messages. */
   readonly #claims = new Map<string, { revision: number; sub: Subscription }>();
-  /** Rooms this node listens to. */
-  readonly #rooms = new Map<string, Subscription>();
+  /** Rooms this node listens to, and when the server has each subscription. */
+  readonly #rooms = new Map<string, { sub: Subscription; ready: Promise<void> }>();
   #handlers: ClusterHandlers | null = null;
   readonly #renewer: ReturnType<typeof setInterval>;
   #closed = false;
@@ -149,6 +149,9 @@ export class Cluster {
     const revision = await this.#create(name);
     if (revision === null) return false;
     this.#claims.set(name, { revision, sub: this.#subscribeUser(name) });
+    // The server has the subscription before the login is answered: a
+    // message sent from another node right after finds the user online.
+    await this.#nc.flush();
     return true;
   }
 
@@ -238,28 +241,33 @@ export class Cluster {
     }
   }
 
-  /** Listens to a room's messages (this node has members in it). */
-  joinRoom(room: string): void {
-    if (this.#rooms.has(room)) return;
-    this.#rooms.set(
-      room,
-      this.#nc.subscribe(`jim.room.${token(room)}`, {
-        callback: (err, msg) => {
-          if (err || !this.#handlers) return;
-          try {
-            const { node, from, message } = JSON.parse(decoder.decode(msg.data));
-            if (node !== this.nodeId) this.#handlers.room(room, from, message);
-          } catch (e) {
-            this.#log(`bad room message from the cluster: ${e}`);
-          }
-        },
-      }),
-    );
+  /**
+   * Listens to a room's messages (this node has members in it); resolves
+   * once the server has the subscription, so that a join answered after it
+   * misses no message sent from another node.
+   */
+  joinRoom(room: string): Promise<void> {
+    const known = this.#rooms.get(room);
+    if (known) return known.ready;
+    const sub = this.#nc.subscribe(`jim.room.${token(room)}`, {
+      callback: (err, msg) => {
+        if (err || !this.#handlers) return;
+        try {
+          const { node, from, message } = JSON.parse(decoder.decode(msg.data));
+          if (node !== this.nodeId) this.#handlers.room(room, from, message);
+        } catch (e) {
+          this.#log(`bad room message from the cluster: ${e}`);
+        }
+      },
+    });
+    const ready = this.#nc.flush().catch((e) => this.#log(`cannot subscribe to ${room}: ${e}`));
+    this.#rooms.set(room, { sub, ready });
+    return ready;
   }
 
   /** Stops listening to a room (no members here any more). */
   leaveRoom(room: string): void {
-    this.#rooms.get(room)?.unsubscribe();
+    this.#rooms.get(room)?.sub.unsubscribe();
     this.#rooms.delete(room);
   }
 
@@ -364,8 +372,8 @@ export class ClusterRouter<S> implements Router<S> {
     this.#cluster.publishRoom(room, from, out.value);
   }
 
-  watchRoom(room: string, watch: boolean): void {
-    if (watch) this.#cluster.joinRoom(room);
-    else this.#cluster.leaveRoom(room);
+  watchRoom(room: string, watch: boolean): Promise<void> | void {
+    if (watch) return this.#cluster.joinRoom(room);
+    this.#cluster.leaveRoom(room);
   }
 }

@@ -1304,6 +1304,9 @@ export class Hub {
     // Counted at once, so that joins made while the store writes cannot pass the caps.
     this.#members(room, true).add(me);
     session.rooms.add(room);
+    // In a cluster, once this is answered, what others send to the room reaches this node.
+    const watching = this.#router.watchRoom(room, true);
+    if (watching) await watching;
     if (session.account) {
       try {
         await this.#store.addRoomMember(room, me);

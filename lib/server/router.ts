@@ -36,8 +36,11 @@ export interface Router<S> {
     out: Outgoing,
     formFor: FormFor<S>,
   ): void;
-  /** This node has members in a room now (`true`), or none any more. */
-  watchRoom(room: string, watch: boolean): void;
+  /**
+   * This node has members in a room now (`true`), or none any more. What it
+   * returns settles once messages sent to the room elsewhere reach this node.
+   */
+  watchRoom(room: string, watch: boolean): Promise<void> | void;
 }
 
 /** How a message is handed to a session of this process. */
