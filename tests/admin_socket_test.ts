@@ -314,3 +314,23 @@ Deno.test("jim admin rooms: lists rooms, members and kept messages, live and fro
     "#r    1        2         plans  alice",
   ]);
 });
+
+Deno.test("jim admin reaches a server by --admin-socket alone, as one on PostgreSQL or :memory: is", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/admin.sock`;
+  const server = await spawnServer({ dbPath: ":memory:", args: ["--admin-socket", path] });
+  try {
+    await using _g = await guest(server.port, "gus");
+    // No --db, and no HOME to find a default database in: the socket is enough.
+    const kicked = await admin(["kick", "gus", "--admin-socket", path], { HOME: "", JIM_DB: "" });
+    assertEquals(kicked, { code: 0, out: ["Kicked gus"], err: [] });
+  } finally {
+    await server.stop();
+  }
+  const rec = recorder();
+  assertEquals(await runAdmin(["stats", "--admin-socket", path], rec.io), 1);
+  assertEquals(rec.err, [`Cannot get stats: nothing answers on ${path}`]);
+  const users = recorder();
+  assertEquals(await runAdmin(["users", "--admin-socket", path], users.io), 1);
+  assertMatch(users.err[0]!, /^Cannot choose a database file/);
+});

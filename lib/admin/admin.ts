@@ -328,18 +328,24 @@ export async function runAdmin(args: string[], io: AdminIo): Promise<number> {
     return 0;
   }
 
-  let path: string;
+  // Without --db the default path is needed only to find the default socket
+  // or the file: a server on PostgreSQL is reached by --admin-socket alone.
+  let path: string | null = null;
+  let pathError: unknown = null;
   try {
     path = command.db ?? defaultDbPath(io.env);
   } catch (error) {
-    io.stderr(errorText(error));
+    pathError = error;
+  }
+  if (path === null && (command.kind === "users" || command.socket === undefined)) {
+    io.stderr(errorText(pathError));
     return 1;
   }
 
   // A running server is asked first, so that the command acts at once.
   let password: string | undefined;
   if (command.kind !== "users") {
-    const socket = command.socket ?? defaultAdminSocket(path);
+    const socket = command.socket ?? (path === null ? null : defaultAdminSocket(path));
     try {
       let request: AdminRequest;
       if (command.kind === "stats" || command.kind === "rooms") {
@@ -361,8 +367,10 @@ export async function runAdmin(args: string[], io: AdminIo): Promise<number> {
       }
       if (command.kind === "stats" || command.kind === "kick") {
         io.stderr(
-          `Cannot ${actionText(command)}: no server is running on ${path}` +
-            (socket === null ? "" : ` (nothing answers on ${socket})`),
+          path === null
+            ? `Cannot ${actionText(command)}: nothing answers on ${socket}`
+            : `Cannot ${actionText(command)}: no server is running on ${path}` +
+              (socket === null ? "" : ` (nothing answers on ${socket})`),
         );
         return 1;
       }
@@ -372,6 +380,10 @@ export async function runAdmin(args: string[], io: AdminIo): Promise<number> {
     }
   }
 
+  if (path === null) {
+    io.stderr(errorText(pathError));
+    return 1;
+  }
   let store: SqliteStore;
   try {
     if (path !== ":memory:" && !exists(path)) {
