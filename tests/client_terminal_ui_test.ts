@@ -131,6 +131,8 @@ Deno.test("TerminalUI turns typed lines into commands and messages", async () =>
     action: "join",
     time: transport.sent.at(-1)!.time,
     room: "#general",
+    // Asks for the room's last messages (jim's extension).
+    history: 50,
   });
   terminal.type("hello all\r");
   await terminal.waitFor("<alice> hello all");

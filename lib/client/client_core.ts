@@ -27,10 +27,13 @@ import { ConnectError, TcpTransport, type Transport } from "./connection.ts";
 import { type ChatLine, type Conversation, Conversations, SERVER_WINDOW } from "./conversations.ts";
 import {
   type Answer,
+  type ContactState,
+  contactText,
   describeAnswer,
   describeNotice,
   type RequestContext,
   toAnswer,
+  toContact,
   whoUsers,
 } from "./describe.ts";
 
@@ -184,6 +187,25 @@ function lineTime(value: unknown): Date {
 
 const ME_PREFIX = "/me ";
 
+/** Messages of a room's history shown on join, and per page loaded with PgUp. */
+const HISTORY_PAGE = 50;
+/** Messages a reconnect asks for to catch up on a room (the server's most). */
+const CATCH_UP = 200;
+/** History ids remembered to skip a message shown already; the oldest are forgotten. */
+const SEEN_IDS_MAX = 20_000;
+
+/** What is known of one conversation's history on the server. */
+interface HistoryCursor {
+  /** The oldest history id shown: the next page ends before it. */
+  oldest: number | null;
+  /** The newest history id shown: a reconnect catches up after it. */
+  newest: number | null;
+  /** Whether older messages remain on the server. */
+  more: boolean;
+  /** A page is being loaded. */
+  loading: boolean;
+}
+
 /** The client core; see the module doc. */
 export class ClientCore {
   readonly host: string;
@@ -212,6 +234,18 @@ export class ClientCore {
   readonly #roomsSeen = new Set<string>();
   /** Ids of stored (offline) mail shown, to skip a redelivery. */
   readonly #storedSeen = new Set<number>();
+  /** History ids of messages shown, to skip one seen live and then in a page. */
+  readonly #historySeen = new Set<number>();
+  /** Per conversation, what is known of its history on the server. */
+  readonly #cursors = new Map<string, HistoryCursor>();
+  /** `/contacts` (or `/add`, `/remove`) was used: the server tells of contacts' presence. */
+  #watching = false;
+  /** Direct conversations whose history has been loaded once. */
+  readonly #directLoaded = new Set<string>();
+  /** Room topics, as last heard. */
+  readonly #topics = new Map<string, string>();
+  /** The account's contacts and their presence, as last heard. */
+  readonly #contacts = new Map<string, ContactState>();
   readonly #listeners: ((event: CoreEvent) => void)[] = [];
   readonly #abort = new AbortController();
   readonly #minDelay: number;
@@ -284,6 +318,16 @@ export class ClientCore {
   /** Rooms joined (or to re-join), in join order. */
   get rooms(): readonly string[] {
     return [...this.#rooms];
+  }
+
+  /** A room's topic, as last heard ("" for none). */
+  topicOf(room: string): string {
+    return this.#topics.get(room) ?? "";
+  }
+
+  /** The account's contacts with their presence, as last heard (in list order). */
+  get contacts(): readonly ContactState[] {
+    return [...this.#contacts.values()];
   }
 
   /** Messages waiting for the connection (or for their addressee to come back). */
@@ -366,6 +410,7 @@ export class ClientCore {
       const greeting = await this.#handshake(true);
       this.#setState("online");
       this.info(greeting, SERVER_WINDOW);
+      this.#loadOpenConversations();
       return greeting;
     } catch (error) {
       transport.close();
@@ -604,10 +649,23 @@ export class ClientCore {
       void this.#request({ action: "leave", room }, { action: "leave", room });
     }
     this.#leaveOnReconnect.clear();
+    this.#loadOpenConversations();
+    // Told of contacts' presence again, once asked for on this session.
+    if (this.#watching && this.#auth === "login") {
+      void this.#request({ action: "contacts" }, { action: "contacts" }).then((answer) => {
+        if (answer?.code === 200) this.#takeContacts(answer, false);
+      });
+    }
     for (const room of this.#rooms) {
       const context: RequestContext = { action: "join", room };
-      void this.#request(context, { action: "join", room }).then((answer) => {
+      // Catches up from the last message seen, if any was.
+      const newest = this.#cursors.get(room)?.newest ?? null;
+      const body: Record<string, unknown> = newest === null
+        ? { action: "join", room, history: HISTORY_PAGE }
+        : { action: "join", room, history: CATCH_UP, after: newest };
+      void this.#request(context, body).then((answer) => {
         if (answer && answer.code >= 400) this.error(describeAnswer(context, answer).text, room);
+        else if (answer) this.#takeJoin(room, answer, newest === null ? "before" : "after");
       });
     }
     if (this.#queue.length > 0) {
@@ -700,6 +758,8 @@ export class ClientCore {
   #handle(value: Record<string, unknown>): void {
     const action = value.action;
     if (action === "msg") return this.#incomingMessage(value);
+    if (action === "contact") return this.#contactChanged(value);
+    if (action === "topic") return this.#topicChanged(value);
     if (action === "probe") {
       void this.#request({ action: "probe" }, this.#presenceBody(this.#status));
       return;
@@ -734,6 +794,14 @@ export class ClientCore {
     const text = typeof value.message === "string" ? value.message : "";
     const room = to.startsWith("#");
     const conversation = room ? to : from === this.#user ? to : from;
+    if (typeof value.history_id === "number") {
+      if (!this.#seeHistoryId(value.history_id)) return;
+      this.#cursor(conversation, value.history_id);
+    }
+    // A conversation's first message opens its window: what was said before is loaded.
+    if (!room && !this.conversations.find(conversation)) {
+      queueMicrotask(() => void this.#loadDirect(conversation));
+    }
     if (from !== this.#user) this.#names.add(from);
     if (room) this.#roomsSeen.add(to);
     const own = from === this.#user;
@@ -789,6 +857,10 @@ export class ClientCore {
     options: { action?: boolean; origin?: string } = {},
   ): Promise<Outcome> {
     const origin = options.origin ?? this.conversations.current.name;
+    // A conversation's first message opens its window: what was said before is loaded.
+    if (!to.startsWith("#") && !this.conversations.find(to)) {
+      queueMicrotask(() => void this.#loadDirect(to));
+    }
     const parts = this.split(to, text, options);
     const sent = parts.map((part) => this.#sendOne(to, part, origin, options.action ?? false));
     const outcomes = await Promise.all(sent);
@@ -988,6 +1060,20 @@ export class ClientCore {
       }
       case "status":
         return await this.setStatus(command.text);
+      case "topic": {
+        if (!current.name.startsWith("#")) {
+          const text = "Usage: /topic [TEXT] in a room's window";
+          this.error(text);
+          return { ok: false, text };
+        }
+        return await this.topic(current.name, command.text);
+      }
+      case "contacts":
+        return await this.showContacts();
+      case "add":
+        return await this.changeContacts({ add: command.name });
+      case "remove":
+        return await this.changeContacts({ remove: command.name });
       case "who":
         return await this.who(
           command.target ?? (current.name.startsWith("#") ? current.name : undefined),
@@ -1029,10 +1115,12 @@ export class ClientCore {
     }
   }
 
-  /** Makes a buffer current (opening it if new). */
+  /** Makes a buffer current (opening it if new: a conversation's history is loaded). */
   switchTo(name: string): Conversation {
+    const fresh = !this.conversations.find(name);
     const c = this.conversations.switchTo(name);
     this.#emit({ type: "windows" });
+    if (fresh && name !== SERVER_WINDOW && !name.startsWith("#")) void this.#loadDirect(name);
     return c;
   }
 
@@ -1048,7 +1136,7 @@ export class ClientCore {
       return { ok: true, text };
     }
     const context: RequestContext = { action: "join", room };
-    const answer = await this.#request(context, { action: "join", room });
+    const answer = await this.#request(context, { action: "join", room, history: HISTORY_PAGE });
     if (answer === null) {
       const text = `No answer to joining ${room}: the connection was lost`;
       this.error(text);
@@ -1058,7 +1146,9 @@ export class ClientCore {
     if (d.ok) {
       this.#rooms.add(room);
       this.switchTo(room);
-      this.info(d.text, room);
+      this.#takeJoin(room, answer, "before");
+      const topic = this.topicOf(room);
+      this.info(topic ? `${d.text}; topic: ${topic}` : d.text, room);
     } else {
       this.error(d.text);
     }
@@ -1235,4 +1325,248 @@ export class ClientCore {
     if (outcome.code !== 201 && outcome.code !== 200) return outcome;
     return await this.login(name, password);
   }
+
+  // -- history, topics and contacts (jim's extensions) --
+
+  /** Remembers a history id; false if it was shown already. */
+  #seeHistoryId(id: number): boolean {
+    if (this.#historySeen.has(id)) return false;
+    this.#historySeen.add(id);
+    if (this.#historySeen.size > SEEN_IDS_MAX) {
+      const oldest = this.#historySeen.values().next().value;
+      if (oldest !== undefined) this.#historySeen.delete(oldest);
+    }
+    return true;
+  }
+
+  /** Widens what is known of a conversation's history by one id. */
+  #cursor(conversation: string, id: number): HistoryCursor {
+    let c = this.#cursors.get(conversation);
+    if (!c) {
+      c = { oldest: null, newest: null, more: true, loading: false };
+      this.#cursors.set(conversation, c);
+    }
+    if (c.oldest === null || id < c.oldest) c.oldest = id;
+    if (c.newest === null || id > c.newest) c.newest = id;
+    return c;
+  }
+
+  /**
+   * Takes a page of history (`messages`, `more`) into a buffer: before its
+   * lines (older ones), or after them (caught up after a reconnect). Lines
+   * already shown are skipped. Returns how many were added.
+   */
+  #takePage(conversation: string, answer: Answer, where: "before" | "after"): number {
+    const raw = answer.raw.messages;
+    if (!Array.isArray(raw)) return 0;
+    const buffer = this.conversations.find(conversation)?.lines ?? [];
+    const lines: ChatLine[] = [];
+    let oldest: number | null = null;
+    for (const m of raw) {
+      if (typeof m !== "object" || m === null) continue;
+      const v = m as Record<string, unknown>;
+      const id = v.history_id;
+      if (typeof id !== "number") continue;
+      oldest = oldest === null ? id : Math.min(oldest, id);
+      if (!this.#seeHistoryId(id)) continue;
+      this.#cursor(conversation, id);
+      const from = typeof v.from === "string" ? v.from : "?";
+      const text = typeof v.message === "string" ? v.message : "";
+      const time = lineTime(v.time);
+      // One's own message, or one that came before ids did, shown already.
+      if (buffer.some((l) => l.from === from && sameText(l, text) && near(l.time, time))) continue;
+      const own = from === this.#user;
+      if (from !== this.#user) this.#names.add(from);
+      lines.push(
+        text.startsWith(ME_PREFIX)
+          ? { kind: "action", from, text: text.slice(ME_PREFIX.length), own, time, history: true }
+          : { kind: "msg", from, text, own, time, history: true },
+      );
+    }
+    const cursor = this.#cursors.get(conversation) ??
+      { oldest: null, newest: null, more: true, loading: false };
+    this.#cursors.set(conversation, cursor);
+    if (where === "before") cursor.more = answer.raw.more === true;
+    if (oldest !== null && (cursor.oldest === null || oldest < cursor.oldest)) {
+      cursor.oldest = oldest;
+    }
+    if (lines.length === 0) return 0;
+    if (where === "before") {
+      this.conversations.prepend(conversation, lines);
+      this.#emit({ type: "windows" });
+    } else {
+      for (const line of lines) this.#line(conversation, line);
+    }
+    return lines.length;
+  }
+
+  /** A join's answer: the topic and the history it carries. */
+  #takeJoin(room: string, answer: Answer, where: "before" | "after"): void {
+    if (typeof answer.raw.topic === "string") this.#topics.set(room, answer.raw.topic);
+    this.#takePage(room, answer, where);
+  }
+
+  /** Loads the history of direct conversations opened while not yet online (offline mail). */
+  #loadOpenConversations(): void {
+    for (const c of this.conversations.list) {
+      if (c.name !== SERVER_WINDOW && !c.name.startsWith("#")) void this.#loadDirect(c.name);
+    }
+  }
+
+  /** Loads the start of a direct conversation's history when its window opens (accounts only). */
+  async #loadDirect(name: string): Promise<void> {
+    if (this.#auth !== "login" || this.#state !== "online" || this.#directLoaded.has(name)) return;
+    this.#directLoaded.add(name);
+    let cursor = this.#cursors.get(name);
+    if (!cursor) {
+      cursor = { oldest: null, newest: null, more: true, loading: false };
+      this.#cursors.set(name, cursor);
+    }
+    cursor.loading = true;
+    const answer = await this.#request({ action: "history", target: name }, {
+      action: "history",
+      target: name,
+      limit: HISTORY_PAGE,
+    });
+    cursor.loading = false;
+    if (answer?.code === 200) this.#takePage(name, answer, "before");
+    else cursor.more = false;
+  }
+
+  /**
+   * Loads the page before the oldest message shown of a room or a direct
+   * conversation (PgUp at the top). Resolves to how many lines were added:
+   * 0 when there are no more, or nothing could be asked.
+   */
+  async loadOlder(conversation: string): Promise<number> {
+    if (conversation === SERVER_WINDOW || this.#state !== "online") return 0;
+    const room = conversation.startsWith("#");
+    if (room ? !this.#rooms.has(conversation) : this.#auth !== "login") return 0;
+    let cursor = this.#cursors.get(conversation);
+    if (!cursor) {
+      cursor = { oldest: null, newest: null, more: true, loading: false };
+      this.#cursors.set(conversation, cursor);
+    }
+    if (!cursor.more || cursor.loading) return 0;
+    cursor.loading = true;
+    const body: Record<string, unknown> = {
+      action: "history",
+      target: conversation,
+      limit: HISTORY_PAGE,
+    };
+    if (cursor.oldest !== null) body.before = cursor.oldest;
+    const answer = await this.#request({ action: "history", target: conversation }, body);
+    cursor.loading = false;
+    if (answer === null) return 0;
+    if (answer.code !== 200) {
+      cursor.more = false;
+      this.error(describeAnswer({ action: "history", target: conversation }, answer).text);
+      return 0;
+    }
+    const added = this.#takePage(conversation, answer, "before");
+    if (!cursor.more) this.info("No older messages on the server", conversation);
+    return added;
+  }
+
+  /** A room's topic changed (pushed to members that asked for history). */
+  #topicChanged(value: Record<string, unknown>): void {
+    const { room, topic, from } = value;
+    if (typeof room !== "string" || typeof topic !== "string") return;
+    this.#topics.set(room, topic);
+    const who = typeof from === "string" ? from : "someone";
+    this.info(topic ? `${who} set the topic: ${topic}` : `${who} cleared the topic`, room);
+    this.#emit({ type: "windows" });
+  }
+
+  /** A contact's presence changed: shown in the server window and kept for the view. */
+  #contactChanged(value: Record<string, unknown>): void {
+    const contact = toContact(value.user);
+    if (!contact) return;
+    this.#contacts.set(contact.name, contact);
+    this.info(contactText(contact), SERVER_WINDOW);
+    this.#emit({ type: "windows" });
+  }
+
+  /** Replaces the contact list with a `contacts` answer's; prints it if `show`. */
+  #takeContacts(answer: Answer, show: boolean): void {
+    const list = Array.isArray(answer.raw.contacts) ? answer.raw.contacts : [];
+    this.#contacts.clear();
+    for (const entry of list) {
+      const contact = toContact(entry);
+      if (contact) this.#contacts.set(contact.name, contact);
+    }
+    if (!show) return;
+    const window = this.conversations.current.name;
+    if (this.#contacts.size === 0) {
+      this.info("No contacts: /add NAME to see them come and go", window);
+    }
+    for (const contact of this.#contacts.values()) this.info(contactText(contact), window);
+    this.#emit({ type: "windows" });
+  }
+
+  /** `/contacts`: one line per contact, where the user is looking. */
+  showContacts(): Promise<Outcome> {
+    const context: RequestContext = { action: "contacts" };
+    const window = this.conversations.current.name;
+    return this.#contactsRequest(context, { action: "contacts" }, window, true);
+  }
+
+  /** `/add NAME`, `/remove NAME`. */
+  changeContacts(change: { add: string } | { remove: string }): Promise<Outcome> {
+    const context: RequestContext = { action: "contacts", ...change };
+    const window = this.conversations.current.name;
+    return this.#contactsRequest(context, { action: "contacts", ...change }, window, false);
+  }
+
+  async #contactsRequest(
+    context: RequestContext,
+    body: Record<string, unknown>,
+    window: string,
+    list: boolean,
+  ): Promise<Outcome> {
+    if (this.#state !== "online") {
+      const text = "Not connected: try again when the connection is back";
+      this.error(text, window);
+      return { ok: false, text, offline: true };
+    }
+    const answer = await this.#request(context, body);
+    if (answer === null) {
+      const text = "No answer: the connection was lost";
+      this.error(text, window);
+      return { ok: false, text, offline: true };
+    }
+    const d = describeAnswer(context, answer);
+    if (answer.code === 200) {
+      this.#watching = true;
+      if (!list) this.info(d.text, window);
+      this.#takeContacts(answer, list);
+    } else {
+      this.error(d.text, window);
+    }
+    return { ok: d.ok, code: answer.code, text: d.text };
+  }
+
+  /** `/topic [TEXT]`: sets a room's topic, or shows it. */
+  async topic(room: string, text?: string): Promise<Outcome> {
+    const context: RequestContext = text === undefined
+      ? { action: "topic", room }
+      : { action: "topic", room, text };
+    const body: Record<string, unknown> = { action: "topic", room };
+    if (text !== undefined) body.topic = text;
+    return await this.#simple(context, body, room, (answer) => {
+      if (answer.code === 200 && typeof answer.raw.topic === "string") {
+        this.#topics.set(room, answer.raw.topic);
+        this.#emit({ type: "windows" });
+      }
+    });
+  }
+}
+
+function sameText(line: ChatLine, text: string): boolean {
+  return line.kind === "action" ? ME_PREFIX + line.text === text : line.text === text;
+}
+
+/** Within a minute: a message shown live and read back from history is the same one. */
+function near(a: Date, b: Date): boolean {
+  return Math.abs(a.getTime() - b.getTime()) <= 60_000;
 }

@@ -16,6 +16,10 @@ export type ClientCommand =
   | { kind: "leave"; room?: string }
   | { kind: "status"; text: string }
   | { kind: "who"; target?: string }
+  | { kind: "topic"; text?: string }
+  | { kind: "contacts" }
+  | { kind: "add"; name: string }
+  | { kind: "remove"; name: string }
   | { kind: "register" }
   | { kind: "login"; name?: string }
   | { kind: "passwd" }
@@ -46,6 +50,14 @@ export const COMMANDS: readonly CommandHelp[] = [
   { name: "leave", args: "[#ROOM]", summary: "leave a room (default: the current one)" },
   { name: "status", args: "TEXT", summary: "set your presence status" },
   { name: "who", args: "[#ROOM|NAME]", summary: "who is online, in a room, or whether NAME is" },
+  {
+    name: "topic",
+    args: "[TEXT]",
+    summary: "set the current room's topic, or show it",
+  },
+  { name: "contacts", args: "", summary: "your contacts: online, away or offline (last seen)" },
+  { name: "add", args: "NAME", summary: "add NAME to your contacts: you see them come and go" },
+  { name: "remove", args: "NAME", summary: "remove NAME from your contacts" },
   { name: "me", args: "TEXT", summary: "send an action: * you TEXT" },
   { name: "switch", args: "N|NAME|#ROOM", summary: "go to a conversation (also Alt-N, Ctrl-N/P)" },
   { name: "close", args: "", summary: "close the current conversation's window" },
@@ -139,6 +151,15 @@ export function parseCommand(line: string): ClientCommand {
     case "login":
       if (/\s/.test(arg)) return usage("login");
       return arg ? { kind: "login", name: arg } : { kind: "login" };
+    case "topic":
+      return arg ? { kind: "topic", text: arg } : { kind: "topic" };
+    case "contacts":
+      if (arg) return usage("contacts");
+      return { kind: "contacts" };
+    case "add":
+    case "remove":
+      if (!arg || /\s/.test(arg)) return usage(name);
+      return { kind: name, name: arg };
     case "me":
       if (!arg) return usage("me");
       return { kind: "me", text: arg };
@@ -181,6 +202,7 @@ export function helpText(topic?: string): string[] {
     "Commands:",
     ...COMMANDS.map((c) => `  ${usageOf(c).padEnd(width)}  ${c.summary}`),
     "A line without / goes to the current conversation; //text sends text starting with /.",
-    "Keys: Tab completes, Up/Down history, Alt-1..9 or Ctrl-N/P switch, PgUp/PgDn scroll.",
+    "Keys: Tab completes, Up/Down history, Alt-1..9 or Ctrl-N/P switch, PgUp/PgDn scroll",
+    "(PgUp at the top of a room or conversation loads older messages from the server).",
   ];
 }

@@ -28,6 +28,8 @@ export interface ChatLine {
   notice?: boolean;
   /** Shown in a second window (where the user typed): a log of every line skips it. */
   copy?: boolean;
+  /** Said before it was shown here: read back from the server's history. */
+  history?: boolean;
 }
 
 /** One buffer. */
@@ -101,6 +103,17 @@ export class Conversations {
     if (c !== this.current && (said || line.notice)) {
       c.unread++;
     }
+    return c;
+  }
+
+  /**
+   * Puts older lines (history read back from the server) before a buffer's
+   * lines, none counted unread; beyond the line limit the oldest are dropped.
+   */
+  prepend(name: string, lines: readonly ChatLine[]): Conversation {
+    const c = this.open(name);
+    c.lines.unshift(...lines.slice(Math.max(0, lines.length - this.#maxLines)));
+    if (c.lines.length > this.#maxLines) c.lines.splice(0, c.lines.length - this.#maxLines);
     return c;
   }
 

@@ -17,7 +17,59 @@ export type RequestContext =
   | { action: "unregister"; name: string }
   | { action: "join"; room: string }
   | { action: "leave"; room: string }
-  | { action: "who"; target?: string };
+  | { action: "who"; target?: string }
+  | { action: "contacts"; add?: string; remove?: string }
+  | { action: "history"; target: string }
+  | { action: "topic"; room: string; text?: string };
+
+/** A contact's presence, as the server reports it (`contacts`, `contact`). */
+export interface ContactState {
+  name: string;
+  state: "online" | "away" | "offline";
+  status?: string;
+  /** When last seen, if offline and known. */
+  lastSeen?: Date;
+}
+
+/** Reads one contact entry of a `contacts` answer or `contact` push; null if malformed. */
+export function toContact(value: unknown): ContactState | null {
+  if (typeof value !== "object" || value === null) return null;
+  const v = value as Record<string, unknown>;
+  const name = v.account_name;
+  const state = v.state;
+  if (typeof name !== "string") return null;
+  if (state !== "online" && state !== "away" && state !== "offline") return null;
+  const contact: ContactState = { name, state };
+  if (typeof v.status === "string") contact.status = v.status;
+  if (typeof v.last_seen === "number" && Number.isFinite(v.last_seen)) {
+    contact.lastSeen = new Date(v.last_seen * 1000);
+  }
+  return contact;
+}
+
+/**
+ * One line for a contact: `bob: online`, `carol: away (at lunch)`,
+ * `dave: offline (last seen 2026-11-26 10:02)`.
+ */
+export function contactText(c: ContactState): string {
+  switch (c.state) {
+    case "online":
+      return `${c.name}: online`;
+    case "away":
+      return c.status ? `${c.name}: away (${c.status})` : `${c.name}: away`;
+    case "offline": {
+      if (!c.lastSeen) return `${c.name}: offline`;
+      const t = c.lastSeen;
+      const stamp = `${t.getFullYear()}-${pad2(t.getMonth() + 1)}-${pad2(t.getDate())} ` +
+        `${pad2(t.getHours())}:${pad2(t.getMinutes())}`;
+      return `${c.name}: offline (last seen ${stamp})`;
+    }
+  }
+}
+
+function pad2(n: number): string {
+  return String(n).padStart(2, "0");
+}
 
 /** A server answer, as read off the wire. */
 export interface Answer {
@@ -215,6 +267,53 @@ export function describeAnswer(context: RequestContext, answer: Answer): Descrip
         };
       }
       return generic(answer, "Who");
+    }
+    case "contacts": {
+      if (isUnsupported(answer)) {
+        return { ok: false, text: "Contacts with presence are not supported by this server" };
+      }
+      if (code === 200) return { ok: true, text: answer.text };
+      if (code === 401) {
+        return { ok: false, text: "Contacts are for accounts: /register or /login first" };
+      }
+      if (code === 404 && context.add !== undefined) {
+        return { ok: false, text: `Cannot add ${context.add}: there is no such account` };
+      }
+      if (code === 404 && context.remove !== undefined) {
+        return { ok: false, text: `${context.remove} is not in your contacts` };
+      }
+      if (code === 400 || code === 403) return { ok: false, text: answer.text };
+      return generic(answer, "Contacts");
+    }
+    case "history":
+      if (isUnsupported(answer)) {
+        return { ok: false, text: "History is not supported by this server" };
+      }
+      if (code === 200) return { ok: true, text: "" };
+      if (code === 403 || code === 404 || code === 401) {
+        return { ok: false, text: `No history of ${context.target}: ${answer.text}` };
+      }
+      return generic(answer, `History of ${context.target}`);
+    case "topic": {
+      if (isUnsupported(answer)) {
+        return { ok: false, text: "Topics are not supported by this server" };
+      }
+      const topic = typeof answer.raw.topic === "string" ? answer.raw.topic : "";
+      if (code === 200) {
+        if (context.text !== undefined) {
+          return { ok: true, text: `You set the topic of ${context.room}: ${topic}` };
+        }
+        return {
+          ok: true,
+          text: topic ? `Topic of ${context.room}: ${topic}` : `${context.room} has no topic`,
+        };
+      }
+      if (code === 403) {
+        return { ok: false, text: `Cannot set the topic: you are not in ${context.room}` };
+      }
+      if (code === 404) return { ok: false, text: `There is no room ${context.room}` };
+      if (code === 400) return { ok: false, text: `Cannot set the topic: ${answer.text}` };
+      return generic(answer, `Topic of ${context.room}`);
     }
   }
 }

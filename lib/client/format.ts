@@ -115,7 +115,8 @@ export function formatLine(
         prefix: `${stamp} ${nick} `,
         styledPrefix: c ? `${dimStamp} ${colour}${nick}${SGR.reset} ` : `${stamp} ${nick} `,
         body: body + deliveryNote(line),
-        bodyStyle: line.delivery === "pending" && c ? SGR.dim : "",
+        // Pending, or read back from the server's history: dimmed, to tell it from what is new.
+        bodyStyle: c && (line.delivery === "pending" || line.history) ? SGR.dim : "",
       };
     }
     case "action": {

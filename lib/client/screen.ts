@@ -8,7 +8,7 @@
 
 import type { ConnectionState, ReconnectInfo } from "./client_core.ts";
 import type { Conversation } from "./conversations.ts";
-import { formatLine, SGR } from "./format.ts";
+import { formatLine, sanitize, SGR } from "./format.ts";
 import { fitToWidth, graphemes, stringWidth, truncateToWidth, wrapToWidth } from "./width.ts";
 
 /** Everything the screen shows. */
@@ -32,6 +32,8 @@ export interface ScreenModel {
   masked: boolean;
   /** Rows scrolled back from the newest. */
   scroll: number;
+  /** The current room's topic ("" for none). */
+  topic?: string;
   /** A passing note for the status line (completions, key help). */
   hint: string;
   color: boolean;
@@ -97,6 +99,7 @@ export function statusText(model: ScreenModel): string {
   const active = model.windows
     .map((w, i) => (w.unread > 0 ? `${i + 1}:${w.name}(${w.unread})` : ""))
     .filter((s) => s !== "");
+  if (model.topic) parts.push(`[topic: ${sanitize(model.topic)}]`);
   if (active.length > 0) parts.push(`[act: ${active.join(" ")}]`);
   if (model.scroll > 0) parts.push("[scrolled back: PgDn]");
   if (model.hint) parts.push(`[${model.hint}]`);

@@ -226,6 +226,7 @@ export class TerminalUI {
         cursor: this.#editor.cursor,
         masked: this.#secret?.masked ?? false,
         scroll: this.#scroll,
+        topic: conv.current.name.startsWith("#") ? core.topicOf(conv.current.name) : "",
         hint: this.#hint,
         color: this.#color,
       },
@@ -312,9 +313,20 @@ export class TerminalUI {
       case "down":
         if (!this.#secret) e.historyDown();
         break;
-      case "page-up":
-        this.#scroll += Math.max(1, this.#term.size().rows - 4);
+      case "page-up": {
+        const wanted = this.#scroll + Math.max(1, this.#term.size().rows - 4);
+        this.#scroll = wanted;
+        this.#render();
+        // At the top of what is here: ask the server for the page before it.
+        if (this.#scroll < wanted) {
+          const name = this.#core.conversations.current.name;
+          void this.#core.loadOlder(name).then((added) => {
+            if (added > 0) this.#hint = `${added} older messages: PgUp`;
+            this.#schedule();
+          });
+        }
         break;
+      }
       case "page-down":
         this.#scroll = Math.max(0, this.#scroll - Math.max(1, this.#term.size().rows - 4));
         break;
