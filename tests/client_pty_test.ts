@@ -112,3 +112,75 @@ Deno.test({
     assert(history.includes("<bob> are you there?"), history);
   },
 });
+
+Deno.test({
+  name:
+    "client in a terminal: contacts come and go, a room's history on join, PgUp loads older pages",
+  ignore: !hasTmux(),
+  async fn() {
+    await using dir = await tempDir();
+    const config = `${dir.path}/tmux.conf`;
+    await Deno.writeTextFile(config, "set -g status off\n");
+    const db = `${dir.path}/jim.db`;
+    const port = freePort();
+    const server = await startServer(port, db);
+    await register(port, "alice", "alice password");
+    await register(port, "bob", "bob password");
+    await register(port, "carol", "carol password");
+    {
+      await using carol = await login(port, "carol", "carol password");
+      await carol.request({ action: "join", time: now(), room: "#den" });
+      await carol.request({ action: "topic", time: now(), room: "#den", topic: "plans" });
+      for (let i = 0; i < 80; i++) {
+        await carol.send({ action: "msg", time: now(), to: "#den", message: `h${i}` });
+      }
+      for (let i = 0; i < 80; i++) assertEquals((await carol.response()).response, 200);
+    }
+
+    await using term = new Tmux(config);
+    await term.start([
+      Deno.execPath(),
+      "run",
+      "-A",
+      `${ROOT}client.ts`,
+      "127.0.0.1",
+      String(port),
+      "--user",
+      "alice",
+      "--login",
+    ], { JIM_PASSWORD: "alice password", TERM: "xterm-256color", LC_ALL: "C.UTF-8" });
+    await term.waitFor(`Logged in as alice on 127.0.0.1:${port}`);
+
+    // Contacts: bob is added, then seen to come online and go.
+    await term.type("/add bob");
+    await term.press("Enter");
+    await term.waitFor("bob added to contacts");
+    await term.type("/contacts");
+    await term.press("Enter");
+    await term.waitFor("bob: offline");
+    const bob = await login(port, "bob", "bob password");
+    await term.waitFor("bob: online");
+    bob.close();
+    await bob.reading;
+    await term.waitFor("bob: offline (last seen");
+
+    // History on join, with the topic in the status line.
+    await term.type("/join #den");
+    await term.press("Enter");
+    let screen = await term.waitFor("You joined #den; topic: plans");
+    assertStringIncludes(screen.join("\n"), "<carol> h79");
+    assertStringIncludes(screen.at(-2)!, "[topic: plans]");
+    // PgUp at the top loads the pages before, back to the first message.
+    const first = (s: string[]) => s.some((line) => /<carol> h0\s*$/.test(line));
+    for (let i = 0; i < 20 && !first(await term.screen()); i++) {
+      await term.press("PPage");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    screen = await term.waitFor(first);
+    assertStringIncludes(screen.at(-2)!, "[scrolled back: PgDn]");
+
+    await term.type("/quit");
+    await term.press("Enter");
+    await server.kill();
+  },
+});
