@@ -114,6 +114,12 @@ class WebClient {
       const button = e.submitter as HTMLButtonElement | null;
       void this.#start((button?.value ?? "guest") as AuthMode);
     });
+    // Enter in the password box logs in: the form's first button is "Join as guest".
+    this.#password.addEventListener("keydown", (e) => {
+      if (e.key !== "Enter") return;
+      e.preventDefault();
+      void this.#start("login");
+    });
     $("compose").addEventListener("submit", (e) => {
       e.preventDefault();
       const text = this.#input.value;
