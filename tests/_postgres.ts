@@ -57,6 +57,10 @@ export interface TestPostgres extends AsyncDisposable {
   createDatabase(name: string): Promise<string>;
   /** Stops the server and removes its files. */
   stop(): Promise<void>;
+  /** Stops the server at once (like a crash: `-m immediate`), keeping its files. */
+  halt(): Promise<void>;
+  /** Starts it again after {@linkcode halt}, on the same port and files. */
+  resume(): Promise<void>;
   /** The same, blocking: for an `unload` handler, when a filtered run skipped the last test. */
   stopSync(): void;
 }
@@ -82,11 +86,7 @@ export async function startPostgres(): Promise<TestPostgres> {
     }
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   };
-  try {
-    await run(
-      as([initdb, "-D", data, "--auth=trust", "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8"]),
-      "initdb",
-    );
+  const start = async () => {
     await run(
       as([
         pgCtl,
@@ -104,6 +104,13 @@ export async function startPostgres(): Promise<TestPostgres> {
       "pg_ctl start",
     );
     started = true;
+  };
+  try {
+    await run(
+      as([initdb, "-D", data, "--auth=trust", "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8"]),
+      "initdb",
+    );
+    await start();
   } catch (e) {
     await stop();
     throw e;
@@ -149,6 +156,12 @@ export async function startPostgres(): Promise<TestPostgres> {
     },
     stop,
     stopSync,
+    async halt() {
+      if (!started) return;
+      started = false;
+      await run(as([pgCtl, "-D", data, "-m", "immediate", "-w", "stop"]), "pg_ctl stop");
+    },
+    resume: start,
     [Symbol.asyncDispose]: stop,
   };
 }

@@ -251,6 +251,40 @@ Deno.test("cluster: nats-server killed and restarted under load: every acknowled
   assertEquals(acknowledged.length >= 50, true, `answers: ${JSON.stringify([...codes])}`);
 });
 
+Deno.test("cluster: PostgreSQL crashed and restarted under load: every 202 arrives once, the node recovers", async () => {
+  await using c = await cluster(2);
+  const [n1, n2] = c.nodes;
+  const server = await pg();
+  await register(n1!.port, "poster");
+  await register(n1!.port, "away");
+  await using poster = await login(n1!.port, "poster");
+  const stored: string[] = [];
+  const codes = new Map<number, number>();
+  for (let i = 0; i < 60; i++) {
+    if (i === 20) await server.halt();
+    if (i === 25) await server.resume();
+    const r = await poster.request({ action: "msg", time: now(), to: "away", message: `p${i}` });
+    codes.set(r.response, (codes.get(r.response) ?? 0) + 1);
+    if (r.response === 202) stored.push(`p${i}`);
+    else assertEquals(r.response, 500, JSON.stringify(r));
+  }
+  const answers = `answers: ${JSON.stringify([...codes])}`;
+  // The outage was seen (500s), and the node took writes again afterwards.
+  assertEquals((codes.get(500) ?? 0) > 0, true, answers);
+  assertEquals(stored.includes("p59"), true, answers);
+  await using away = await login(n2!.port, "away");
+  await away.request({ action: "who", time: now() });
+  const got: string[] = [];
+  while (away.inbox.some((o) => o.action === "msg")) {
+    got.push(String((await away.message()).message));
+  }
+  const counts = new Map<string, number>();
+  for (const m of got) counts.set(m, (counts.get(m) ?? 0) + 1);
+  const missing = stored.filter((m) => !counts.has(m));
+  const twice = [...counts].filter(([, n]) => n > 1).map(([m]) => m);
+  assertEquals({ missing, twice }, { missing: [], twice: [] }, answers);
+});
+
 Deno.test("cluster: the throwaway PostgreSQL stops", async () => {
   if (pgCluster === null) return;
   const server = await pgCluster;
