@@ -27,7 +27,11 @@ Deno.test("describeAnswer() has a sentence for every answer to msg", () => {
   ];
   for (const [ctx, code, ok, text] of cases) {
     assertEquals(describeAnswer(ctx, answer(code)), { ok, text }, `${code}`);
-  }
+  } // A 410 gives the server's reason when it has one.
+  assertEquals(
+    describeAnswer(to, answer(410, "Cannot send to bob: their offline mailbox is full")).text,
+    "Not sent to bob: their offline mailbox is full",
+  );
 });
 
 Deno.test("describeAnswer() words identity answers", () => {

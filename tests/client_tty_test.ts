@@ -134,7 +134,7 @@ Deno.test({
       const [typed, answer] of [
         ["/msg zed hello?", "Not sent: nobody called zed is online or registered"],
         ["/msg #nowhere hi", "there is no room #nowhere"],
-        ["/msg carol see you", "Not sent: carol is offline"],
+        ["/msg carol see you", "Not sent to carol: they are offline, and guests cannot leave"],
       ]
     ) {
       await term.type(typed!);

@@ -156,11 +156,18 @@ export function describeAnswer(context: RequestContext, answer: Answer): Descrip
           return room
             ? { ok: false, text: `Not sent: there is no room ${to}; /join ${to} creates it` }
             : { ok: false, text: `Not sent: nobody called ${to} is online or registered` };
-        case 410:
+        case 410: {
+          // The server says why (mailbox full, guests cannot leave mail, …):
+          // its reason, after its own "Cannot send to NAME: ".
+          const prefix = `Cannot send to ${to}: `;
+          const why = answer.text.startsWith(prefix) ? answer.text.slice(prefix.length) : "";
           return {
             ok: false,
-            text: `Not sent: ${to} is offline and the server cannot keep messages for them`,
+            text: why
+              ? `Not sent to ${to}: ${why}`
+              : `Not sent: ${to} is offline and the server cannot keep messages for them`,
           };
+        }
         case 400:
           return { ok: false, text: `Not sent: the server rejected the message (${answer.text})` };
       }
