@@ -153,6 +153,17 @@ export const SCHEMA_VERSION: number = MIGRATIONS.length;
  */
 export const MAX_BATCH = 4096;
 
+/**
+ * How long kept history may wait to be written, in ms: one transaction (and
+ * fsync) per this many ms instead of per turn of the event loop, which took
+ * room delivery from 3.5 to 5.8 µs of CPU per delivery (bench/history_presence.ts).
+ * History is not acknowledged to anyone, so a crash may lose this much of it;
+ * every read writes what is pending first.
+ */
+export const HISTORY_FLUSH_MS = 100;
+/** Pending history messages that are written at once, whatever the time. */
+const HISTORY_BATCH_MAX = 2000;
+
 /** How many recipients' offline counts the store remembers between batches. */
 const MAX_CACHED_COUNTS = 100_000;
 
@@ -949,14 +960,18 @@ export class SqliteStore implements Store, AsyncDisposable {
   }
 
   /**
-   * Keeps a message; calls in one turn of the event loop share one
+   * Keeps a message; calls within {@linkcode HISTORY_FLUSH_MS} share one
    * transaction (one fsync), and each conversation they touch is pruned to
-   * its newest `keep` once per transaction.
+   * its newest `keep` once per transaction. Resolves once written.
    */
   appendHistory(conversation: string, entry: HistoryEntry, keep: number): Promise<void> {
     if (this.#closed) return Promise.reject(new Error(CLOSED_MESSAGE));
     return new Promise((resolve, reject) => {
       this.#pendingHistory.push({ conversation, entry, keep, resolve, reject });
+      if (this.#pendingHistory.length >= HISTORY_BATCH_MAX && this.#historyTimer !== undefined) {
+        clearTimeout(this.#historyTimer);
+        this.#historyTimer = undefined;
+      }
       this.#historyTimer ??= setTimeout(() => {
         try {
           this.#flushHistory();
@@ -965,7 +980,7 @@ export class SqliteStore implements Store, AsyncDisposable {
           if (!isBusy(error)) return;
           this.#historyTimer ??= setTimeout(() => this.#flushHistory(), MAX_RETRY_DELAY_MS);
         }
-      }, 0);
+      }, this.#pendingHistory.length >= HISTORY_BATCH_MAX ? 0 : HISTORY_FLUSH_MS);
     });
   }
 
