@@ -5,7 +5,7 @@
 import { assert, assertEquals } from "@std/assert";
 import { ClientCore, type CoreEvent } from "../lib/client/client_core.ts";
 import { SERVER_WINDOW } from "../lib/client/conversations.ts";
-import { login, member, now, register, startServer } from "./_helpers.ts";
+import { login, member, now, register, startServer, tempDir } from "./_helpers.ts";
 
 function client(port: number, user: string): ClientCore {
   return new ClientCore({
@@ -147,4 +147,47 @@ Deno.test("ClientCore /contacts as a guest is refused in one sentence", async ()
   const r = await core.execute({ kind: "contacts" });
   assertEquals([r.ok, r.text], [false, "Contacts are for accounts: /register or /login first"]);
   await core.quit();
+});
+
+Deno.test("ClientCore catches up on a room after a reconnect, each message once", async () => {
+  await using dir = await tempDir();
+  const dbPath = `${dir.path}/jim.db`;
+  let server = await startServer({ dbPath });
+  await register(server.port, "alice");
+  await register(server.port, "bob");
+  const core = new ClientCore({
+    host: "127.0.0.1",
+    port: server.port,
+    user: "alice",
+    auth: "login",
+    password: "correct horse",
+    // Long enough for bob to talk while alice is away.
+    reconnect: { minDelayMs: 1500, maxDelayMs: 1500, retries: 20 },
+  });
+  await core.start();
+  assert((await core.join("#r")).ok);
+  {
+    await using bob = await login(server.port, "bob");
+    await bob.request({ action: "join", time: now(), room: "#r" });
+    const live = waitFor(core, (e) => e.type === "line" && e.line.text === "m0");
+    await bob.request({ action: "msg", time: now(), to: "#r", message: "m0" });
+    await live;
+  }
+  const port = server.port;
+  const lost = waitFor(core, (e) => e.type === "state" && e.state === "reconnecting");
+  await server.shutdown();
+  await lost;
+  server = await startServer({ dbPath, port });
+  {
+    await using bob = await login(port, "bob");
+    for (const text of ["m1", "m2"]) {
+      await bob.request({ action: "msg", time: now(), to: "#r", message: text });
+    }
+  }
+  assertEquals(core.state, "reconnecting", "reconnected before bob spoke: nothing to catch up");
+  await waitFor(core, (e) => e.type === "line" && e.line.text === "m2");
+  const shown = texts(core, "#r").filter((t) => /^m\d$/.test(t));
+  assertEquals(shown, ["m0", "m1", "m2"]);
+  await core.quit();
+  await server.shutdown();
 });
