@@ -191,3 +191,20 @@ Deno.test("ClientCore catches up on a room after a reconnect, each message once"
   await core.quit();
   await server.shutdown();
 });
+
+Deno.test("ClientCore is told of its contacts' presence from login on, without asking", async () => {
+  await using server = await startServer();
+  await register(server.port, "bob");
+  {
+    await using earlier = await member(server.port, "alice");
+    await earlier.request({ action: "contacts", time: now(), add: "bob" });
+  }
+  const core = client(server.port, "alice");
+  await core.start();
+  await core.settle();
+  assertEquals(core.contacts.map((c) => [c.name, c.state]), [["bob", "offline"]]);
+  const online = waitFor(core, (e) => e.type === "line" && e.line.text === "bob: online");
+  await using _bob = await login(server.port, "bob");
+  await online;
+  await core.quit();
+});

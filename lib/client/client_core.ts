@@ -238,8 +238,6 @@ export class ClientCore {
   readonly #historySeen = new Set<number>();
   /** Per conversation, what is known of its history on the server. */
   readonly #cursors = new Map<string, HistoryCursor>();
-  /** `/contacts` (or `/add`, `/remove`) was used: the server tells of contacts' presence. */
-  #watching = false;
   /** Direct conversations whose history has been loaded once. */
   readonly #directLoaded = new Set<string>();
   /** Room topics, as last heard. */
@@ -411,6 +409,7 @@ export class ClientCore {
       this.#setState("online");
       this.info(greeting, SERVER_WINDOW);
       this.#loadOpenConversations();
+      this.#watchContacts();
       return greeting;
     } catch (error) {
       transport.close();
@@ -650,12 +649,7 @@ export class ClientCore {
     }
     this.#leaveOnReconnect.clear();
     this.#loadOpenConversations();
-    // Told of contacts' presence again, once asked for on this session.
-    if (this.#watching && this.#auth === "login") {
-      void this.#request({ action: "contacts" }, { action: "contacts" }).then((answer) => {
-        if (answer?.code === 200) this.#takeContacts(answer, false);
-      });
-    }
+    this.#watchContacts();
     for (const room of this.#rooms) {
       const context: RequestContext = { action: "join", room };
       // Catches up from the last message seen, if any was.
@@ -1245,6 +1239,7 @@ export class ClientCore {
       this.#token = null;
       if (answer) this.#keepToken(answer);
       this.#emit({ type: "windows" });
+      this.#watchContacts();
     }
     return outcome;
   }
@@ -1406,6 +1401,18 @@ export class ClientCore {
     this.#takePage(room, answer, where);
   }
 
+  /**
+   * Asks an account's server for its contacts' presence, to be told when it
+   * changes (after each login). Not awaited: a server without `contacts`
+   * answers 400 and nothing changes.
+   */
+  #watchContacts(): void {
+    if (this.#auth !== "login" || this.#state !== "online") return;
+    void this.#request({ action: "contacts" }, { action: "contacts" }).then((answer) => {
+      if (answer?.code === 200) this.#takeContacts(answer, false);
+    });
+  }
+
   /** Loads the history of direct conversations opened while not yet online (offline mail). */
   #loadOpenConversations(): void {
     for (const c of this.conversations.list) {
@@ -1537,7 +1544,6 @@ export class ClientCore {
     }
     const d = describeAnswer(context, answer);
     if (answer.code === 200) {
-      this.#watching = true;
       if (!list) this.info(d.text, window);
       this.#takeContacts(answer, list);
     } else {
