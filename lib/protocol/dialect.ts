@@ -146,7 +146,8 @@ export class Dialect {
    * own shape. `newlineFramed` tells whether the connection frames its
    * objects with newlines (jim's own client does, the course's do not).
    *
-   * @throws {ProtocolError} 400 for a `time` that is neither a number nor a time
+   * @throws {ProtocolError} 400 for a `time` that is neither a number nor a
+   * time, or a lesson-8 `message` without its addressee or text
    */
   read(value: Record<string, unknown>, newlineFramed: boolean): Call {
     const action = value.action;
