@@ -24,6 +24,8 @@ export interface SpawnServerOptions {
   args?: string[];
   /** Time to wait for the "listening" line, in ms. @default {20000} */
   startTimeoutMs?: number;
+  /** A command that runs deno, e.g. `["prlimit", "--nofile=64", "--"]`. */
+  prefix?: string[];
 }
 
 /** A server running in a child process. */
@@ -63,8 +65,9 @@ export async function spawnServer(options: SpawnServerOptions = {}): Promise<Chi
     ...defaults,
     ...extra,
   ];
-  const child = new Deno.Command(Deno.execPath(), {
-    args,
+  const prefix = options.prefix ?? [];
+  const child = new Deno.Command(prefix[0] ?? Deno.execPath(), {
+    args: prefix.length > 0 ? [...prefix.slice(1), Deno.execPath(), ...args] : args,
     stdin: "null",
     stdout: "null",
     stderr: "piped",

@@ -128,6 +128,9 @@ Deno.test("server.ts reports a port in use plainly and exits 1", async () => {
       "127.0.0.1",
       "--db",
       ":memory:",
+      // Below any open-file limit, so that no warning comes before the error.
+      "--max-connections",
+      "100",
     ],
     stdout: "piped",
     stderr: "piped",

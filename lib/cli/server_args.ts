@@ -329,6 +329,11 @@ Options:
                                 also allowed to open the WebSocket, besides the page's own
                                 when reached by address or as localhost; a page reached by
                                 a DNS name must be listed (default none)
+      --tls-cert FILE           PEM certificate chain: also listen for TLS (with --tls-key);
+                                both files are read again on SIGHUP
+      --tls-key FILE            PEM private key for --tls-cert
+      --tls-port PORT           TLS port (default 7443; 0 picks a free one)
+      --no-plain                no plain TCP listener: TLS only
       --require-auth            refuse guests: only registered accounts may chat
       --no-offline-store        answer 410 instead of keeping messages for offline accounts
       --quiet                   log nothing
@@ -364,6 +369,10 @@ export interface ServerArgs {
   /** Undefined: the default beside the database; null: none. */
   adminSocket: string | null | undefined;
   quiet: boolean;
+  /** Whether to listen for plain TCP on `port`. */
+  plain: boolean;
+  /** The TLS listener, when --tls-cert and --tls-key are given. */
+  tls: { port: number; certFile: string; keyFile: string } | undefined;
   /** The `--http` listener, or null when off. */
   http: { hostname: string; port: number } | null;
   /** `--http-origin`. */
@@ -387,10 +396,13 @@ export function parseServerArgs(args: readonly string[]): ServerArgs {
       "admin-socket",
       "http",
       "http-origin",
+      "tls-cert",
+      "tls-key",
+      "tls-port",
       ...NUMERIC_FLAGS.map((f) => f.flag),
     ],
-    boolean: ["help", "require-auth", "offline-store", "quiet"],
-    negatable: ["offline-store"],
+    boolean: ["help", "require-auth", "offline-store", "quiet", "plain"],
+    negatable: ["offline-store", "plain"],
     alias: { p: "port", a: "addr", h: "help" },
   });
   limitPositional(positional, 0);
@@ -401,6 +413,24 @@ export function parseServerArgs(args: readonly string[]): ServerArgs {
   }
   if (flags["require-auth"]) settings.requireAuth = true;
   if (!flags["offline-store"]) settings.offlineStore = false;
+  const certFile = values["tls-cert"];
+  const keyFile = values["tls-key"];
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new UsageError("Cannot parse arguments: --tls-cert and --tls-key go together");
+  }
+  if (certFile === undefined && values["tls-port"] !== undefined) {
+    throw new UsageError("Cannot parse --tls-port: it needs --tls-cert and --tls-key");
+  }
+  if (certFile === undefined && !flags.plain) {
+    throw new UsageError("Cannot parse --no-plain: it needs --tls-cert and --tls-key");
+  }
+  const tls = certFile === undefined || keyFile === undefined ? undefined : {
+    port: values["tls-port"] === undefined
+      ? 7443
+      : parsePort(values["tls-port"], { what: "--tls-port", min: 0 }),
+    certFile,
+    keyFile,
+  };
   const hostname = values.addr ?? "0.0.0.0";
   let http = null;
   if (values.http !== undefined) {
@@ -455,6 +485,8 @@ export function parseServerArgs(args: readonly string[]): ServerArgs {
     clusterUrl,
     adminSocket: values["admin-socket"] === "off" ? null : values["admin-socket"],
     quiet: flags.quiet,
+    plain: flags.plain,
+    tls,
     settings,
   };
 }

@@ -59,6 +59,8 @@ export function runServerCommand(args: readonly string[]): Promise<number> | num
     settings: parsed.settings,
     port: parsed.port,
     hostname: parsed.hostname,
+    plain: parsed.plain,
+    tls: parsed.tls,
     http: parsed.http,
     httpOrigins: parsed.httpOrigins,
     dbPath,

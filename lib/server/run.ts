@@ -9,8 +9,9 @@
 
 import { defaultAdminSocket } from "../store/db_path.ts";
 import { PgStore } from "../store/pg_store.ts";
+import { fdLimitWarning } from "./fd_limit.ts";
 import { HttpListenError } from "./http.ts";
-import type { ServerSettings } from "./options.ts";
+import { SERVER_DEFAULTS, type ServerSettings } from "./options.ts";
 import { type JimServer, serve } from "./serve.ts";
 
 /** What {@linkcode runServer} needs: the parsed command line, and where to write. */
@@ -18,6 +19,10 @@ export interface RunServerOptions {
   settings: Partial<ServerSettings>;
   port: number;
   hostname: string;
+  /** Whether to listen for plain TCP on `port` (`--no-plain` turns it off). */
+  plain: boolean;
+  /** The TLS listener (`--tls-cert`, `--tls-key`, `--tls-port`), or undefined. */
+  tls: { port: number; certFile: string; keyFile: string } | undefined;
   /** The web client's listener (`--http`), or null. */
   http: { hostname: string; port: number } | null;
   httpOrigins: readonly string[];
@@ -43,6 +48,10 @@ export interface RunServerOptions {
 /** Runs the server until a signal stops it; returns the exit code. */
 export async function runServer(options: RunServerOptions): Promise<number> {
   const { dbPath, storeUrl, log, notice } = options;
+  const fdWarning = fdLimitWarning(
+    options.settings.maxConnections ?? SERVER_DEFAULTS.maxConnections,
+  );
+  if (fdWarning !== null) log?.(fdWarning);
   const adminSocket = options.adminSocket === undefined
     ? storeUrl === undefined ? defaultAdminSocket(dbPath) : null
     : options.adminSocket;
@@ -53,6 +62,8 @@ export async function runServer(options: RunServerOptions): Promise<number> {
       ...options.settings,
       port: options.port,
       hostname: options.hostname,
+      plain: options.plain,
+      ...(options.tls ? { tls: options.tls } : {}),
       ...(options.http ? { http: options.http, httpOrigins: options.httpOrigins } : {}),
       ...(storeUrl === undefined ? { dbPath } : { store: await PgStore.open(storeUrl) }),
       ...(options.clusterUrl === undefined ? {} : { cluster: options.clusterUrl }),
@@ -73,7 +84,7 @@ export async function runServer(options: RunServerOptions): Promise<number> {
       server = await start(null);
     }
   } catch (e) {
-    options.fail(describeStartError(e, options.hostname, options.port, database));
+    options.fail(describeStartError(e, database));
     return 1;
   }
   // Bad input must never end the process: log what escaped and carry on.
@@ -91,11 +102,25 @@ export async function runServer(options: RunServerOptions): Promise<number> {
     notice("shutting down");
     server.shutdown();
   };
+  // New certificates (a renewal) are read on SIGHUP; open connections keep theirs.
+  const reload = () => {
+    server.reloadTls().then(
+      () => notice(`TLS certificate ${options.tls?.certFile} reloaded`),
+      (e) => notice(`${e instanceof Error ? e.message : e}`),
+    );
+  };
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
+  if (options.tls) Deno.addSignalListener("SIGHUP", reload);
+  const where = `${server.hostname}:${server.port}`;
+  const listening = server.tlsPort === null
+    ? where
+    : options.plain
+    ? `${where}, TLS on ${server.hostname}:${server.tlsPort}`
+    : `${where} (TLS only)`;
   const adminNote = server.adminSocket === null ? "" : `, admin socket ${server.adminSocket}`;
   notice(
-    `jim server listening on ${server.hostname}:${server.port} (database ${database}${adminNote}${
+    `jim server listening on ${listening} (database ${database}${adminNote}${
       options.clusterUrl === undefined ? "" : `, cluster ${options.clusterUrl}`
     })`,
   );
@@ -105,22 +130,16 @@ export async function runServer(options: RunServerOptions): Promise<number> {
   await server.finished;
   Deno.removeSignalListener("SIGINT", stop);
   Deno.removeSignalListener("SIGTERM", stop);
+  if (options.tls) Deno.removeSignalListener("SIGHUP", reload);
   notice("stopped");
   return 0;
 }
 
-function describeStartError(e: unknown, hostname: string, port: number, dbPath: string): string {
+function describeStartError(e: unknown, dbPath: string): string {
   if (e instanceof HttpListenError) return e.message;
-  if (e instanceof Deno.errors.AddrInUse) {
-    return `Cannot listen on ${hostname}:${port}: address already in use`;
-  }
   if (e instanceof Deno.errors.PermissionDenied) return `Cannot start: ${e.message}`;
-  if (e instanceof Deno.errors.AddrNotAvailable) {
-    return `Cannot listen on ${hostname}:${port}: address not available`;
-  }
   const message = e instanceof Error ? e.message : String(e);
-  if (message.startsWith("Cannot open database")) return message;
-  if (message.startsWith("Cannot listen on admin socket")) return message;
+  if (/^Cannot (open database|listen|read TLS|use TLS)/.test(message)) return message;
   if (/sqlite|database/i.test(message)) return `Cannot open database ${dbPath}: ${message}`;
   return `Cannot start: ${message}`;
 }

@@ -1,5 +1,5 @@
 /**
- * The server: listener, accept loop, connection caps, liveness sweep and
+ * The server: listeners (plain TCP, TLS, HTTP), accept loops, connection caps, liveness sweep and
  * graceful shutdown. The one place that wires store, hub and connections.
  *
  * @module
@@ -15,18 +15,34 @@ import { type AdminSocket, listenAdmin } from "./admin_socket.ts";
 import { Connection } from "./connection.ts";
 import { type HttpListener, startHttp } from "./http.ts";
 import { Cluster } from "./cluster.ts";
+import { FdReserve, isOutOfDescriptors } from "./fd_limit.ts";
 import { Hub } from "./hub.ts";
+import { type Listener, listenTcp, TlsListener } from "./listener.ts";
 import { SERVER_DEFAULTS, type ServerSettings } from "./options.ts";
 import { sourceKey } from "./source_key.ts";
 import { StreamTransport, type Transport } from "./transport.ts";
 import { WebSocketTransport } from "./websocket_transport.ts";
 
+/** A TLS listener's port and certificate files. */
+export interface ServeTlsOptions {
+  /** @default {7443} (0 picks a free port) */
+  port?: number;
+  /** PEM certificate chain; read again by {@linkcode JimServer.reloadTls}. */
+  certFile: string;
+  /** PEM private key. */
+  keyFile: string;
+}
+
 /** Options for {@linkcode serve}: where to listen, what to store in, and any settings. */
 export interface ServeOptions extends Partial<ServerSettings> {
-  /** @default {7777} (0 picks a free port) */
+  /** The plain TCP port. @default {7777} (0 picks a free port) */
   port?: number;
   /** @default {"0.0.0.0"} */
   hostname?: string;
+  /** Whether to listen for plain TCP on `port` (false needs `tls`). @default {true} */
+  plain?: boolean;
+  /** A TLS listener as well, on its own port. */
+  tls?: ServeTlsOptions;
   /** SQLite file, or ":memory:". Ignored when `store` is given. @default {":memory:"} */
   dbPath?: string;
   /** A store to use instead of opening `dbPath`; the server closes it on shutdown. */
@@ -51,8 +67,15 @@ export interface ServeOptions extends Partial<ServerSettings> {
 
 /** A running server. */
 export interface JimServer extends AsyncDisposable {
-  /** The port it listens on. */
+  /** The plain TCP port; the TLS port when there is no plain listener. */
   readonly port: number;
+  /** The TLS port, or null without TLS. */
+  readonly tlsPort: number | null;
+  /**
+   * Reads the TLS certificate and key again for new connections (SIGHUP).
+   * Rejects when they cannot be read or used; the old ones stay in use.
+   */
+  reloadTls(): Promise<void>;
   /** The address it listens on. */
   readonly hostname: string;
   /** The HTTP listener's address, when `http` was given. */
@@ -65,6 +88,21 @@ export interface JimServer extends AsyncDisposable {
   readonly finished: Promise<void>;
   /** The admin socket's path, if it has one. */
   readonly adminSocket: string | null;
+}
+
+/** Opens a listener; a busy or foreign address becomes "Cannot listen on HOST:PORT: …". */
+function listening<T>(hostname: string, port: number, open: () => T): T {
+  try {
+    return open();
+  } catch (e) {
+    const reason = e instanceof Deno.errors.AddrInUse
+      ? "address already in use"
+      : e instanceof Deno.errors.AddrNotAvailable
+      ? "address not available"
+      : null;
+    if (reason === null) throw e;
+    throw new Error(`Cannot listen on ${hostname}:${port}: ${reason}`, { cause: e });
+  }
 }
 
 /** Starts a jim server. */
@@ -82,10 +120,15 @@ export async function serve(options: ServeOptions = {}): Promise<JimServer> {
     for (const line of permissionWarnings(options.dbPath ?? ":memory:")) log(line);
   }
   let hub: Hub;
-  let listener: Deno.TcpListener | undefined;
+  const listeners: Listener[] = [];
+  let tlsListener: TlsListener | null = null;
+  const hostname = options.hostname ?? "0.0.0.0";
   let http: HttpListener | null = null;
   let cluster: Cluster | undefined;
   try {
+    if (options.plain === false && !options.tls) {
+      throw new TypeError("Cannot serve: neither a plain nor a TLS listener is asked for");
+    }
     // Joined before the port opens: a node takes clients only once it can
     // claim their names.
     if (options.cluster !== undefined) {
@@ -97,11 +140,19 @@ export async function serve(options: ServeOptions = {}): Promise<JimServer> {
       });
     }
     hub = await Hub.create({ store, settings, log, ...(cluster ? { cluster } : {}) });
-    listener = Deno.listen({
-      port: options.port ?? 7777,
-      hostname: options.hostname ?? "0.0.0.0",
-      transport: "tcp",
-    });
+    if (options.plain !== false) {
+      const port = options.port ?? 7777;
+      listeners.push(listening(hostname, port, () => listenTcp({ hostname, port })));
+    }
+    if (options.tls) {
+      const { port = 7443, certFile, keyFile } = options.tls;
+      tlsListener = listening(
+        hostname,
+        port,
+        () => TlsListener.listen({ hostname, port, certFile, keyFile }),
+      );
+      listeners.push(tlsListener);
+    }
     if (options.http) {
       http = await startHttp({
         ...options.http,
@@ -129,12 +180,13 @@ export async function serve(options: ServeOptions = {}): Promise<JimServer> {
       });
     }
   } catch (e) {
-    listener?.close();
+    for (const l of listeners) l.close();
     await cluster?.close();
     await store.close();
     throw e;
   }
-  const tcp = listener;
+  // Held back for the moment descriptors run out (see acceptLoop).
+  const reserve = new FdReserve();
 
   const connections = new Set<Connection>();
   let admin: AdminSocket | null = null;
@@ -147,7 +199,9 @@ export async function serve(options: ServeOptions = {}): Promise<JimServer> {
         log,
       });
     } catch (e) {
-      listener.close();
+      for (const l of listeners) l.close();
+      reserve.release();
+      await http?.shutdown();
       await cluster?.close();
       await store.close();
       throw e;
@@ -159,15 +213,23 @@ export async function serve(options: ServeOptions = {}): Promise<JimServer> {
 
   function release(c: Connection): void {
     connections.delete(c);
+    wakeAccept?.();
     const source = sourceKey(c.address);
     const n = (perAddress.get(source) ?? 1) - 1;
     if (n <= 0) perAddress.delete(source);
     else perAddress.set(source, n);
   }
 
-  function refuse(transport: Transport, text: string): void {
-    transport.write([new Outgoing(response(503, text))], true).catch(() => {})
-      .finally(() => transport.close());
+  /** Answers 503 and closes; resolves once closed (a TLS peer gets 1 s for its handshake). */
+  function refuse(transport: Transport, text: string): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    return Promise.race([
+      transport.write([new Outgoing(response(503, text))], true).catch(() => {}),
+      new Promise((r) => timer = setTimeout(r, 1000)),
+    ]).finally(() => {
+      clearTimeout(timer);
+      transport.close();
+    }).then(() => {});
   }
 
   /** Adopts a new peer (TCP or WebSocket), unless a connection cap refuses it. */
@@ -176,11 +238,11 @@ export async function serve(options: ServeOptions = {}): Promise<JimServer> {
     const source = sourceKey(transport.address);
     const fromAddress = perAddress.get(source) ?? 0;
     if (settings.maxConnections > 0 && connections.size >= settings.maxConnections) {
-      refuse(transport, "Cannot connect: the server is full");
+      void refuse(transport, "Cannot connect: the server is full");
       return;
     }
     if (settings.maxPerAddress > 0 && fromAddress >= settings.maxPerAddress) {
-      refuse(transport, "Cannot connect: too many connections from your address");
+      void refuse(transport, "Cannot connect: too many connections from your address");
       return;
     }
     perAddress.set(source, fromAddress + 1);
@@ -191,17 +253,61 @@ export async function serve(options: ServeOptions = {}): Promise<JimServer> {
     p.finally(() => running.delete(p));
   }
 
-  async function acceptLoop(): Promise<void> {
-    while (true) {
-      let conn: Deno.TcpConn;
+  // Out of file descriptors: accept fails (EMFILE) with clients waiting in
+  // the backlog. Each is told 503 through the reserved descriptor; when even
+  // that is gone, accepting pauses until a connection closes.
+  let outOfFds = false;
+  let refusedForFds = 0;
+  let wakeAccept: (() => void) | null = null;
+
+  async function outOfDescriptors(listener: Listener): Promise<void> {
+    if (!outOfFds) {
+      outOfFds = true;
+      refusedForFds = 0;
+      log("out of file descriptors (ulimit -n): new connections get 503 until some close");
+    }
+    if (reserve.held) {
+      reserve.release();
       try {
-        conn = await tcp.accept();
+        const conn = await listener.accept();
+        refusedForFds++;
+        await refuse(
+          new StreamTransport(conn, settings),
+          "Cannot connect: the server is out of file descriptors; try again later",
+        );
+      } catch { /* still none free, or closed */ }
+      if (reserve.take()) return;
+    }
+    // Nothing to answer with: wait for a connection to close (or a second).
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await new Promise<void>((r) => {
+      wakeAccept = r;
+      timer = setTimeout(r, 1000);
+    });
+    clearTimeout(timer);
+    wakeAccept = null;
+    reserve.take();
+  }
+
+  async function acceptLoop(listener: Listener): Promise<void> {
+    while (true) {
+      let conn: Deno.Conn;
+      try {
+        conn = await listener.accept();
       } catch (e) {
         if (stopping) return;
-        // Out of file descriptors and the like: pause rather than spin.
-        log(`accept failed: ${e}`);
-        await new Promise((r) => setTimeout(r, 100));
+        if (isOutOfDescriptors(e)) {
+          await outOfDescriptors(listener);
+        } else {
+          // Some other failure (a reset during a TLS accept): pause rather than spin.
+          log(`${listener.kind} accept failed: ${e}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
         continue;
+      }
+      if (outOfFds) {
+        outOfFds = false;
+        log(`accepting connections again (${refusedForFds} refused while out of file descriptors)`);
       }
       if (stopping) {
         conn.close();
@@ -256,7 +362,7 @@ export async function serve(options: ServeOptions = {}): Promise<JimServer> {
     ]).finally(() => checkingBlocks = false);
   }, settings.blockCheckMs);
 
-  const accepting = acceptLoop();
+  const accepting = Promise.all(listeners.map((l) => acceptLoop(l)));
   let resolveFinished!: () => void;
   const finished = new Promise<void>((r) => resolveFinished = r);
   let shutdownPromise: Promise<void> | null = null;
@@ -269,11 +375,15 @@ export async function serve(options: ServeOptions = {}): Promise<JimServer> {
     hub.stop();
     clearInterval(sweeper);
     clearInterval(blockChecker);
-    try {
-      tcp.close();
-    } catch { /* already closed */ }
+    for (const l of listeners) {
+      try {
+        l.close();
+      } catch { /* already closed */ }
+    }
+    wakeAccept?.();
     await admin?.close();
     await accepting;
+    reserve.release();
     // One turn of the loop, so that those refusals are queued before the
     // notice below and the close that follows it (which drops later answers).
     await new Promise((r) => setTimeout(r, 0));
@@ -296,10 +406,14 @@ export async function serve(options: ServeOptions = {}): Promise<JimServer> {
     resolveFinished();
   }
 
-  const addr = tcp.addr as Deno.NetAddr;
+  const addr = listeners[0]!.addr;
   return {
     port: addr.port,
     hostname: addr.hostname,
+    tlsPort: tlsListener?.addr.port ?? null,
+    async reloadTls() {
+      await tlsListener?.reload();
+    },
     http: http && { hostname: http.hostname, port: http.port },
     get connections() {
       return connections.size;
