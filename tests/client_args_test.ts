@@ -38,11 +38,16 @@ Deno.test("parseClientArgs() reads every flag", () => {
     "0",
     "--retry-absent",
     "0",
+    "--tls",
+    "--ca",
+    "ca.pem",
     "host",
   ]);
   assertEquals(a, {
     host: "host",
-    port: 7777,
+    port: 7443,
+    tls: true,
+    caFile: "ca.pem",
     user: "alice",
     auth: "login",
     to: "#general",

@@ -2,6 +2,7 @@ import { assertEquals, assertMatch, assertRejects, assertThrows } from "@std/ass
 import { JsonObjectDecoder } from "../lib/protocol/codec.ts";
 import { parseServerArgs } from "../lib/cli/server_args.ts";
 import { UsageError } from "../lib/cli/parse.ts";
+import { parseClientArgs } from "../lib/client/args.ts";
 import { guest, now, type Obj, startServer } from "./_helpers.ts";
 import { spawnServer } from "./_proc.ts";
 import { makeCertificates } from "./_tls.ts";
@@ -172,4 +173,73 @@ Deno.test("TLS: server.ts --no-plain serves TLS only and re-reads its certificat
   await first.conn.write(new TextEncoder().encode(JSON.stringify(msg) + "\n"));
   assertEquals((await readObject(first.conn)).response, 404);
   first.conn.close();
+});
+
+// -- jim's client --
+
+const CLIENT = new URL("../client.ts", import.meta.url).pathname;
+
+async function runClient(args: string[]): Promise<{ code: number; stderr: string }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net=127.0.0.1", "--allow-env", "--allow-read", CLIENT, ...args],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  const out = await child.output();
+  clearTimeout(timer);
+  return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+}
+
+Deno.test("TLS: jim client --tls --ca sends over a verified connection", async () => {
+  await using certs = await makeCertificates();
+  await using server = await startServer({
+    tls: { port: 0, certFile: certs.certFile, keyFile: certs.keyFile },
+  });
+  await using bob = await guest(server.port, "bob");
+  const out = await runClient([
+    "127.0.0.1",
+    String(server.tlsPort),
+    "--tls",
+    "--ca",
+    certs.caFile,
+    "--user",
+    "ann",
+    "--to",
+    "bob",
+    "-m",
+    "sealed",
+  ]);
+  assertEquals(out.code, 0, out.stderr);
+  const m = await bob.message();
+  assertEquals([m.from, m.message], ["ann", "sealed"]);
+});
+
+Deno.test("TLS: jim client refuses a wrong host name and an unknown CA, exit 3", async () => {
+  await using wrongName = await makeCertificates("DNS:jim.example");
+  await using server = await startServer({
+    tls: { port: 0, certFile: wrongName.certFile, keyFile: wrongName.keyFile },
+  });
+  const base = ["127.0.0.1", String(server.tlsPort), "--tls", "--retries", "0", "--user", "ann"];
+  const named = await runClient([...base, "--ca", wrongName.caFile, "--to", "x", "-m", "hi"]);
+  assertEquals(named.code, 3, named.stderr);
+  assertMatch(
+    named.stderr,
+    new RegExp(
+      `Cannot connect to 127\\.0\\.0\\.1:${server.tlsPort} over TLS: .*not valid for name`,
+    ),
+  );
+  const unknown = await runClient([...base, "--to", "x", "-m", "hi"]);
+  assertEquals(unknown.code, 3, unknown.stderr);
+  assertMatch(unknown.stderr, /over TLS: invalid peer certificate/);
+});
+
+Deno.test("parseClientArgs() reads --tls and --ca; TLS's default port is 7443", () => {
+  const args = parseClientArgs(["--tls", "--ca", "ca.pem", "chat.example"]);
+  assertEquals([args.tls, args.caFile, args.port], [true, "ca.pem", 7443]);
+  assertEquals(parseClientArgs(["--tls", "h", "7000"]).port, 7000);
+  assertEquals(parseClientArgs(["h"]).tls, false);
+  assertThrows(() => parseClientArgs(["--ca", "ca.pem", "h"]), UsageError, "--ca: it needs --tls");
 });

@@ -9,6 +9,8 @@ import { intFlag, limitPositional, parseFlags, parsePort, UsageError } from "../
 
 /** The default server port. */
 export const DEFAULT_PORT = 7777;
+/** The default server port with --tls. */
+export const DEFAULT_TLS_PORT = 7443;
 
 /** Milliseconds to wait for the server's first answer. */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5000;
@@ -31,6 +33,10 @@ export interface ClientArgs {
   host: string;
   /** Server port. */
   port: number;
+  /** Connect over TLS, verifying the certificate and the host name. */
+  tls: boolean;
+  /** A PEM CA certificate file to trust besides the system's roots (`--ca`). */
+  caFile: string | undefined;
   /** Name to use; `undefined`: the login name from the environment. */
   user: string | undefined;
   /** Guest (presence), log in, or register then log in. */
@@ -65,11 +71,14 @@ export const CLIENT_USAGE = "Usage: jim client [OPTIONS] ADDR [PORT]";
 /** `--help` output. */
 export const CLIENT_HELP = `${CLIENT_USAGE}
 
-Connects to a JIM server at ADDR (port ${DEFAULT_PORT} unless PORT is given) and
+Connects to a JIM server at ADDR (port ${DEFAULT_PORT}, or ${DEFAULT_TLS_PORT} with --tls, unless PORT is
+given) and
 opens a chat screen, or, when stdin or stdout is not a terminal, works line by line.
 
 Options:
   -u, --user NAME            name to use (default: $USER or $LOGNAME)
+      --tls                  connect over TLS; the certificate must be valid for ADDR
+      --ca FILE              PEM CA certificate to trust besides the system's (with --tls)
       --login                log in to the account NAME (password asked, or $JIM_PASSWORD)
       --register             create the account NAME, then log in
       --to TARGET            NAME or #ROOM that --message and stdin lines go to
@@ -104,6 +113,7 @@ export function parseClientArgs(args: readonly string[]): ClientArgs {
   const { values, flags, positional } = parseFlags(args, {
     string: [
       "user",
+      "ca",
       "to",
       "message",
       "log-dir",
@@ -114,7 +124,7 @@ export function parseClientArgs(args: readonly string[]): ClientArgs {
       "rate",
       "retry-absent",
     ],
-    boolean: ["login", "register", "help", "color"],
+    boolean: ["login", "register", "help", "color", "tls"],
     negatable: ["color"],
     alias: { u: "user", m: "message", h: "help" },
   });
@@ -122,6 +132,8 @@ export function parseClientArgs(args: readonly string[]): ClientArgs {
     return {
       host: "",
       port: DEFAULT_PORT,
+      tls: false,
+      caFile: undefined,
       user: undefined,
       auth: "guest",
       to: undefined,
@@ -143,7 +155,12 @@ export function parseClientArgs(args: readonly string[]): ClientArgs {
   if (host.startsWith("-") || host.trim() === "") {
     throw new UsageError(`Cannot parse ADDR: expected a host name or address, got "${host}"`);
   }
-  const port = portText === undefined ? DEFAULT_PORT : parsePort(portText);
+  const port = portText === undefined
+    ? (flags.tls ? DEFAULT_TLS_PORT : DEFAULT_PORT)
+    : parsePort(portText);
+  if (values.ca !== undefined && !flags.tls) {
+    throw new UsageError("Cannot parse --ca: it needs --tls");
+  }
   if (flags.login && flags.register) {
     throw new UsageError("Cannot parse arguments: --login and --register exclude each other");
   }
@@ -164,6 +181,8 @@ export function parseClientArgs(args: readonly string[]): ClientArgs {
   return {
     host,
     port,
+    tls: flags.tls,
+    caFile: values.ca,
     user: values.user,
     auth,
     to,

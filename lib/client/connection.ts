@@ -30,6 +30,12 @@ export interface Transport {
   readonly closed: Promise<CloseInfo>;
 }
 
+/** How to connect over TLS. */
+export interface TlsOptions {
+  /** PEM CA certificates to trust besides the system's roots. */
+  caCerts?: readonly string[];
+}
+
 /** One item read off the wire. */
 export type Incoming =
   | { kind: "object"; value: Record<string, unknown> }
@@ -80,11 +86,18 @@ export class TcpTransport implements Transport {
   }
 
   /**
-   * Connects to `host:port`.
+   * Connects to `host:port`, over TLS when `tls` is given: the certificate
+   * must chain to the system's roots or `tls.caCerts`, and name `host`.
    *
    * @throws {ConnectError} "Cannot connect to HOST:PORT: connection refused"
    */
-  static async connect(host: string, port: number, timeoutMs = 10_000): Promise<TcpTransport> {
+  static async connect(
+    host: string,
+    port: number,
+    timeoutMs = 10_000,
+    tls?: TlsOptions,
+  ): Promise<TcpTransport> {
+    if (tls) return await TcpTransport.#connectTls(host, port, timeoutMs, tls);
     const signal = AbortSignal.timeout(timeoutMs);
     try {
       const conn = await Deno.connect({ hostname: host, port, signal } as Deno.ConnectOptions);
@@ -95,6 +108,46 @@ export class TcpTransport implements Transport {
     } catch (error) {
       const words = signal.aborted ? "timed out" : describeNetworkError(error);
       throw new ConnectError(`Cannot connect to ${host}:${port}: ${words}`, { cause: error });
+    }
+  }
+
+  static async #connectTls(
+    host: string,
+    port: number,
+    timeoutMs: number,
+    tls: TlsOptions,
+  ): Promise<TcpTransport> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timedOut = false;
+    const connecting = Deno.connectTls({
+      hostname: host,
+      port,
+      ...(tls.caCerts ? { caCerts: [...tls.caCerts] } : {}),
+    });
+    try {
+      const conn = await Promise.race([
+        // The handshake verifies the certificate now, not at the first read.
+        connecting.then(async (c) => {
+          await c.handshake();
+          return c;
+        }),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            timedOut = true;
+            reject(new Error("timed out"));
+          }, timeoutMs);
+        }),
+      ]);
+      return new TcpTransport(conn);
+    } catch (error) {
+      // Give up on a connection that completes after all.
+      connecting.then((c) => c.close(), () => {});
+      const words = timedOut ? "timed out" : describeNetworkError(error);
+      throw new ConnectError(`Cannot connect to ${host}:${port} over TLS: ${words}`, {
+        cause: error,
+      });
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -11,7 +11,7 @@ import { UsageError } from "../cli/parse.ts";
 import { nameProblem } from "../protocol/validate.ts";
 import { CLIENT_HELP, CLIENT_USAGE, type ClientArgs, parseClientArgs } from "./args.ts";
 import { ClientCore, IdentifyError } from "./client_core.ts";
-import { ConnectError } from "./connection.ts";
+import { ConnectError, TcpTransport, type TlsOptions } from "./connection.ts";
 import { HistoryLog } from "./history_log.ts";
 import { readSecret } from "./secret_prompt.ts";
 import {
@@ -75,6 +75,20 @@ const stdout: LineOutput = {
   err: (line) => console.error(line),
 };
 
+/** The CA certificate of `--ca FILE`. */
+function readCa(path: string): string {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch (error) {
+    const reason = error instanceof Deno.errors.NotFound
+      ? "no such file"
+      : error instanceof Error
+      ? error.message
+      : String(error);
+    throw new UsageError(`Cannot read --ca ${path}: ${reason}`);
+  }
+}
+
 /**
  * Runs the client with command-line `args` (without `client`) and returns
  * the exit code: 0 ok, 1 refused by the server, 2 usage, 3 connection.
@@ -83,6 +97,7 @@ export async function runClient(args: string[]): Promise<number> {
   let parsed: ClientArgs;
   let user: string;
   let pass: string | undefined;
+  let tls: TlsOptions | undefined;
   const stdinTty = isTerminal(Deno.stdin);
   const stdoutTty = isTerminal(Deno.stdout);
   try {
@@ -100,6 +115,7 @@ export async function runClient(args: string[]): Promise<number> {
       );
     }
     user = name;
+    if (parsed.tls) tls = parsed.caFile === undefined ? {} : { caCerts: [readCa(parsed.caFile)] };
     if (parsed.auth !== "guest") pass = password(parsed, user, stdinTty);
   } catch (error) {
     if (error instanceof Cancelled) {
@@ -119,6 +135,9 @@ export async function runClient(args: string[]): Promise<number> {
   const core = new ClientCore({
     host: parsed.host,
     port: parsed.port,
+    ...(tls
+      ? { connect: (h: string, p: number) => TcpTransport.connect(h, p, undefined, tls) }
+      : {}),
     user,
     auth: parsed.auth,
     ...(pass === undefined ? {} : { password: pass }),
