@@ -78,6 +78,9 @@ Deno.test("server.ts exits 1 naming a database it cannot write, before listening
     "127.0.0.1",
     "--db",
     dbPath,
+    // Below any open-file limit, so that no warning comes before the error.
+    "--max-connections",
+    "100",
   ]);
   const child = new Deno.Command(cmd, { args, stdout: "null", stderr: "piped" }).spawn();
   // A server that starts anyway would run forever: it gets 20 s.
