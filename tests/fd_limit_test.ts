@@ -90,3 +90,19 @@ Deno.test("fdLimitWarning() counts free descriptors when /proc is not readable",
   );
   assertEquals(second, "none");
 });
+
+Deno.test("fd limit: without --max-connections, the cap follows a low limit and nothing warns", async () => {
+  await using server = await spawnServer({
+    prefix: ["prlimit", "--nofile=1024:1024", "--"],
+    args: ["--max-per-address", "0"],
+  });
+  const log = server.log();
+  assertMatch(
+    log,
+    /note: at most 960 connections: the open-file limit \(ulimit -n\) is 1024 and the server keeps 64 for itself/,
+  );
+  assertEquals(log.includes("warning:"), false, log);
+  const { client, answer } = await tryGuest(server.port, "alice");
+  assertEquals(answer.response, 200);
+  client.close();
+});

@@ -175,7 +175,7 @@ export const NUMERIC_FLAGS: readonly NumericFlag[] = [
     key: "maxConnections",
     min: 0,
     max: 1e7,
-    help: "connections in all; 0 for no limit",
+    help: "connections in all; 0 for no limit; by default at most the open-file limit less 64",
   },
   {
     flag: "max-per-address",

@@ -63,6 +63,40 @@ export function fdLimitWarning(maxConnections: number): string | null {
   return `warning: only ${free} more files can be opened (ulimit -n), fewer than --max-connections ${maxConnections} plus ${FD_HEADROOM} for the server itself: ${advice}`;
 }
 
+/** What {@linkcode connectionCap} decided. */
+export interface ConnectionCap {
+  /** The cap on connections to use. */
+  maxConnections: number;
+  /** A line for the log (a note or a warning), or null when all is well. */
+  line: string | null;
+}
+
+/**
+ * The cap on connections for this process. One asked for on the command
+ * line is kept, with a warning when descriptors cannot cover it; the
+ * default is lowered to what the open-file limit allows, since a stock
+ * `ulimit -n` of 1024 would otherwise warn at every start.
+ */
+export function connectionCap(asked: number | undefined, fallback: number): ConnectionCap {
+  if (asked !== undefined) return { maxConnections: asked, line: fdLimitWarning(asked) };
+  if (fallback <= 0 || Deno.build.os === "windows") return { maxConnections: fallback, line: null };
+  const need = fallback + FD_HEADROOM;
+  const limit = procLimit();
+  const free = limit === undefined ? freeDescriptors(need) : undefined;
+  const room = limit ?? free;
+  if (room === undefined || room >= need) return { maxConnections: fallback, line: null };
+  const maxConnections = Math.max(1, room - FD_HEADROOM);
+  const why = limit !== undefined
+    ? `the open-file limit (ulimit -n) is ${limit}`
+    : `only ${free} more files can be opened (ulimit -n)`;
+  return {
+    maxConnections,
+    line:
+      `note: at most ${maxConnections} connections: ${why} and the server keeps ${FD_HEADROOM} for itself; ` +
+      "raise the limit or set --max-connections",
+  };
+}
+
 /**
  * One descriptor held back (`/dev/null`), to be let go when accept fails
  * for want of descriptors: the freed one takes the waiting client, which is

@@ -9,7 +9,7 @@
 
 import { defaultAdminSocket } from "../store/db_path.ts";
 import { PgStore } from "../store/pg_store.ts";
-import { fdLimitWarning } from "./fd_limit.ts";
+import { connectionCap } from "./fd_limit.ts";
 import { HttpListenError } from "./http.ts";
 import { SERVER_DEFAULTS, type ServerSettings } from "./options.ts";
 import { type JimServer, serve } from "./serve.ts";
@@ -48,10 +48,9 @@ export interface RunServerOptions {
 /** Runs the server until a signal stops it; returns the exit code. */
 export async function runServer(options: RunServerOptions): Promise<number> {
   const { dbPath, storeUrl, log, notice } = options;
-  const fdWarning = fdLimitWarning(
-    options.settings.maxConnections ?? SERVER_DEFAULTS.maxConnections,
-  );
-  if (fdWarning !== null) log?.(fdWarning);
+  const cap = connectionCap(options.settings.maxConnections, SERVER_DEFAULTS.maxConnections);
+  if (cap.line !== null) log?.(cap.line);
+  const settings = { ...options.settings, maxConnections: cap.maxConnections };
   const adminSocket = options.adminSocket === undefined
     ? storeUrl === undefined ? defaultAdminSocket(dbPath) : null
     : options.adminSocket;
@@ -59,7 +58,7 @@ export async function runServer(options: RunServerOptions): Promise<number> {
   const database = storeUrl === undefined ? dbPath : redactUrl(storeUrl);
   const start = async (admin: string | null) =>
     serve({
-      ...options.settings,
+      ...settings,
       port: options.port,
       hostname: options.hostname,
       plain: options.plain,
