@@ -14,6 +14,7 @@ import {
 import { guest, now, type Obj, startServer } from "./_helpers.ts";
 import { spawnServer } from "./_proc.ts";
 import type { JimServer, ServeOptions } from "../lib/server/serve.ts";
+import { makeCertificates, type TestCertificates } from "./_tls.ts";
 
 /** A WebSocket JIM client that records every frame it reads. */
 class WsClient implements AsyncDisposable {
@@ -22,6 +23,7 @@ class WsClient implements AsyncDisposable {
   readonly #inbox: Obj[] = [];
   #waiters: (() => void)[] = [];
   closed = false;
+  closeCode: number | null = null;
   readonly done: Promise<void>;
 
   private constructor(socket: WebSocket) {
@@ -32,7 +34,8 @@ class WsClient implements AsyncDisposable {
       this.#wake();
     };
     this.done = new Promise((resolve) => {
-      socket.onclose = () => {
+      socket.onclose = (e) => {
+        this.closeCode = e.code;
         this.closed = true;
         this.#wake();
         resolve();
@@ -40,8 +43,11 @@ class WsClient implements AsyncDisposable {
     });
   }
 
-  static async open(port: number): Promise<WsClient> {
-    const socket = new WebSocket(`ws://127.0.0.1:${port}/jim`);
+  /** Over wss:// when given an HTTP client that trusts the test CA. */
+  static async open(port: number, tls?: Deno.HttpClient): Promise<WsClient> {
+    const socket = tls
+      ? new WebSocket(`wss://127.0.0.1:${port}/jim`, { client: tls } as WebSocketOptions)
+      : new WebSocket(`ws://127.0.0.1:${port}/jim`);
     const c = new WsClient(socket);
     await new Promise<void>((resolve, reject) => {
       socket.onopen = () => resolve();
@@ -381,4 +387,129 @@ Deno.test("http: a WebSocket peer that stops reading is dropped like a slow TCP 
   } finally {
     conn.close();
   }
+});
+
+// -- HTTPS: with --tls-cert/--tls-key the --http listener uses the same certificate --
+
+function withHttps(certs: TestCertificates, options: ServeOptions = {}): Promise<JimServer> {
+  return withHttp({
+    tls: { port: 0, certFile: certs.certFile, keyFile: certs.keyFile },
+    ...options,
+  });
+}
+
+/**
+ * Whether a wss:// handshake claiming `origin` is let in. (fetch cannot show
+ * the answer as {@linkcode handshake} does: over TLS it speaks HTTP/2, which
+ * has no Upgrade.)
+ */
+async function wssOpens(
+  server: JimServer,
+  client: Deno.HttpClient,
+  origin: string,
+): Promise<boolean> {
+  const socket = new WebSocket(
+    `wss://127.0.0.1:${server.http!.port}/jim`,
+    { client, headers: { origin } } as WebSocketOptions,
+  );
+  const opened = await new Promise<boolean>((resolve) => {
+    socket.onopen = () => resolve(true);
+    socket.onerror = () => resolve(false);
+  });
+  if (opened) {
+    const closed = new Promise((r) => socket.onclose = r);
+    socket.close();
+    await closed;
+  }
+  return opened;
+}
+
+Deno.test("https: with a TLS certificate --http serves HTTPS: /healthz with the CA; an unknown CA is refused", async () => {
+  await using certs = await makeCertificates();
+  await using server = await withHttps(certs);
+  assertEquals(server.http!.scheme, "https");
+  using client = Deno.createHttpClient({ caCerts: [certs.ca] });
+  const health = await fetch(`https://127.0.0.1:${server.http!.port}/healthz`, { client });
+  assertEquals(await health.json(), { status: "up", connections: 0, store: "ok" });
+  const page = await fetch(`https://127.0.0.1:${server.http!.port}/`, { client });
+  assertEquals(page.headers.get("content-security-policy"), CONTENT_SECURITY_POLICY);
+  assertMatch(await page.text(), /<title>jim<\/title>/);
+  await assertRejects(() => fetch(`https://127.0.0.1:${server.http!.port}/healthz`));
+});
+
+Deno.test("https: a WebSocket over wss:// chats with a TCP client; the served origin is https://", async () => {
+  await using certs = await makeCertificates();
+  await using server = await withHttps(certs);
+  using client = Deno.createHttpClient({ caCerts: [certs.ca] });
+  await using web = await WsClient.open(server.http!.port, client);
+  await using tcp = await guest(server.port, "tcp_bob");
+  assertEquals((await web.request(presence("web_amy"))).response, 200);
+  await web.request({ action: "msg", time: now(), to: "tcp_bob", message: "over wss" });
+  assertEquals((await tcp.message()).message, "over wss");
+  await tcp.request({ action: "msg", time: now(), to: "web_amy", message: "back" });
+  assertEquals((await web.message()).message, "back");
+  // The page's own origin is now https://…; http:// of the same host:port is another origin.
+  const origin = `127.0.0.1:${server.http!.port}`;
+  assertEquals(await wssOpens(server, client, `https://${origin}`), true);
+  assertEquals(await wssOpens(server, client, `http://${origin}`), false);
+  assertEquals(originAllowed("https://localhost:8443", "localhost:8443", [], "https"), true);
+  assertEquals(originAllowed("http://localhost:8443", "localhost:8443", [], "https"), false);
+  assertEquals(originAllowed("https://jim.example", "jim.example", [], "https"), false);
+});
+
+Deno.test("https: reloadTls serves a new certificate on the same port, keeps the old one on bad files", async () => {
+  await using certs = await makeCertificates();
+  await using next = await makeCertificates(); // a new CA, so the swap can be seen
+  await using server = await withHttps(certs);
+  const port = server.http!.port;
+  using oldCa = Deno.createHttpClient({ caCerts: [certs.ca] });
+  using newCa = Deno.createHttpClient({ caCerts: [next.ca] });
+  const healthz = async (client: Deno.HttpClient) =>
+    (await fetch(`https://127.0.0.1:${port}/healthz`, { client })).status;
+  await using web = await WsClient.open(port, oldCa);
+  assertEquals((await web.request(presence("early"))).response, 200);
+
+  Deno.writeTextFileSync(certs.certFile, "not a certificate\n");
+  await assertRejects(() => server.reloadTls(), Error, "; keeping the old one");
+  assertEquals(await healthz(oldCa), 200);
+  assertEquals((await web.request({ action: "who", time: now() })).response, 200);
+
+  Deno.copyFileSync(next.certFile, certs.certFile);
+  Deno.copyFileSync(next.keyFile, certs.keyFile);
+  await server.reloadTls();
+  assertEquals(server.http!.port, port);
+  assertEquals(await healthz(newCa), 200);
+  await assertRejects(() => healthz(oldCa), TypeError);
+  // Deno.serve cannot swap certificates: the listener is restarted, and its
+  // shutdown closes open WebSockets with 1001 (the web client reconnects).
+  await web.waitClosed();
+  assertEquals(web.closeCode, 1001);
+  await using again = await WsClient.open(port, newCa);
+  assertEquals((await again.request(presence("early"))).response, 200);
+});
+
+Deno.test("jim server --http with --tls-cert: logs https://, and SIGHUP reloads the HTTPS certificate", async () => {
+  await using certs = await makeCertificates();
+  await using next = await makeCertificates();
+  await using server = await spawnServer({
+    args: ["--http", "127.0.0.1:0", "--tls-cert", certs.certFile, "--tls-key", certs.keyFile],
+  });
+  const waitLog = async (pattern: RegExp): Promise<RegExpExecArray> => {
+    const deadline = Date.now() + 10_000;
+    let m: RegExpExecArray | null;
+    while (!(m = pattern.exec(server.log()))) {
+      assert(Date.now() < deadline, `log never showed ${pattern}:\n${server.log()}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return m;
+  };
+  const port = (await waitLog(/web client on https:\/\/127\.0\.0\.1:(\d+)\//))[1];
+  using oldCa = Deno.createHttpClient({ caCerts: [certs.ca] });
+  using newCa = Deno.createHttpClient({ caCerts: [next.ca] });
+  assertEquals((await fetch(`https://127.0.0.1:${port}/healthz`, { client: oldCa })).status, 200);
+  Deno.copyFileSync(next.certFile, certs.certFile);
+  Deno.copyFileSync(next.keyFile, certs.keyFile);
+  server.kill("SIGHUP");
+  await waitLog(/TLS certificate .* reloaded/);
+  assertEquals((await fetch(`https://127.0.0.1:${port}/healthz`, { client: newCa })).status, 200);
 });

@@ -323,14 +323,14 @@ Options:
                                 off for none (default DB.sock beside the database; none
                                 with --store)
       --http PORT|ADDR:PORT     also serve the web client and JIM over WebSocket (GET /jim)
-                                and GET /healthz over HTTP here (default off; ADDR
-                                defaults to --addr)
+                                and GET /healthz over HTTP here, HTTPS with --tls-cert
+                                (default off; ADDR defaults to --addr)
       --http-origin LIST        comma-separated origins (e.g. https://chat.example.org)
                                 also allowed to open the WebSocket, besides the page's own
                                 when reached by address or as localhost; a page reached by
                                 a DNS name must be listed (default none)
-      --tls-cert FILE           PEM certificate chain: also listen for TLS (with --tls-key);
-                                both files are read again on SIGHUP
+      --tls-cert FILE           PEM certificate chain: also listen for TLS (with --tls-key)
+                                and make --http HTTPS; both files are read again on SIGHUP
       --tls-key FILE            PEM private key for --tls-cert
       --tls-port PORT           TLS port (default 7443; 0 picks a free one)
       --no-plain                no plain TCP listener: TLS only

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { checkKeyPair, type KeyPairFiles, readKeyPair } from "./listener.ts";
+
 /** The web client's files, embedded in the program. */
 export interface WebAssets {
   html: string;
@@ -29,9 +31,12 @@ export interface HttpOptions {
   port: number;
   /**
    * Origins allowed to open `/jim` besides the one the page is served from
-   * (`http://HOST:PORT` as the browser sends it), e.g. `https://chat.example.org`.
+   * (`http://HOST:PORT`, or `https://` with `tls`, as the browser sends it),
+   * e.g. `https://chat.example.org`.
    */
   origins: readonly string[];
+  /** Serve HTTPS with this certificate and key (the TLS listener's). @default {plain HTTP} */
+  tls?: KeyPairFiles;
   assets: WebAssets;
   /** Called with each upgraded socket and its peer's address. */
   onSocket: (socket: WebSocket, address: string) => void;
@@ -44,6 +49,16 @@ export interface HttpOptions {
 export interface HttpListener {
   readonly hostname: string;
   readonly port: number;
+  /** "https" when it was given `tls`. */
+  readonly scheme: "http" | "https";
+  /**
+   * Reads the certificate and key again and serves with them: Deno.serve
+   * cannot swap certificates, so the listener is restarted on the same port,
+   * which closes open WebSockets (1001; the web client reconnects). Bad
+   * files reject ("…; keeping the old one") and leave it serving as it was.
+   * Does nothing without `tls`.
+   */
+  reloadTls(): Promise<void>;
   /** Stops listening; resolves once open requests have ended. */
   shutdown(): Promise<void>;
 }
@@ -114,18 +129,22 @@ export function originAllowed(
   origin: string | null,
   host: string | null,
   allowed: readonly string[],
+  scheme: "http" | "https" = "http",
 ): boolean {
   // Browsers always send Origin on a WebSocket handshake; a program that
   // does not is no browser page, and could claim any origin anyway.
   if (origin === null) return true;
   const o = origin.toLowerCase();
-  if (host !== null && hostIsAddress(host) && o === `http://${host.toLowerCase()}`) return true;
+  if (host !== null && hostIsAddress(host) && o === `${scheme}://${host.toLowerCase()}`) {
+    return true;
+  }
   return allowed.some((a) => a.toLowerCase() === o);
 }
 
-/** Starts the HTTP listener. */
-export function startHttp(options: HttpOptions): Promise<HttpListener> {
+/** Starts the HTTP listener (HTTPS with `tls`). */
+export async function startHttp(options: HttpOptions): Promise<HttpListener> {
   const { assets, log } = options;
+  const scheme = options.tls ? "https" : "http";
   const handler = async (
     req: Request,
     info: Deno.ServeHandlerInfo<Deno.NetAddr>,
@@ -174,7 +193,7 @@ export function startHttp(options: HttpOptions): Promise<HttpListener> {
           return text(426, "Cannot open /jim: it is a WebSocket endpoint");
         }
         const origin = req.headers.get("origin");
-        if (!originAllowed(origin, req.headers.get("host"), options.origins)) {
+        if (!originAllowed(origin, req.headers.get("host"), options.origins, scheme)) {
           log(`${info.remoteAddr.hostname}: WebSocket refused: origin ${origin} not allowed`);
           return text(403, `Cannot open /jim: origin ${origin} is not allowed`);
         }
@@ -188,33 +207,85 @@ export function startHttp(options: HttpOptions): Promise<HttpListener> {
         return text(404, `Cannot find ${url.pathname}`);
     }
   };
-  return new Promise((resolve, reject) => {
-    try {
-      const server = Deno.serve({
-        hostname: options.hostname,
-        port: options.port,
-        onListen(addr) {
-          resolve({
-            hostname: addr.hostname,
-            port: addr.port,
-            shutdown: () => server.shutdown(),
-          });
-        },
+  const serve = (
+    address: { hostname: string; port: number },
+    pair: { cert: string; key: string } | null,
+  ): Promise<{ server: Deno.HttpServer; addr: Deno.NetAddr }> =>
+    new Promise((resolve) => {
+      const server: Deno.HttpServer = Deno.serve({
+        ...address,
+        ...pair,
+        // Called before Deno.serve returns: server is not assigned yet.
+        onListen: (addr) => queueMicrotask(() => resolve({ server, addr: addr as Deno.NetAddr })),
         onError(e) {
           log(`http: internal error: ${e instanceof Error ? e.stack : e}`);
           return text(500, "Cannot answer: internal server error");
         },
       }, handler);
-    } catch (e) {
-      const where = `${options.hostname}:${options.port}`;
-      const why = e instanceof Deno.errors.AddrInUse
-        ? "address already in use"
-        : e instanceof Deno.errors.AddrNotAvailable
-        ? "address not available"
-        : e instanceof Error
-        ? e.message
-        : String(e);
-      reject(new HttpListenError(`Cannot listen on ${where} (--http): ${why}`, { cause: e }));
+    });
+  let current: { server: Deno.HttpServer; addr: Deno.NetAddr };
+  try {
+    current = await serve(
+      { hostname: options.hostname, port: options.port },
+      options.tls ? readKeyPair(options.tls) : null,
+    );
+  } catch (e) {
+    const where = `${options.hostname}:${options.port}`;
+    const why = e instanceof Deno.errors.AddrInUse
+      ? "address already in use"
+      : e instanceof Deno.errors.AddrNotAvailable
+      ? "address not available"
+      : e instanceof Error
+      ? e.message
+      : String(e);
+    throw new HttpListenError(`Cannot listen on ${where} (--http): ${why}`, { cause: e });
+  }
+  const { hostname, port } = current.addr;
+  let stopped = false;
+  let reloading: Promise<void> | null = null;
+  async function reload(files: KeyPairFiles): Promise<void> {
+    let pair: { cert: string; key: string };
+    try {
+      pair = readKeyPair(files);
+      checkKeyPair(files, pair);
+    } catch (error) {
+      throw new Error(`${error instanceof Error ? error.message : error}; keeping the old one`);
     }
-  });
+    await current.server.shutdown();
+    if (stopped) return;
+    // The port just closed may take a moment to be let go.
+    for (let attempt = 0;; attempt++) {
+      try {
+        current = await serve({ hostname, port }, pair);
+        return;
+      } catch (error) {
+        if (error instanceof Deno.errors.AddrInUse && attempt < 100) {
+          await new Promise((resolve) => setTimeout(resolve, 10));
+          continue;
+        }
+        stopped = true;
+        throw new Error(
+          `Cannot listen for HTTPS on ${hostname}:${port} again: ${
+            error instanceof Error ? error.message : error
+          }`,
+        );
+      }
+    }
+  }
+  return {
+    hostname,
+    port,
+    scheme,
+    reloadTls() {
+      if (!options.tls || stopped || reloading) return reloading ?? Promise.resolve();
+      reloading = reload(options.tls).finally(() => reloading = null);
+      return reloading;
+    },
+    async shutdown() {
+      stopped = true;
+      // A reload in progress may be starting the next server: stop that one.
+      await reloading?.catch(() => {});
+      await current.server.shutdown();
+    },
+  };
 }

@@ -36,15 +36,18 @@ export function listenTcp(address: ListenAddress): Listener {
 }
 
 /** Options for {@linkcode TlsListener.listen}. */
-export interface TlsListenOptions extends ListenAddress {
-  /** PEM certificate chain file, read at start and on {@linkcode TlsListener.reload}. */
+export interface TlsListenOptions extends ListenAddress, KeyPairFiles {}
+
+/** Where a certificate and its key are read from. */
+export interface KeyPairFiles {
+  /** PEM certificate chain file, read at start and on each reload. */
   certFile: string;
   /** PEM private key file, read with the certificate. */
   keyFile: string;
 }
 
 /** Reads a certificate and key, with a message that names the file that failed. */
-function readKeyPair(options: TlsListenOptions): { cert: string; key: string } {
+export function readKeyPair(options: KeyPairFiles): { cert: string; key: string } {
   function read(path: string, what: string): string {
     try {
       return Deno.readTextFileSync(path);
@@ -58,6 +61,24 @@ function readKeyPair(options: TlsListenOptions): { cert: string; key: string } {
     }
   }
   return { cert: read(options.certFile, "certificate"), key: read(options.keyFile, "key") };
+}
+
+/**
+ * Checks that a certificate and key go together on a throwaway listener, so
+ * that a reload with bad files can leave the old ones serving.
+ *
+ * @throws {Error} "Cannot use TLS certificate PATH with key PATH: …"
+ */
+export function checkKeyPair(files: KeyPairFiles, pair: { cert: string; key: string }): void {
+  try {
+    Deno.listenTls({ hostname: "127.0.0.1", port: 0, ...pair }).close();
+  } catch (error) {
+    throw new Error(
+      `Cannot use TLS certificate ${files.certFile} with key ${files.keyFile}: ${
+        error instanceof Error ? error.message : error
+      }`,
+    );
+  }
 }
 
 /** Listens again on a port just closed; the socket may take a moment to be let go. */
@@ -148,16 +169,7 @@ export class TlsListener implements Listener {
     let pair: { cert: string; key: string };
     try {
       pair = readKeyPair(this.#options);
-      // Checked on a throwaway listener first, so bad files leave the old one serving.
-      try {
-        Deno.listenTls({ hostname: "127.0.0.1", port: 0, ...pair }).close();
-      } catch (error) {
-        throw new Error(
-          `Cannot use TLS certificate ${this.#options.certFile} with key ${this.#options.keyFile}: ${
-            error instanceof Error ? error.message : error
-          }`,
-        );
-      }
+      checkKeyPair(this.#options, pair);
     } catch (error) {
       throw new Error(`${error instanceof Error ? error.message : error}; keeping the old one`);
     }

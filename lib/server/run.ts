@@ -124,7 +124,7 @@ export async function runServer(options: RunServerOptions): Promise<number> {
     })`,
   );
   if (server.http) {
-    notice(`web client on http://${server.http.hostname}:${server.http.port}/`);
+    notice(`web client on ${server.http.scheme}://${server.http.hostname}:${server.http.port}/`);
   }
   await server.finished;
   Deno.removeSignalListener("SIGINT", stop);

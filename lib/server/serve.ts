@@ -47,7 +47,10 @@ export interface ServeOptions extends Partial<ServerSettings> {
   dbPath?: string;
   /** A store to use instead of opening `dbPath`; the server closes it on shutdown. */
   store?: Store;
-  /** Also serve the web client and JIM over WebSocket here (`--http`). @default {off} */
+  /**
+   * Also serve the web client and JIM over WebSocket here (`--http`); HTTPS
+   * with `tls`'s certificate. @default {off}
+   */
   http?: { hostname: string; port: number };
   /** Origins allowed to open the WebSocket besides the served one (`--http-origin`). */
   httpOrigins?: readonly string[];
@@ -72,14 +75,16 @@ export interface JimServer extends AsyncDisposable {
   /** The TLS port, or null without TLS. */
   readonly tlsPort: number | null;
   /**
-   * Reads the TLS certificate and key again for new connections (SIGHUP).
-   * Rejects when they cannot be read or used; the old ones stay in use.
+   * Reads the TLS certificate and key again for new connections (SIGHUP),
+   * on the TLS port and the HTTPS listener (restarted: its open WebSockets
+   * are closed, 1001). Rejects when they cannot be read or used; the old
+   * ones stay in use.
    */
   reloadTls(): Promise<void>;
   /** The address it listens on. */
   readonly hostname: string;
-  /** The HTTP listener's address, when `http` was given. */
-  readonly http: { hostname: string; port: number } | null;
+  /** The HTTP listener's address, when `http` was given; "https" with `tls`. */
+  readonly http: { hostname: string; port: number; scheme: "http" | "https" } | null;
   /** Connections open now (TCP and WebSocket). */
   readonly connections: number;
   /** Sends 101 to everyone, flushes within the grace period, closes all and the store. */
@@ -157,6 +162,10 @@ export async function serve(options: ServeOptions = {}): Promise<JimServer> {
       http = await startHttp({
         ...options.http,
         origins: options.httpOrigins ?? [],
+        // The same certificate as the TLS listener: the page is then HTTPS and its socket wss://.
+        ...(options.tls
+          ? { tls: { certFile: options.tls.certFile, keyFile: options.tls.keyFile } }
+          : {}),
         assets: WEB_ASSETS,
         log,
         onSocket(socket, address) {
@@ -412,9 +421,11 @@ export async function serve(options: ServeOptions = {}): Promise<JimServer> {
     hostname: addr.hostname,
     tlsPort: tlsListener?.addr.port ?? null,
     async reloadTls() {
-      await tlsListener?.reload();
+      // Both, even when one fails; the same files, so mostly the same error.
+      const results = await Promise.allSettled([tlsListener?.reload(), http?.reloadTls()]);
+      for (const r of results) if (r.status === "rejected") throw r.reason;
     },
-    http: http && { hostname: http.hostname, port: http.port },
+    http: http && { hostname: http.hostname, port: http.port, scheme: http.scheme },
     get connections() {
       return connections.size;
     },
