@@ -16,6 +16,15 @@ import { spawnServer } from "./_proc.ts";
 import type { JimServer, ServeOptions } from "../lib/server/serve.ts";
 import { makeCertificates, type TestCertificates } from "./_tls.ts";
 
+/**
+ * Deno's WebSocket takes options (an HTTP client trusting the test CA, an
+ * Origin header); the DOM types the check also loads know only protocols.
+ */
+const DenoWebSocket = WebSocket as unknown as new (
+  url: string,
+  options: { client?: Deno.HttpClient; headers?: HeadersInit },
+) => WebSocket;
+
 /** A WebSocket JIM client that records every frame it reads. */
 class WsClient implements AsyncDisposable {
   readonly socket: WebSocket;
@@ -46,7 +55,7 @@ class WsClient implements AsyncDisposable {
   /** Over wss:// when given an HTTP client that trusts the test CA. */
   static async open(port: number, tls?: Deno.HttpClient): Promise<WsClient> {
     const socket = tls
-      ? new WebSocket(`wss://127.0.0.1:${port}/jim`, { client: tls } as WebSocketOptions)
+      ? new DenoWebSocket(`wss://127.0.0.1:${port}/jim`, { client: tls })
       : new WebSocket(`ws://127.0.0.1:${port}/jim`);
     const c = new WsClient(socket);
     await new Promise<void>((resolve, reject) => {
@@ -408,10 +417,10 @@ async function wssOpens(
   client: Deno.HttpClient,
   origin: string,
 ): Promise<boolean> {
-  const socket = new WebSocket(
-    `wss://127.0.0.1:${server.http!.port}/jim`,
-    { client, headers: { origin } } as WebSocketOptions,
-  );
+  const socket = new DenoWebSocket(`wss://127.0.0.1:${server.http!.port}/jim`, {
+    client,
+    headers: { origin },
+  });
   const opened = await new Promise<boolean>((resolve) => {
     socket.onopen = () => resolve(true);
     socket.onerror = () => resolve(false);
