@@ -10,7 +10,17 @@ import { assert, assertEquals, assertMatch } from "@std/assert";
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
 import { ClientCore } from "../lib/client/client_core.ts";
 import type { JimServer, ServeOptions } from "../lib/server/serve.ts";
-import { auth, type Obj, RawClient, register, startServer, tempDir } from "./_helpers.ts";
+import {
+  auth,
+  guest,
+  now,
+  type Obj,
+  RawClient,
+  register,
+  startServer,
+  tempDir,
+} from "./_helpers.ts";
+import { makeCertificates } from "./_tls.ts";
 
 const CHROMIUM = Deno.env.get("CHROMIUM") ?? "/usr/bin/chromium";
 const ARGS = [
@@ -27,7 +37,10 @@ const SHOTS = new URL("./screenshots/", import.meta.url);
 const WAIT_MS = 10_000;
 
 /** Runs `fn` with a fresh headless browser, closed (and its profile removed) whatever happens. */
-async function withBrowser(fn: (browser: Browser) => Promise<void>): Promise<void> {
+async function withBrowser(
+  fn: (browser: Browser) => Promise<void>,
+  extraArgs: string[] = [],
+): Promise<void> {
   const userDataDir = await Deno.makeTempDir({ prefix: "jim_chromium_" });
   let browser: Browser | undefined;
   try {
@@ -36,7 +49,7 @@ async function withBrowser(fn: (browser: Browser) => Promise<void>): Promise<voi
       headless: true,
       pipe: true,
       userDataDir,
-      args: ARGS,
+      args: [...ARGS, ...extraArgs],
     });
     await fn(browser);
   } finally {
@@ -429,4 +442,33 @@ Deno.test("web: messages still queued when the user quits are reported as not se
   } finally {
     await server.shutdown();
   }
+});
+
+Deno.test("web: over HTTPS (--tls-cert) the page connects by wss:// and chats with a TCP client", async () => {
+  await using certs = await makeCertificates();
+  await using server = await withHttp({
+    tls: { port: 0, certFile: certs.certFile, keyFile: certs.keyFile },
+  });
+  await using tcp = await guest(server.port, "tcp_tom");
+  // The test CA is not in Chromium's store; TLS is still spoken, only the
+  // chain is not judged (the Deno tests verify it against the CA).
+  await withBrowser(async (browser) => {
+    const errors: string[] = [];
+    const page = await openPage(browser, `https://127.0.0.1:${server.http!.port}/`, errors);
+    assertEquals(await page.evaluate(() => location.protocol), "https:");
+    await signIn(page, "amy");
+    await say(page, "/msg tcp_tom hello over wss");
+    assertEquals((await tcp.message()).message, "hello over wss");
+    await tcp.request({ action: "msg", time: now(), to: "amy", message: "back over wss" });
+    await openConversation(page, "tcp_tom");
+    await seeLine(page, "back over wss");
+    assertEquals(errors, []);
+    // A renewed certificate restarts the HTTPS listener, which closes the
+    // page's socket: the page reconnects by itself and carries on.
+    await certs.renew();
+    await server.reloadTls();
+    await say(page, "after the reload");
+    assertEquals((await tcp.message(WAIT_MS)).message, "after the reload");
+    await until(page, () => document.querySelector("#state")?.textContent === "online");
+  }, ["--ignore-certificate-errors"]);
 });
