@@ -989,23 +989,32 @@ export class ClientCore {
     return "answered";
   }
 
+  /**
+   * Sends one request while online and waits for its answer; when offline or
+   * the connection is lost meanwhile, says so in `window` and returns the
+   * failed outcome instead.
+   */
+  async #ask(
+    context: RequestContext,
+    body: Record<string, unknown>,
+    window: string,
+  ): Promise<Answer | Outcome> {
+    const text = this.#state !== "online"
+      ? "Not connected: try again when the connection is back"
+      : await this.#request(context, body) ?? "No answer: the connection was lost";
+    if (typeof text !== "string") return text;
+    this.error(text, window);
+    return { ok: false, text, offline: true };
+  }
+
   async #simple(
     context: RequestContext,
     body: Record<string, unknown>,
     window: string,
     onAnswer?: (answer: Answer) => void,
   ): Promise<Outcome> {
-    if (this.#state !== "online") {
-      const text = "Not connected: try again when the connection is back";
-      this.error(text, window);
-      return { ok: false, text, offline: true };
-    }
-    const answer = await this.#request(context, body);
-    if (answer === null) {
-      const text = "No answer: the connection was lost";
-      this.error(text, window);
-      return { ok: false, text, offline: true };
-    }
+    const answer = await this.#ask(context, body, window);
+    if (!("raw" in answer)) return answer;
     onAnswer?.(answer);
     const d = describeAnswer(context, answer);
     if (d.text) this.#line(window, { kind: d.ok ? "info" : "error", text: d.text });
@@ -1531,17 +1540,8 @@ export class ClientCore {
     window: string,
     list: boolean,
   ): Promise<Outcome> {
-    if (this.#state !== "online") {
-      const text = "Not connected: try again when the connection is back";
-      this.error(text, window);
-      return { ok: false, text, offline: true };
-    }
-    const answer = await this.#request(context, body);
-    if (answer === null) {
-      const text = "No answer: the connection was lost";
-      this.error(text, window);
-      return { ok: false, text, offline: true };
-    }
+    const answer = await this.#ask(context, body, window);
+    if (!("raw" in answer)) return answer;
     const d = describeAnswer(context, answer);
     if (answer.code === 200) {
       if (!list) this.info(d.text, window);
