@@ -339,16 +339,7 @@ export class JsonObjectDecoder {
       return { kind: "error", message: "Cannot parse request: invalid UTF-8" };
     }
     this.#pendingLength = 0;
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch {
-      return { kind: "error", message: "Cannot parse request: invalid JSON" };
-    }
-    if (typeof value !== "object" || value === null || Array.isArray(value)) {
-      return { kind: "error", message: "Cannot parse request: expected a JSON object" };
-    }
-    return { kind: "object", value: value as Record<string, unknown>, bytes: length, text };
+    return judgeObject(text, length);
   }
 }
 
@@ -418,6 +409,14 @@ export function decodeMessage(text: string, maxObjectBytes: number): DecodeEvent
       message: `Cannot parse request: object exceeds ${maxObjectBytes} bytes`,
     };
   }
+  return judgeObject(text, bytes >= 0 ? bytes : textEncoder.encode(text).length);
+}
+
+/**
+ * One whole object's text → the object, or the 400 for invalid JSON or a
+ * value that is not an object; `length` is its size in bytes.
+ */
+function judgeObject(text: string, length: number): DecodeEvent {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -427,6 +426,5 @@ export function decodeMessage(text: string, maxObjectBytes: number): DecodeEvent
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     return { kind: "error", message: "Cannot parse request: expected a JSON object" };
   }
-  const length = bytes >= 0 ? bytes : textEncoder.encode(text).length;
   return { kind: "object", value: value as Record<string, unknown>, bytes: length, text };
 }

@@ -19,6 +19,7 @@
 import postgres from "postgres";
 import type { DeliveredMsg } from "../protocol/messages.ts";
 import { skeleton } from "../protocol/names.ts";
+import { limitRoomMemberships } from "./room_limits.ts";
 import type {
   Account,
   EnqueueResult,
@@ -372,34 +373,12 @@ export class PgStore implements Store, AsyncDisposable {
   }
 
   async listRoomMemberships(limits: RoomLimits = {}): Promise<RoomMembership[]> {
-    const { perAccount = Infinity, rooms = Infinity } = limits;
     const rows = await this.#db()`SELECT room, account FROM room_members
       ORDER BY room COLLATE "C", account COLLATE "C"`;
-    // The same pass as SQLite's: each account's first rooms by name, and
-    // the first rooms in all.
-    const kept: RoomMembership[] = [];
-    const counts = new Map<string, number>();
-    let roomsKept = 0;
-    let current: string | null = null;
-    let currentKept = false;
-    for (const row of rows) {
-      const room = String(row.room);
-      const account = String(row.account);
-      const n = counts.get(account) ?? 0;
-      if (n >= perAccount) continue;
-      if (room !== current) {
-        current = room;
-        currentKept = false;
-      }
-      if (!currentKept) {
-        if (roomsKept >= rooms) break;
-        roomsKept++;
-        currentKept = true;
-      }
-      if (perAccount !== Infinity) counts.set(account, n + 1);
-      kept.push({ room, account });
-    }
-    return kept;
+    return limitRoomMemberships(
+      rows.map((row) => ({ room: String(row.room), account: String(row.account) })),
+      limits,
+    );
   }
 
   async addRoomMember(room: string, account: string): Promise<void> {

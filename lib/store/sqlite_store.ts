@@ -19,6 +19,7 @@ import { DatabaseSync, type SQLOutputValue, type StatementSync } from "node:sqli
 import type { DeliveredMsg } from "../protocol/messages.ts";
 import { skeleton } from "../protocol/names.ts";
 import { prepareDatabaseFile } from "./db_files.ts";
+import { limitRoomMemberships } from "./room_limits.ts";
 import type {
   Account,
   EnqueueResult,
@@ -816,34 +817,14 @@ export class SqliteStore implements Store, AsyncDisposable {
    * `limits`, each account's first rooms by name and the first rooms in all.
    */
   listRoomMemberships(limits: RoomLimits = {}): Promise<RoomMembership[]> {
-    const { perAccount = Infinity, rooms = Infinity } = limits;
     return this.#call(() => {
-      // One pass in key order (room, then account), keeping each account's
-      // first rooms by name and stopping at the first room past the limit:
-      // only what is kept, and a count per account, is ever in memory.
-      const kept: RoomMembership[] = [];
-      const counts = new Map<string, number>();
-      let roomsKept = 0;
-      let current: string | null = null;
-      let currentKept = false;
-      for (const row of this.#selectRooms.iterate() as Iterable<Row>) {
-        const room = text(row, "room");
-        const account = text(row, "account");
-        const n = counts.get(account) ?? 0;
-        if (n >= perAccount) continue;
-        if (room !== current) {
-          current = room;
-          currentKept = false;
-        }
-        if (!currentKept) {
-          if (roomsKept >= rooms) break;
-          roomsKept++;
-          currentKept = true;
-        }
-        if (perAccount !== Infinity) counts.set(account, n + 1);
-        kept.push({ room, account });
-      }
-      return kept;
+      const rows = this.#selectRooms.iterate() as Iterable<Row>;
+      return limitRoomMemberships(
+        (function* () {
+          for (const row of rows) yield { room: text(row, "room"), account: text(row, "account") };
+        })(),
+        limits,
+      );
     });
   }
 
