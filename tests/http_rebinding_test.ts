@@ -53,3 +53,44 @@ Deno.test("originAllowed() trusts a same-origin page only under an address or lo
   assertEquals(originAllowed("http://[::1]:8080", "[::1]:8080", []), true);
   assertEquals(originAllowed("http://localhost", "localhost", []), true);
 });
+
+/** The status line and body of `GET /` asked for under `host`. */
+async function page(port: number, host: string): Promise<{ status: string; body: string }> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    const request = `GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`;
+    await conn.write(new TextEncoder().encode(request));
+    let text = "";
+    const buf = new Uint8Array(16384);
+    for (let n = await conn.read(buf); n !== null; n = await conn.read(buf)) {
+      text += new TextDecoder().decode(buf.subarray(0, n));
+    }
+    const [head = "", body = ""] = text.split("\r\n\r\n", 2);
+    return { status: head.split("\r\n")[0] ?? "", body };
+  } finally {
+    conn.close();
+  }
+}
+
+Deno.test("http: the page under a DNS name it would refuse says how to allow it, instead of never connecting", async () => {
+  await using server = await startServer({ http: { hostname: "127.0.0.1", port: 0 } });
+  const port = server.http!.port;
+  const named = await page(port, `chat.example:${port}`);
+  assertMatch(named.status, /^HTTP\/1\.1 403/);
+  assertMatch(
+    named.body,
+    new RegExp(`start it with --http-origin http://chat\\.example:${port} to allow this name`),
+  );
+  const byAddress = await page(port, `127.0.0.1:${port}`);
+  assertMatch(byAddress.status, /^HTTP\/1\.1 200/);
+  assertMatch(byAddress.body, /<html/i);
+});
+
+Deno.test("http: a DNS name listed with --http-origin gets the page", async () => {
+  await using server = await startServer({
+    http: { hostname: "127.0.0.1", port: 0 },
+    httpOrigins: ["http://chat.example"],
+  });
+  const listed = await page(server.http!.port, "chat.example");
+  assertMatch(listed.status, /^HTTP\/1\.1 200/);
+});

@@ -171,8 +171,20 @@ export async function startHttp(options: HttpOptions): Promise<HttpListener> {
   ): Promise<Response> => {
     const url = new URL(req.url);
     switch (url.pathname) {
-      case "/":
+      case "/": {
+        // A page whose own origin may not open /jim would only ever say
+        // "connecting": tell the person at the browser what to do instead.
+        const host = req.headers.get("host");
+        if (host !== null && !originAllowed(`${scheme}://${host}`, host, options.origins, scheme)) {
+          return text(
+            403,
+            `Cannot serve the web client at ${scheme}://${host}: this server accepts its page only ` +
+              `by address, as localhost, or at an origin it lists; start it with ` +
+              `--http-origin ${scheme}://${host} to allow this name (see docs/security.md)`,
+          );
+        }
         return reply(200, assets.html, "text/html; charset=utf-8");
+      }
       case "/app.js":
         return reply(200, assets.js, "text/javascript; charset=utf-8");
       case "/app.css":
