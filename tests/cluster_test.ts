@@ -285,6 +285,81 @@ Deno.test("cluster: PostgreSQL crashed and restarted under load: every 202 arriv
   assertEquals({ missing, twice }, { missing: [], twice: [] }, answers);
 });
 
+/** Asks `who #room` until it lists `want` (membership changes reach other nodes asynchronously). */
+async function whoUntil(client: RawClient, room: string, want: string[]): Promise<string[]> {
+  const deadline = Date.now() + 5000;
+  let users: string[] = [];
+  do {
+    const r = await client.request({ action: "who", time: now(), target: room });
+    users = r.response === 200 ? [...(r.users as string[])].sort() : [];
+    if (JSON.stringify(users) === JSON.stringify([...want].sort())) break;
+  } while (Date.now() < deadline);
+  return users;
+}
+
+Deno.test("cluster: a room is created once anywhere, and who #room lists members on every node", async () => {
+  await using c = await cluster();
+  const [n1, n2, n3] = c.nodes;
+  await using ann = await guest(n1!.port, "ann");
+  await using ben = await guest(n2!.port, "ben");
+  await using cat = await guest(n3!.port, "cat");
+  const first = await ann.request({ action: "join", time: now(), room: "#x" });
+  assertEquals([first.response, first.alert], [201, "room #x created"]);
+  const second = await ben.request({ action: "join", time: now(), room: "#x" });
+  assertEquals([second.response, second.alert], [200, "joined #x"]);
+  const third = await cat.request({ action: "join", time: now(), room: "#x" });
+  assertEquals(third.response, 200);
+  for (const client of [ann, ben, cat]) {
+    assertEquals(await whoUntil(client, "#x", ["ann", "ben", "cat"]), ["ann", "ben", "cat"]);
+  }
+  // A guest who leaves the cluster leaves the room on every node.
+  ben.close();
+  await ben.waitClosed();
+  assertEquals(await whoUntil(cat, "#x", ["ann", "cat"]), ["ann", "cat"]);
+  // A guests' room is gone with its last member everywhere: the next join creates it again.
+  for (const client of [ann, cat]) {
+    assertEquals(
+      (await client.request({ action: "leave", time: now(), room: "#x" })).response,
+      200,
+    );
+  }
+  await using dan = await guest(n2!.port, "dan");
+  const deadline = Date.now() + 5000;
+  let again;
+  do {
+    again = await dan.request({ action: "join", time: now(), room: "#x" });
+    if (again.response === 201) break;
+    await dan.request({ action: "leave", time: now(), room: "#x" });
+  } while (Date.now() < deadline);
+  assertEquals(again.response, 201);
+});
+
+Deno.test("cluster: an account's room membership made on one node reaches the others at once", async () => {
+  await using c = await cluster();
+  const [n1, n2, n3] = c.nodes;
+  await register(n1!.port, "acct");
+  {
+    await using first = await login(n1!.port, "acct");
+    const joined = await first.request({ action: "join", time: now(), room: "#kept" });
+    assertEquals(joined.response, 201);
+  }
+  // Logged in on another node, which did not restart: it is a member there too.
+  await using acct = await login(n2!.port, "acct");
+  await using eve = await guest(n3!.port, "eve");
+  const joined = await eve.request({ action: "join", time: now(), room: "#kept" });
+  assertEquals(joined.response, 200);
+  assertEquals(await whoUntil(eve, "#kept", ["acct", "eve"]), ["acct", "eve"]);
+  const sent = await eve.request({
+    action: "msg",
+    time: now(),
+    to: "#kept",
+    message: "still here",
+  });
+  assertEquals(sent.response, 200);
+  const m = await acct.message();
+  assertEquals([m.from, m.to, m.message], ["eve", "#kept", "still here"]);
+});
+
 Deno.test("cluster: the throwaway PostgreSQL stops", async () => {
   if (pgCluster === null) return;
   const server = await pgCluster;

@@ -11,6 +11,9 @@
  *   to its session; no responders means nobody holds the name: offline.
  * - **Room messages** are published once on `jim.room.<room>`; every node
  *   fans them out to its local members.
+ * - **Rooms** are created in the KV bucket `jim_rooms` by the first join
+ *   anywhere (201 there only); joins and leaves are published on
+ *   `jim.members`, and every node applies the others' to its member lists.
  *
  * Names in subjects and keys are base64url (UTF-8), since names may hold
  * characters that subjects and keys may not.
@@ -51,9 +54,15 @@ export interface ClusterHandlers {
   room(room: string, from: string, message: Record<string, unknown>): void;
   /** A name this node held is held by another node now (its claim was lost): drop it here. */
   lost(name: string): void;
+  /** Another node's member joined (`joined`) or left a room; `account`: an account, kept. */
+  member(room: string, name: string, joined: boolean, account: boolean): void;
 }
 
 const BUCKET = "jim_names";
+/** Rooms that exist somewhere in the cluster: key = base64url(room), created by the first join. */
+const ROOMS_BUCKET = "jim_rooms";
+/** Room membership changes, published by the node where they happen. */
+const MEMBERS_SUBJECT = "jim.members";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -89,6 +98,8 @@ export class Cluster {
   readonly nodeId: string;
   readonly #nc: NatsConnection;
   readonly #kv: KV;
+  readonly #roomsKv: KV;
+  readonly #membersSub: Subscription;
   readonly #log: (line: string) => void;
   readonly #requestTimeoutMs: number;
   /** Names claimed by this node → the claim's KV revision and the subscription for direct messages. */
@@ -99,11 +110,32 @@ export class Cluster {
   readonly #renewer: ReturnType<typeof setInterval>;
   #closed = false;
 
-  private constructor(nc: NatsConnection, kv: KV, options: ClusterOptions, renewMs: number) {
+  private constructor(
+    nc: NatsConnection,
+    kv: KV,
+    roomsKv: KV,
+    options: ClusterOptions,
+    renewMs: number,
+  ) {
     this.nodeId = options.nodeId;
     this.#nc = nc;
     this.#kv = kv;
+    this.#roomsKv = roomsKv;
     this.#log = options.log ?? (() => {});
+    // One subject for every room: what one node publishes reaches the others in order.
+    this.#membersSub = nc.subscribe(MEMBERS_SUBJECT, {
+      callback: (err, msg) => {
+        if (err || !this.#handlers) return;
+        try {
+          const { node, room, name, joined, account } = JSON.parse(decoder.decode(msg.data));
+          if (node !== this.nodeId) {
+            this.#handlers.member(room, name, joined === true, account === true);
+          }
+        } catch (e) {
+          this.#log(`bad membership change from the cluster: ${e}`);
+        }
+      },
+    });
     this.#requestTimeoutMs = options.requestTimeoutMs ?? 2000;
     this.#renewer = setInterval(() => void this.#renew(), renewMs);
   }
@@ -125,9 +157,14 @@ export class Cluster {
         maxReconnectAttempts: -1,
         reconnectTimeWait: 250,
       });
-      const kv = await new Kvm(nc).create(BUCKET, { ttl, history: 1 });
+      const kvm = new Kvm(nc);
+      const kv = await kvm.create(BUCKET, { ttl, history: 1 });
+      const roomsKv = await kvm.create(ROOMS_BUCKET, { history: 1 });
       // A third of the TTL: two renewals may be missed (a stall) before a claim expires.
-      return new Cluster(nc, kv, options, Math.max(100, Math.floor(ttl / 3)));
+      const cluster = new Cluster(nc, kv, roomsKv, options, Math.max(100, Math.floor(ttl / 3)));
+      // The subscription to membership changes is in place before the port opens.
+      await nc.flush();
+      return cluster;
     } catch (e) {
       await nc?.close().catch(() => {});
       throw new Error(`Cannot join cluster ${options.url}: ${e instanceof Error ? e.message : e}`, {
@@ -271,6 +308,43 @@ export class Cluster {
     this.#rooms.delete(room);
   }
 
+  /**
+   * Creates a room across the cluster: true for the first join anywhere,
+   * false when it exists already (on this node or another).
+   */
+  async createRoom(room: string): Promise<boolean> {
+    try {
+      await this.#roomsKv.create(token(room), this.nodeId);
+      return true;
+    } catch (e) {
+      if (isWrongRevision(e)) return false;
+      throw e;
+    }
+  }
+
+  /** A guests' room is gone with its last member: the next first join creates it again. */
+  dropRoom(room: string): void {
+    this.#roomsKv.delete(token(room)).catch((e) => this.#log(`cannot drop the room ${room}: ${e}`));
+  }
+
+  /** Tells the other nodes that `name` joined or left a room here. */
+  publishMember(room: string, name: string, joined: boolean, account: boolean): void {
+    this.#nc.publish(
+      MEMBERS_SUBJECT,
+      JSON.stringify({ node: this.nodeId, room, name, joined, account }),
+    );
+  }
+
+  /** Which of `names` some node holds now (their claims in the KV bucket). */
+  async held(names: string[]): Promise<Set<string>> {
+    const entries = await Promise.all(names.map((name) => this.#kv.get(token(name))));
+    const held = new Set<string>();
+    entries.forEach((entry, i) => {
+      if (entry !== null && entry.operation === "PUT") held.add(names[i]!);
+    });
+    return held;
+  }
+
   /** Publishes a room message for the other nodes' members. */
   publishRoom(room: string, from: string, message: unknown): void {
     this.#nc.publish(
@@ -284,6 +358,7 @@ export class Cluster {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#renewer);
+    this.#membersSub.unsubscribe();
     const claims = [...this.#claims];
     this.#claims.clear();
     await Promise.all(claims.map(async ([name, claim]) => {

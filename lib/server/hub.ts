@@ -185,6 +185,8 @@ export class Hub {
   readonly #online: Directory<Session>;
   /** How direct and room messages reach their recipients. */
   readonly #router: Router<Session>;
+  /** The other nodes (`--cluster`), or null for a single server. */
+  readonly #cluster: Cluster | null;
   /** Room name → member names (persistent account members and online guests). */
   readonly #rooms = new NameMap<Set<string>>();
   /** All connected sessions, named or not. */
@@ -216,6 +218,7 @@ export class Hub {
       direct: (target, out) => this.#deliverDirect(target, out),
       room: (target, out) => void target.peer.send(out),
     };
+    this.#cluster = options.cluster ?? null;
     if (options.cluster) {
       const cluster = options.cluster;
       this.#online = new ClusterDirectory<Session>(cluster);
@@ -237,6 +240,12 @@ export class Hub {
         lost: (name) => {
           // Another node holds the name now: whoever holds it here must go.
           this.kick(name, `${name} is connected elsewhere now`);
+        },
+        member: (room, name, joined, account) => {
+          // Kept in step with the other nodes: who, 201 and the caps see every member.
+          if (!joined) return this.#removeMember(room, name, false);
+          this.#members(room, true).add(name);
+          if (account) this.#persistent.add(room);
         },
         room: (room, from, message) => {
           const members = this.#rooms.get(room);
@@ -771,8 +780,12 @@ export class Hub {
         continue;
       }
       const members = this.#rooms.get(room);
-      if (guestName !== null) members?.delete(guestName);
+      if (guestName !== null) {
+        members?.delete(guestName);
+        this.#cluster?.publishMember(room, guestName, false, false);
+      }
       members?.add(name);
+      this.#cluster?.publishMember(room, name, true, true);
       this.#persistent.add(room); // the store keeps it now (addRoomMembers)
     }
     // No await from here on: once the name is online, room messages reach
@@ -1216,16 +1229,20 @@ export class Hub {
   /**
    * Removes a member. A room an account has been in lives on when empty; a
    * guests' room is gone with its last member, and so is its history (the
-   * next room of that name is someone else's).
+   * next room of that name is someone else's). `here` is false for a member
+   * another node saw leave: that node has told the cluster.
    */
-  #removeMember(room: string, name: string): void {
+  #removeMember(room: string, name: string, here = true): void {
     const members = this.#rooms.get(room);
     if (!members) return;
-    members.delete(name);
+    // `here`: the member left on this node, which tells the others (and drops what is shared).
+    if (members.delete(name) && here) this.#cluster?.publishMember(room, name, false, false);
     if (members.size > 0 || this.#persistent.has(room)) return;
     this.#rooms.delete(room);
     this.#router.watchRoom(room, false);
     this.#topics.delete(room);
+    if (!here) return;
+    this.#cluster?.dropRoom(room);
     if (this.#settings.roomHistory > 0) {
       this.#store.dropHistory(room).catch((e) =>
         this.#log(`cannot drop the history of ${room}: ${e}`)
@@ -1281,8 +1298,8 @@ export class Hub {
     // From now on its room messages carry ids, so that the replay and what
     // arrives meanwhile can be told apart.
     if (history !== undefined) session.ids = true;
-    const created = !this.#rooms.has(room);
-    const like = created ? this.#rooms.lookalike(room) : undefined;
+    const createdHere = !this.#rooms.has(room);
+    const like = createdHere ? this.#rooms.lookalike(room) : undefined;
     if (like !== undefined) return response(409, `Cannot create ${room}: it looks like ${like}`);
     if (!session.rooms.has(room)) {
       const { maxRoomsPerUser, maxRooms } = this.#settings;
@@ -1292,17 +1309,22 @@ export class Hub {
           `Cannot join ${room}: you are in ${maxRoomsPerUser} rooms, the most one user may be in`,
         );
       }
-      if (created && this.#rooms.size >= maxRooms) {
+      if (createdHere && this.#rooms.size >= maxRooms) {
         return response(
           403,
           `Cannot create ${room}: the server has ${maxRooms} rooms, the most it allows`,
         );
       }
     }
+    // In a cluster, 201 only for the first join anywhere (another node may have created it).
+    let created = createdHere;
+    if (createdHere && this.#cluster) created = await this.#cluster.createRoom(room);
     // A guest that has left would stay a member for good.
     if (!this.#sessions.has(session)) return response(200);
     // Counted at once, so that joins made while the store writes cannot pass the caps.
-    this.#members(room, true).add(me);
+    const members = this.#members(room, true);
+    if (!members.has(me)) this.#cluster?.publishMember(room, me, true, session.account);
+    members.add(me);
     session.rooms.add(room);
     // In a cluster, once this is answered, what others send to the room reaches this node.
     const watching = this.#router.watchRoom(room, true);
@@ -1436,7 +1458,14 @@ export class Hub {
     if (target.startsWith("#")) {
       const members = this.#rooms.get(target);
       if (!members) return response(404, `Cannot list ${target}: no such room`);
-      const users = [...members].filter((m) => this.#online.has(m)).slice(0, WHO_MAX);
+      let users = [...members].filter((m) => this.#online.has(m));
+      if (this.#cluster) {
+        // Members online on other nodes hold their names there.
+        const elsewhere = [...members].filter((m) => !this.#online.has(m));
+        const held = await this.#cluster.held(elsewhere);
+        users = [...members].filter((m) => this.#online.has(m) || held.has(m));
+      }
+      users = users.slice(0, WHO_MAX);
       return response(200, `${users.length} online in ${target}`, { users });
     }
     const online = this.#online.get(target);
