@@ -9,7 +9,7 @@
 import { assertEquals } from "@std/assert";
 import { Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
-import { token } from "../lib/server/cluster.ts";
+import { claimKey } from "../lib/server/cluster.ts";
 import { PgStore } from "../lib/store/pg_store.ts";
 import type { JimServer } from "../lib/server/serve.ts";
 import { auth, guest, login, now, RawClient, register, startServer } from "./_helpers.ts";
@@ -183,11 +183,11 @@ Deno.test("cluster: a node whose claim another node took drops its session (no t
   const nc = await connect({ servers: c.nats.url.slice("nats://".length) });
   try {
     const kv = await new Kvm(nc).open("jim_names");
-    await kv.put(token("ann"), "another-node");
+    await kv.put(claimKey("ann"), "another-node");
     const notice = await ann.take((o) => o.response === 101, CLAIM_TTL_MS + 3000);
     assertEquals(notice.alert ?? notice.error ?? notice.message, "ann is connected elsewhere now");
     await ann.waitClosed(3000);
-    assertEquals((await kv.get(token("ann")))?.string(), "another-node");
+    assertEquals((await kv.get(claimKey("ann")))?.string(), "another-node");
   } finally {
     await nc.close();
   }
@@ -358,6 +358,52 @@ Deno.test("cluster: an account's room membership made on one node reaches the ot
   assertEquals(sent.response, 200);
   const m = await acct.message();
   assertEquals([m.from, m.to, m.message], ["eve", "#kept", "still here"]);
+});
+
+Deno.test("cluster: names that look alike are refused across nodes, for guests and registration", async () => {
+  await using c = await cluster();
+  const [n1, n2, n3] = c.nodes;
+  await using ann = await guest(n1!.port, "ann");
+  const lookalike = "\u0430nn"; // Cyrillic a
+  await using other = await RawClient.connect(n2!.port);
+  const like = await other.request({
+    action: "presence",
+    time: now(),
+    user: { account_name: lookalike },
+  });
+  assertEquals([like.response, like.error], [
+    409,
+    `Cannot use the name ${lookalike}: it looks like ann, which is in use`,
+  ]);
+  await using registrar = await RawClient.connect(n3!.port);
+  const same = await registrar.request({
+    action: "register",
+    time: now(),
+    user: { account_name: "ann", password: "correct horse" },
+  });
+  assertEquals([same.response, same.error], [409, "Cannot register ann: the name is in use"]);
+  const similar = await registrar.request({
+    action: "register",
+    time: now(),
+    user: { account_name: lookalike, password: "correct horse" },
+  });
+  assertEquals([similar.response, similar.error], [
+    409,
+    `Cannot register ${lookalike}: it looks like ann, which is in use`,
+  ]);
+  // Once ann leaves, the look-alike is free on the other node.
+  ann.close();
+  await ann.waitClosed();
+  const deadline = Date.now() + 5000;
+  let answer;
+  do {
+    answer = await other.request({
+      action: "presence",
+      time: now(),
+      user: { account_name: lookalike },
+    });
+  } while (answer.response === 409 && Date.now() < deadline);
+  assertEquals(answer.response, 200);
 });
 
 Deno.test("cluster: the throwaway PostgreSQL stops", async () => {

@@ -76,6 +76,15 @@ Deno.test("LocalDirectory: a name is held by one holder, and only it can release
   assertEquals(directory.size, 0);
 });
 
+Deno.test("LocalDirectory.heldLike() names the name held that is or looks like the one asked", () => {
+  const directory = new LocalDirectory<string>();
+  assertEquals(directory.heldLike("ann"), null);
+  directory.claim("ann", "s1");
+  assertEquals(directory.heldLike("ann"), "ann");
+  assertEquals(directory.heldLike("\u0430nn"), "ann");
+  assertEquals(directory.heldLike("bob"), null);
+});
+
 Deno.test("LocalDirectory.lookalike() names a held or reserved name that looks the same", () => {
   const directory = new LocalDirectory<string>();
   directory.claim("paypal", "s1");

@@ -2,7 +2,9 @@
  * Several jim nodes as one server, through NATS (`--cluster nats://HOST:PORT`):
  *
  * - **Names** are claimed in the JetStream KV bucket `jim_names` with
- *   `create` (atomic across nodes: one winner), holding the owning node's id.
+ *   `create` (atomic across nodes: one winner), keyed by the name's
+ *   look-alike skeleton (so that two nodes cannot let two names that look
+ *   alike be held at once), holding the owning node's id and the name.
  *   The bucket has a TTL ({@linkcode ClusterOptions.claimTtlMs}); the owning
  *   node renews its claims well within it, so a dead node's names are free
  *   again within the TTL. (nats-server 2.9 has no per-key TTL.)
@@ -24,6 +26,7 @@
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { Outgoing } from "../protocol/codec.ts";
+import { skeleton } from "../protocol/names.ts";
 import { type Directory, LocalDirectory } from "./directory.ts";
 import type { FormFor, LocalDelivery, Router } from "./router.ts";
 import {
@@ -72,6 +75,11 @@ export function token(name: string): string {
   let binary = "";
   for (const b of bytes) binary += String.fromCharCode(b);
   return btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
+}
+
+/** A name's key in `jim_names`: its look-alike skeleton, so that names that look alike share one claim. */
+export function claimKey(name: string): string {
+  return token(skeleton(name));
 }
 
 /** Whether a KV write was refused because the key is not at the revision given (another holds it). */
@@ -179,12 +187,12 @@ export class Cluster {
   }
 
   /**
-   * Claims a name for this node across the cluster; false when another node
-   * (or this one) holds it.
+   * Claims a name for this node across the cluster: true, or the name that
+   * another node (or this one) holds, the same or one that looks like it.
    */
-  async claim(name: string): Promise<boolean> {
+  async claim(name: string): Promise<true | string> {
     const revision = await this.#create(name);
-    if (revision === null) return false;
+    if (revision === null) return await this.holderOf(name) ?? name;
     this.#claims.set(name, { revision, sub: this.#subscribeUser(name) });
     // The server has the subscription before the login is answered: a
     // message sent from another node right after finds the user online.
@@ -192,10 +200,30 @@ export class Cluster {
     return true;
   }
 
+  /** What a claim holds: the node, and the name (one of a skeleton's). */
+  #value(name: string): string {
+    return JSON.stringify({ node: this.nodeId, name });
+  }
+
+  /**
+   * The name held in the cluster that `name` shares a claim with (itself, or
+   * one that looks like it), or null when none is held.
+   */
+  async holderOf(name: string): Promise<string | null> {
+    const entry = await this.#kv.get(claimKey(name));
+    if (entry === null || entry.operation !== "PUT") return null;
+    try {
+      const held = JSON.parse(entry.string()).name;
+      return typeof held === "string" ? held : name;
+    } catch {
+      return name;
+    }
+  }
+
   /** Creates a name's key; its revision, or null when another holds it. */
   async #create(name: string): Promise<number | null> {
     try {
-      return await this.#kv.create(token(name), this.nodeId);
+      return await this.#kv.create(claimKey(name), this.#value(name));
     } catch (e) {
       if (isWrongRevision(e)) return null;
       throw e;
@@ -209,7 +237,7 @@ export class Cluster {
     this.#claims.delete(name);
     claim.sub.unsubscribe();
     // Only our own claim (its revision): it may have expired and been taken since.
-    this.#kv.delete(token(name), { previousSeq: claim.revision }).catch((e) => {
+    this.#kv.delete(claimKey(name), { previousSeq: claim.revision }).catch((e) => {
       if (!isWrongRevision(e)) this.#log(`cannot release the claim on ${name}: ${e}`);
     });
   }
@@ -223,7 +251,11 @@ export class Cluster {
     for (const [name, claim] of [...this.#claims]) {
       try {
         try {
-          claim.revision = await this.#kv.update(token(name), this.nodeId, claim.revision);
+          claim.revision = await this.#kv.update(
+            claimKey(name),
+            this.#value(name),
+            claim.revision,
+          );
           continue;
         } catch (e) {
           if (!isWrongRevision(e)) throw e;
@@ -337,12 +369,8 @@ export class Cluster {
 
   /** Which of `names` some node holds now (their claims in the KV bucket). */
   async held(names: string[]): Promise<Set<string>> {
-    const entries = await Promise.all(names.map((name) => this.#kv.get(token(name))));
-    const held = new Set<string>();
-    entries.forEach((entry, i) => {
-      if (entry !== null && entry.operation === "PUT") held.add(names[i]!);
-    });
-    return held;
+    const holders = await Promise.all(names.map((name) => this.holderOf(name)));
+    return new Set(names.filter((name, i) => holders[i] === name));
   }
 
   /** Publishes a room message for the other nodes' members. */
@@ -364,7 +392,7 @@ export class Cluster {
     await Promise.all(claims.map(async ([name, claim]) => {
       claim.sub.unsubscribe();
       try {
-        await this.#kv.delete(token(name), { previousSeq: claim.revision });
+        await this.#kv.delete(claimKey(name), { previousSeq: claim.revision });
       } catch {
         // Taken since, or NATS is away: the TTL frees it.
       }
@@ -385,8 +413,12 @@ export class ClusterDirectory<H> extends LocalDirectory<H> {
     this.#cluster = cluster;
   }
 
-  override acquire(name: string): Promise<boolean> {
+  override acquire(name: string): Promise<true | string> {
     return this.#cluster.claim(name);
+  }
+
+  override async heldLike(name: string): Promise<string | null> {
+    return (await super.heldLike(name)) ?? await this.#cluster.holderOf(name);
   }
 
   override abandon(name: string): void {

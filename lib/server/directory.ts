@@ -21,11 +21,16 @@ export interface Directory<H> {
   has(name: string): boolean;
   /**
    * Takes a name for this node before it is claimed: in a cluster, across
-   * every node (false when any holds it); a local directory has nobody else
-   * to ask (true). Followed by {@linkcode claim}, or {@linkcode abandon} if
-   * the name is not taken after all.
+   * every node (when any holds it or a name that looks like it: that name);
+   * a local directory has nobody else to ask (true). Followed by
+   * {@linkcode claim}, or {@linkcode abandon} if the name is not taken after all.
    */
-  acquire(name: string): boolean | Promise<boolean>;
+  acquire(name: string): true | Promise<true | string>;
+  /**
+   * The name held that `name` is or looks like, here or (in a cluster) on
+   * any node; null when none is.
+   */
+  heldLike(name: string): string | null | Promise<string | null>;
   /** Gives back a name acquired and then not claimed. */
   abandon(name: string): void;
   /** Gives a name to a holder (replacing any other holder of it). */
@@ -68,8 +73,12 @@ export class LocalDirectory<H> implements Directory<H> {
     return this.#held.has(name);
   }
 
-  acquire(_name: string): boolean | Promise<boolean> {
+  acquire(_name: string): true | Promise<true | string> {
     return true;
+  }
+
+  heldLike(name: string): string | null | Promise<string | null> {
+    return this.#held.has(name) ? name : this.#held.lookalike(name) ?? null;
   }
 
   abandon(_name: string): void {}

@@ -169,6 +169,11 @@ type Handler<A extends Request["action"]> = (
 /** A handler for every action. */
 type Handlers = { [A in Request["action"]]: Handler<A> };
 
+/** Why `name` cannot be taken while `held` (itself, or a name like it) is held. */
+function inUse(name: string, held: string): string {
+  return held === name ? "it is in use" : `it looks like ${held}, which is in use`;
+}
+
 /** Presence, rooms and delivery for one server. */
 export class Hub {
   readonly #store: Store;
@@ -598,7 +603,8 @@ export class Hub {
     if (!this.#sessions.has(session)) return response(200);
     const acquired = this.#online.acquire(name);
     if (acquired !== true) {
-      if (!(await acquired)) return response(409, `Cannot use the name ${name}: it is in use`);
+      const held = await acquired;
+      if (held !== true) return response(409, `Cannot use the name ${name}: ${inUse(name, held)}`);
       // The cluster answered: the session may have gone, or the name been taken here.
       if (!this.#sessions.has(session) || this.#online.has(name)) {
         this.#online.abandon(name);
@@ -751,8 +757,10 @@ export class Hub {
     const mine = this.#online.get(name) === session;
     if (!mine) {
       const acquired = this.#online.acquire(name);
-      if (acquired !== true && !(await acquired)) {
-        return response(409, `Cannot authenticate: ${name} is already connected`);
+      const held = acquired === true ? true : await acquired;
+      if (held === name) return response(409, `Cannot authenticate: ${name} is already connected`);
+      if (held !== true) {
+        return response(409, `Cannot authenticate: ${name} looks like ${held}, which is in use`);
       }
     }
     // Another connection may have logged in while the store answered.
@@ -999,6 +1007,13 @@ export class Hub {
     if (claimed) {
       this.#guard.fail(name, address);
       return response(409, `Cannot register ${name}: ${claimed}`);
+    }
+    // In a cluster, a guest may hold the name, or one like it, on another node.
+    const heldElsewhere = await this.#online.heldLike(name);
+    if (heldElsewhere !== null && heldElsewhere !== session.name) {
+      this.#guard.fail(name, address);
+      const why = heldElsewhere === name ? "the name is in use" : inUse(name, heldElsewhere);
+      return response(409, `Cannot register ${name}: ${why}`);
     }
     // Hashing is the expensive part: one address gets only a few at a time
     // and a few accounts an hour, and registrations wait behind logins, so a
