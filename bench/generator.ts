@@ -27,6 +27,13 @@ export interface GeneratorConfig {
   target: TargetKind;
   hostname: string;
   port: number;
+  /**
+   * JIM only: several nodes of one cluster. Client i of a direct or room
+   * setup connects to `ports[i % ports.length]`, so that the two clients of
+   * a pair are always on different nodes, and most of a room's members are
+   * on a node other than the sender's.
+   */
+  ports?: number[];
   /** Connections opened concurrently during setup (ngircd's backlog is 10). */
   connectBatch: number;
   /** Characters in each message payload. */
@@ -127,6 +134,8 @@ function fatal(message: string): never {
 class Generator {
   readonly #config: GeneratorConfig;
   readonly #driver: Driver;
+  /** One driver per cluster node (just `#driver` without `ports`). */
+  readonly #spread: Driver[];
   readonly #clients: BenchClient[] = [];
   #senders: Sender[] = [];
   readonly #senderByIndex = new Map<number, Sender>();
@@ -162,6 +171,9 @@ class Generator {
       : config.target === "nats"
       ? unackedDriver(hostname, port, (name, hooks) => new NatsClient(name, hooks))
       : new JimDriver({ hostname, port, relay: config.target === "relay" });
+    this.#spread = config.target === "jim" && config.ports && config.ports.length > 0
+      ? config.ports.map((p) => new JimDriver({ hostname, port: p }))
+      : [this.#driver];
     this.#pad = "x".repeat(Math.max(config.size, 64));
     this.#hooks = {
       onDeliver: (client, payload) => this.#onDeliver(client, payload),
@@ -242,12 +254,18 @@ class Generator {
     this.#senderByIndex.set(index, s);
   }
 
+  /** The driver for client `index` of a direct or room setup (one node unless `ports`). */
+  #spreadDriver(index: number): Driver {
+    return this.#spread[index % this.#spread.length]!;
+  }
+
   async #directSetup(pairs: number, firstPair: number): Promise<unknown> {
     const t0 = performance.now();
     const clients = await this.#openMany(pairs * 2, (i) => {
       const pair = firstPair + Math.floor(i / 2);
       const group: RelayGroup = { key: `p${pair}`, size: 2 };
-      return this.#driver.connect(`u${firstPair * 2 + i}`, this.#hooks, group);
+      const index = firstPair * 2 + i;
+      return this.#spreadDriver(index).connect(`u${index}`, this.#hooks, group);
     });
     await this.#relayReady(clients);
     this.#clients.push(...clients);
@@ -263,7 +281,7 @@ class Generator {
     const t0 = performance.now();
     const group: RelayGroup = { key: room, size: members };
     const clients = await this.#openMany(members, async (i) => {
-      const c = await this.#driver.connect(`m${i}`, this.#hooks, group);
+      const c = await this.#spreadDriver(i).connect(`m${i}`, this.#hooks, group);
       await c.join(room);
       return c;
     });

@@ -28,6 +28,8 @@ import { newToken } from "../lib/auth/token.ts";
 import { SqliteStore } from "../lib/store/sqlite_store.ts";
 import type { Command, GeneratorConfig, RunResult, TargetKind } from "./generator.ts";
 import { ensureNats, natsArgs } from "./nats.ts";
+import { startNats } from "../tests/_nats.ts";
+import { startPostgres } from "../tests/_postgres.ts";
 import { ensureNgircd, ngircdConfig } from "./ngircd.ts";
 import {
   fmtBytes,
@@ -80,6 +82,12 @@ Options:
   --offline-accounts N       offline: recipient accounts (default 100)
   --offline-senders N        offline: sending connections (default 50)
   --server-arg ARG           extra argument for the jim server (repeatable)
+  --cluster N                direct and room only, jim only: the same workloads on one
+                             node without --cluster, then on 1..N nodes sharing a
+                             nats-server (-js) and a PostgreSQL the bench starts on free
+                             loopback ports; clients spread over the nodes so that most
+                             deliveries cross nodes; CPU/delivery counts every jim node
+                             and nats-server (needs nats-server and postgresql installed)
   --profile DIR              run the jim server with --cpu-prof into DIR
   --no-install               do not apt-get install ngircd or nats-server when missing
   --help                     this text
@@ -114,10 +122,14 @@ export interface BenchOptions {
   serverArgs: string[];
   profile: string | null;
   install: boolean;
+  /** `--cluster N`: the cluster variant over 1..N nodes, or null */
+  cluster: number | null;
 }
 
 const WORKLOADS = ["direct", "room", "idle", "storm", "reconnect", "offline"];
 const TARGETS = ["jim", "relay", "ngircd", "nats"];
+/** What `--cluster` runs: the hot path, where the NATS hop adds its cost. */
+const CLUSTER_WORKLOADS = ["direct", "room"];
 /**
  * The quick run (CI) leaves nats out unless named: it would add about 30% to
  * the run, and an apt-get install on a fresh machine. The full suite keeps it
@@ -183,6 +195,7 @@ export function parseBenchArgs(args: string[]): BenchOptions | null {
     "offline",
     "offline-accounts",
     "offline-senders",
+    "cluster",
   ];
   const flags = parseArgs(args, {
     boolean: ["quick", "help", "install"],
@@ -202,10 +215,31 @@ export function parseBenchArgs(args: string[]): BenchOptions | null {
   const roomSizes = flags["room-sizes"] === undefined
     ? (quick ? [10, 40] : [50, 500])
     : String(flags["room-sizes"]).split(",").map((s) => positive(s, "room-sizes", 0));
+  let cluster: number | null = null;
+  if (flags.cluster !== undefined) {
+    cluster = positive(flags.cluster, "cluster", 0);
+    if (!Number.isInteger(cluster) || cluster > 9) {
+      throw new UsageError(`Cannot parse --cluster: must be a whole number 1..9`);
+    }
+    if (flags.targets !== undefined && String(flags.targets).trim() !== "jim") {
+      throw new UsageError("Cannot parse --targets: --cluster runs jim only");
+    }
+  }
+  const only = list(flags.only, WORKLOADS, "only", cluster ? CLUSTER_WORKLOADS : WORKLOADS);
+  if (cluster) {
+    for (const w of only) {
+      if (!CLUSTER_WORKLOADS.includes(w)) {
+        throw new UsageError(`Cannot parse --only: --cluster runs direct and room only`);
+      }
+    }
+  }
   return {
     quick,
-    only: list(flags.only, WORKLOADS, "only"),
-    targets: list(flags.targets, TARGETS, "targets", quick ? QUICK_TARGETS : TARGETS),
+    cluster,
+    only,
+    targets: cluster
+      ? new Set(["jim"])
+      : list(flags.targets, TARGETS, "targets", quick ? QUICK_TARGETS : TARGETS),
     seconds: positive(flags.seconds, "seconds", q(5, 1)),
     pairs: positive(flags.pairs, "pairs", q(50, 5)),
     size,
@@ -330,6 +364,12 @@ async function launch(
 
 interface JimServerOptions {
   db: string;
+  /** `--store` URL (then `db` is not passed) */
+  store?: string;
+  /** `--cluster` NATS URL */
+  cluster?: string;
+  /** the process's name in progress and log file names */
+  name?: string;
   hashIterations?: number | null;
   offlineLimit?: number;
 }
@@ -352,7 +392,10 @@ const warned = new Set<string>();
 
 async function startJim(ctx: Context, port: number, o: JimServerOptions): Promise<Target> {
   const help = await jimHelp();
-  const args = ["-p", String(port), "-a", "127.0.0.1", "--db", o.db];
+  const args = ["-p", String(port), "-a", "127.0.0.1"];
+  if (o.store) args.push("--store", o.store);
+  else args.push("--db", o.db);
+  if (o.cluster) args.push("--cluster", o.cluster);
   const wanted: [string, string | null][] = [
     ["--rate-limit", "0"],
     ["--max-per-address", "0"],
@@ -382,7 +425,13 @@ async function startJim(ctx: Context, port: number, o: JimServerOptions): Promis
   if (ctx.options.profile) {
     deno.push("--cpu-prof", `--cpu-prof-dir=${ctx.options.profile}`);
   }
-  return await launch("jim", "jim", port, [...deno, `${ROOT}server.ts`, ...args], ctx.dir);
+  return await launch(
+    o.name ?? "jim",
+    "jim",
+    port,
+    [...deno, `${ROOT}server.ts`, ...args],
+    ctx.dir,
+  );
 }
 
 async function startTarget(ctx: Context, name: string, o?: JimServerOptions): Promise<Target> {
@@ -565,13 +614,14 @@ interface Measured {
 
 /** Runs one phase on every generator at once, with server CPU sampled around it. */
 async function measure(
-  target: Target,
+  target: Target | number[],
   gens: GeneratorProcess[],
   command: Command,
 ): Promise<Measured> {
-  const before = await sampleProcess(target.pid);
+  const pids = Array.isArray(target) ? target : [target.pid];
+  const before = await sampleAll(pids);
   const results = await Promise.all(gens.map((g) => g.send<RunResult>(command)));
-  const after = await sampleProcess(target.pid);
+  const after = await sampleAll(pids);
   const delivery = new Histogram();
   const ack = new Histogram();
   const scheduled = new Histogram();
@@ -598,6 +648,16 @@ async function measure(
     scheduled: scheduled.toJSON(),
   };
   return { run, delivery, ack, scheduled, cpuSeconds: after.cpuSeconds - before.cpuSeconds, after };
+}
+
+/** Several processes' CPU and memory, summed (one cluster's nodes and its NATS). */
+async function sampleAll(pids: number[]): Promise<ProcSample> {
+  const samples = await Promise.all(pids.map((pid) => sampleProcess(pid)));
+  return {
+    cpuSeconds: samples.reduce((a, s) => a + s.cpuSeconds, 0),
+    rssBytes: samples.reduce((a, s) => a + s.rssBytes, 0),
+    peakRssBytes: samples.reduce((a, s) => a + s.peakRssBytes, 0),
+  };
 }
 
 function runRow(
@@ -650,14 +710,22 @@ async function withTarget<T>(
   }
 }
 
-async function withGens<T>(
+function withGens<T>(
   ctx: Context,
   target: Target,
   n: number,
   fn: (gens: GeneratorProcess[]) => Promise<T>,
 ): Promise<T> {
+  return withGensConfig(genConfig(ctx, target), n, fn);
+}
+
+async function withGensConfig<T>(
+  config: GeneratorConfig,
+  n: number,
+  fn: (gens: GeneratorProcess[]) => Promise<T>,
+): Promise<T> {
   const gens = await Promise.all(
-    Array.from({ length: n }, () => GeneratorProcess.start(genConfig(ctx, target))),
+    Array.from({ length: n }, () => GeneratorProcess.start(config)),
   );
   try {
     return await fn(gens);
@@ -989,6 +1057,226 @@ async function offline(ctx: Context): Promise<void> {
     }), { db, hashIterations, offlineLimit: Math.ceil(o.offline / recipients.length) * 2 });
 }
 
+/** One layout of the cluster variant: `nodes` jim processes, clustered or a plain single node. */
+interface Layout {
+  label: string;
+  nodes: number;
+  clustered: boolean;
+}
+
+/**
+ * `--cluster N`: direct and room on a plain node (SQLite in memory, no
+ * NATS), then on 1..N clustered nodes. The second phase of each runs at one
+ * fixed rate for every layout (`--direct-rate`/`--room-rate`, else half the
+ * plain node's maximum), so that CPU per delivery compares the layouts at the
+ * same load. All processes share this machine's cores: the figures are the
+ * cost of the NATS hop, not how the cluster scales.
+ */
+async function cluster(ctx: Context): Promise<void> {
+  const o = ctx.options;
+  const n = o.cluster!;
+  const layouts: Layout[] = [{ label: "jim, 1 node, no cluster", nodes: 1, clustered: false }];
+  for (let k = 1; k <= n; k++) {
+    layouts.push({ label: `jim, ${k} node${k > 1 ? "s" : ""} + NATS`, nodes: k, clustered: true });
+  }
+  progress("cluster: starting nats-server and PostgreSQL");
+  await using nats = await startNats();
+  await using pg = await startPostgres();
+  let databases = 0;
+  const withNodes = async <T>(
+    layout: Layout,
+    fn: (nodes: Target[], pids: number[]) => Promise<T>,
+  ): Promise<T> => {
+    const nodes: Target[] = [];
+    try {
+      const store = layout.clustered ? await pg.createDatabase(`bench${databases++}`) : undefined;
+      // One at a time: the first migrates the schema, the others find it done.
+      for (let i = 0; i < layout.nodes; i++) {
+        const server: JimServerOptions = { db: ":memory:", name: `jim${i}` };
+        if (store) {
+          server.store = store;
+          server.cluster = nats.url;
+        }
+        nodes.push(await startJim(ctx, freePort(), server));
+      }
+      const pids = nodes.map((t) => t.pid);
+      if (layout.clustered) pids.push(nats.pid);
+      return await fn(nodes, pids);
+    } catch (e) {
+      if (e instanceof BenchError) {
+        for (const t of nodes) {
+          const log = await tail(t.log);
+          if (log) e.message += `\n--- ${t.name} log ---\n${log}`;
+        }
+      }
+      throw e;
+    } finally {
+      // SIGTERM: each node deletes its name claims, so the next layout can take the same names.
+      await Promise.all(nodes.map((t) => t.stop()));
+    }
+  };
+  const gensFor =
+    (nodes: Target[], count: number) => (fn: (g: GeneratorProcess[]) => Promise<void>) =>
+      withGensConfig(
+        { ...genConfig(ctx, nodes[0]!), ports: nodes.map((t) => t.port) },
+        count,
+        fn,
+      );
+  const row = (r: Row, layout: Layout, natsCpu: number | null): Row => {
+    r.target = layout.label;
+    if (natsCpu !== null) {
+      const raw = r.raw as { deliveries: number; seconds: number };
+      r.notes.push(`nats-server ${(natsCpu * 1e6 / raw.deliveries).toFixed(1)} µs/delivery`);
+    }
+    r.notes = r.notes.map((s) => s.replace("server CPU", "CPU of all"));
+    return r;
+  };
+  const natsCpuOf = async <T>(
+    layout: Layout,
+    fn: () => Promise<T>,
+  ): Promise<[T, number | null]> => {
+    if (!layout.clustered) return [await fn(), null];
+    const before = (await sampleProcess(nats.pid)).cpuSeconds;
+    const result = await fn();
+    return [result, (await sampleProcess(nats.pid)).cpuSeconds - before];
+  };
+
+  if (o.only.has("direct")) {
+    let rate = o.directRate;
+    for (const layout of layouts) {
+      progress(`cluster direct: ${layout.label}, ${o.pairs} pairs`);
+      await withNodes(layout, (nodes, pids) =>
+        gensFor(nodes, o.procs)(async (gens) => {
+          const per = Math.ceil(o.pairs / gens.length);
+          await Promise.all(gens.map((g, i) =>
+            g.send({
+              cmd: "direct-setup",
+              pairs: Math.max(0, Math.min(per, o.pairs - i * per)),
+              firstPair: i * per,
+            })
+          ));
+          const [max, maxNats] = await natsCpuOf(layout, () =>
+            measure(pids, gens, {
+              cmd: "run",
+              mode: "window",
+              window: o.window,
+              rate: 0,
+              seconds: o.seconds,
+            }));
+          const fake = { ...nodes[0]!, name: layout.label };
+          ctx.rows.push(
+            row(
+              runRow("cluster direct: max", fake, max, "msg", `cluster-direct-max`),
+              layout,
+              maxNats,
+            ),
+          );
+          rate ??= max.run.messages / max.run.seconds / 2;
+          const [fixed, fixedNats] = await natsCpuOf(layout, () =>
+            measure(pids, gens, {
+              cmd: "run",
+              mode: "rate",
+              window: o.window * 4,
+              rate: rate! / gens.length,
+              seconds: o.seconds,
+            }));
+          ctx.rows.push(
+            row(
+              runRow(
+                `cluster direct: ${fmtRate(rate!)} msg/s`,
+                fake,
+                fixed,
+                "msg",
+                "cluster-direct-fixed",
+              ),
+              layout,
+              fixedNats,
+            ),
+          );
+        }));
+    }
+  }
+  if (o.only.has("room")) {
+    for (const members of o.roomSizes) {
+      let rate = o.roomRate;
+      for (const layout of layouts) {
+        progress(`cluster room: ${layout.label}, ${members} members, ${o.roomSenders} senders`);
+        await withNodes(layout, (nodes, pids) =>
+          gensFor(nodes, 1)(async (gens) => {
+            await gens[0]!.send({
+              cmd: "room-setup",
+              members,
+              senders: Math.min(o.roomSenders, members),
+              room: "#bench",
+            });
+            const [max, maxNats] = await natsCpuOf(layout, () =>
+              measure(pids, gens, {
+                cmd: "run",
+                mode: "window",
+                window: o.roomWindow,
+                rate: 0,
+                seconds: o.seconds,
+              }));
+            const fake = { ...nodes[0]!, name: layout.label };
+            ctx.rows.push(
+              row(
+                runRow(
+                  `cluster room ${members}: max`,
+                  fake,
+                  max,
+                  "delivery",
+                  `cluster-room${members}-max`,
+                ),
+                layout,
+                maxNats,
+              ),
+            );
+            rate ??= max.run.messages / max.run.seconds / 2;
+            const [fixed, fixedNats] = await natsCpuOf(layout, () =>
+              measure(pids, gens, {
+                cmd: "run",
+                mode: "rate",
+                window: o.roomWindow * 4,
+                rate: rate!,
+                seconds: o.seconds,
+              }));
+            ctx.rows.push(
+              row(
+                runRow(
+                  `cluster room ${members}: ${fmtRate(rate!)} msg/s`,
+                  fake,
+                  fixed,
+                  "delivery",
+                  `cluster-room${members}-fixed`,
+                ),
+                layout,
+                fixedNats,
+              ),
+            );
+          }));
+      }
+    }
+  }
+  hopNotes(ctx.rows);
+}
+
+/** Adds to each clustered row the CPU per delivery it costs over the plain node at the same load. */
+function hopNotes(rows: Row[]): void {
+  for (const r of rows) {
+    if (!r.key?.startsWith("cluster-") || r.target.includes("no cluster")) continue;
+    const base = rows.find((b) =>
+      b.key === r.key && b.workload === r.workload && b.target.includes("no cluster")
+    );
+    if (!base?.cpuUsPerMsg || !r.cpuUsPerMsg) continue;
+    const extra = r.cpuUsPerMsg - base.cpuUsPerMsg;
+    r.notes.unshift(
+      `${extra >= 0 ? "+" : ""}${extra.toFixed(1)} µs/delivery (${
+        (r.cpuUsPerMsg / base.cpuUsPerMsg).toFixed(2)
+      }×) vs no cluster`,
+    );
+  }
+}
+
 // -- report --
 
 function ratioNotes(rows: Row[]): void {
@@ -1205,7 +1493,8 @@ async function main(): Promise<number> {
   };
   let failure: BenchError | null = null;
   try {
-    for (const name of WORKLOADS) if (options.only.has(name)) await work[name]!(ctx);
+    if (options.cluster) await cluster(ctx);
+    else for (const name of WORKLOADS) if (options.only.has(name)) await work[name]!(ctx);
   } catch (e) {
     if (!(e instanceof BenchError)) throw e;
     failure = e;
@@ -1213,9 +1502,13 @@ async function main(): Promise<number> {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
   ratioNotes(ctx.rows);
-  const results = checks(ctx.rows);
+  // The targets are a single server's; the cluster variant reports costs only.
+  const results = options.cluster ? [] : checks(ctx.rows);
   const seconds = (performance.now() - started) / 1000;
-  const title = `jim benchmark${options.quick ? " (quick)" : ""}: commit ${commitId}, ` +
+  const title =
+    `jim benchmark${options.quick ? " (quick)" : ""}${
+      options.cluster ? `, --cluster ${options.cluster}` : ""
+    }: commit ${commitId}, ` +
     `${machine.nproc} cores, ${
       fmtBytes(machine.memoryBytes)
     }, ${machine.cpu}, deno ${machine.deno}` +
