@@ -4,8 +4,8 @@
  * generator must fail loudly).
  */
 
-import { assert, assertEquals, assertRejects } from "@std/assert";
-import { GeneratorProcess, parseBenchArgs } from "../bench/run.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
+import { GeneratorProcess, parseBenchArgs, UsageError } from "../bench/run.ts";
 import { natsArgs } from "../bench/nats.ts";
 import type { GeneratorConfig, RunResult, TargetKind } from "../bench/generator.ts";
 import { Histogram } from "../bench/stats.ts";
@@ -90,6 +90,54 @@ Deno.test("parseBenchArgs() runs nats by default, but not in a quick run unless 
 });
 
 // -- Histogram --
+
+Deno.test("parseBenchArgs() --cluster runs jim's direct and room only, and refuses the rest", () => {
+  const o = parseBenchArgs(["--cluster", "3"])!;
+  assertEquals(o.cluster, 3);
+  assertEquals([...o.targets], ["jim"]);
+  assertEquals([...o.only], ["direct", "room"]);
+  assertEquals(parseBenchArgs(["--quick"])!.cluster, null);
+  assertEquals([...parseBenchArgs(["--cluster", "2", "--only", "room"])!.only], ["room"]);
+  for (
+    const [args, message] of [
+      [["--cluster", "0"], "Cannot parse --cluster: 0"],
+      [["--cluster", "1.5"], "Cannot parse --cluster: must be a whole number 1..9"],
+      [
+        ["--cluster", "2", "--only", "idle"],
+        "Cannot parse --only: --cluster runs direct and room only",
+      ],
+      [["--cluster", "2", "--targets", "nats"], "Cannot parse --targets: --cluster runs jim only"],
+    ] as const
+  ) {
+    assertThrows(() => parseBenchArgs([...args]), UsageError, message);
+  }
+});
+
+Deno.test("generator spreads clients over the ports it is given, one node after the other", async () => {
+  // Two servers that are not a cluster: where each name was claimed shows where its client went.
+  await using a = await startServer();
+  await using b = await startServer();
+  await using gen = await GeneratorProcess.start({
+    ...config("jim", a.port),
+    ports: [a.port, b.port],
+  });
+  await gen.send({ cmd: "room-setup", members: 4, senders: 1, room: "#spread" });
+  const spread: [string, number, number][] = [
+    ["m0", a.port, b.port],
+    ["m1", b.port, a.port],
+    ["m2", a.port, b.port],
+    ["m3", b.port, a.port],
+  ];
+  for (const [name, holder, other] of spread) {
+    await using taken = await RawClient.connect(holder);
+    const t = await taken.request({ action: "presence", time: 1, user: { account_name: name } });
+    assertEquals(t.response, 409, `${name} is held on its node`);
+    await using free = await RawClient.connect(other);
+    const f = await free.request({ action: "presence", time: 1, user: { account_name: name } });
+    assertEquals(f.response, 200, `${name} is free on the other node`);
+  }
+  await gen.send({ cmd: "close" });
+});
 
 Deno.test("Histogram.quantile() stays within 1% of the exact value", () => {
   const h = new Histogram();
