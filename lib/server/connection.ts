@@ -17,7 +17,8 @@ import {
   unixTime,
 } from "../protocol/messages.ts";
 import { isClientAnswer, validateRequest } from "../protocol/validate.ts";
-import type { Hub, Peer, Session } from "./hub.ts";
+import type { Hub } from "./hub.ts";
+import type { Peer, Session } from "./sessions.ts";
 import type { ServerSettings } from "./options.ts";
 import { TokenBucket } from "./token_bucket.ts";
 import type { Transport } from "./transport.ts";

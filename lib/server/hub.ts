@@ -32,68 +32,11 @@ import { HashQueueFullError, HashScheduler, HashSchedulerClosedError } from "./h
 import { sourceKey } from "./source_key.ts";
 import { WindowQuota } from "./window_quota.ts";
 import { type Directory, LocalDirectory } from "./directory.ts";
-import { type LocalDelivery, LocalRouter, type Router } from "./router.ts";
+import { LocalRouter, type Router } from "./router.ts";
 import { type Cluster, ClusterDirectory, ClusterRouter } from "./cluster.ts";
+import { type Peer, type Session, Sessions } from "./sessions.ts";
 
-/** What the hub needs of a connection. */
-export interface Peer {
-  /** The source address, for per-address limits and logs. */
-  readonly address: string;
-  /** Queues an object; false when it was not queued (closed, or too slow and now closing). */
-  send(message: Outgoing): boolean;
-  /** Resolves once everything queued so far is written; false if the peer closed first. */
-  drain(): Promise<boolean>;
-  /** Closes the connection after what is queued. */
-  close(reason: string): void;
-  /**
-   * Closes at once: what is still queued goes back to {@linkcode Hub.disconnect}
-   * as unsent (for a peer too slow to keep up).
-   */
-  abort(reason: string): void;
-}
-
-/** One connection's state in the hub. */
-export interface Session {
-  readonly peer: Peer;
-  /** The name it is known by: a guest name or an account; null before presence. */
-  name: string | null;
-  /** Whether `name` is an authenticated account. */
-  account: boolean;
-  status: string;
-  /** Rooms this session is in (for guests, the only record of membership). */
-  readonly rooms: Set<string>;
-  /**
-   * Direct messages that arrived while its offline mail is being delivered,
-   * held so that they follow that mail; null when none is being delivered.
-   */
-  held: Outgoing[] | null;
-  /** A guest's contact list (an account's is in the store). */
-  readonly contacts: Set<string>;
-  /**
-   * Someone's contact list has named it: the seed's probe is for checking
-   * such clients (see serve.ts).
-   */
-  watched: boolean;
-  /** It asked for the users online (`get_users`): it is told when they change (205). */
-  watchesUsers: boolean;
-  /** The public key it announced in its presence (the lessons' end-to-end encryption). */
-  pubkey: string | null;
-  /** Settles once its offline mail has gone out; null when none is being delivered. */
-  delivering: Promise<void> | null;
-  /** The id of the last stored message written to its socket (0: none). */
-  written: number;
-  /** The id up to which the store was told the mail arrived. */
-  acked: number;
-  /** It asked for history: its messages carry ids, and it is told of topic changes. */
-  ids: boolean;
-  /** The names whose presence it asked to be told of (`contacts`); null when it never asked. */
-  watching: Set<string> | null;
-  /**
-   * For an account that shows its presence to its contacts only: the names
-   * on its contact list, who alone see it. Null: everyone sees it.
-   */
-  shownTo: Set<string> | null;
-}
+export type { Peer, Session } from "./sessions.ts";
 
 /** What `jim admin rooms` lists of one room. */
 export interface RoomSummary {
@@ -141,8 +84,6 @@ export interface HubOptions {
 
 /** Offline messages handed to a connection per round of delivery. */
 const OFFLINE_BATCH = 100;
-/** Direct messages held per session while its offline mail goes out; more drop the session. */
-const HELD_MAX = 1000;
 /** Names `who` lists at most. */
 const WHO_MAX = 200;
 /** The window of `registerLimit`, in ms. */
@@ -194,8 +135,8 @@ export class Hub {
   readonly #cluster: Cluster | null;
   /** Room name → member names (persistent account members and online guests). */
   readonly #rooms = new NameMap<Set<string>>();
-  /** All connected sessions, named or not. */
-  readonly #sessions = new Set<Session>();
+  /** The sessions of this node, and the one way to hand a message to one. */
+  readonly #sessions: Sessions;
   /** Offline messages being delivered: already in the store, never to be stored again. */
   readonly #fromStore = new WeakSet<Outgoing>();
   /** A 205 is queued for the users who watch the list (see #usersChanged). */
@@ -219,14 +160,14 @@ export class Hub {
   readonly #watchers = new Map<string, Set<Session>>();
 
   private constructor(options: HubOptions) {
-    const delivery: LocalDelivery<Session> = {
-      direct: (target, out) => this.#deliverDirect(target, out),
-      room: (target, out) => void target.peer.send(out),
-    };
     this.#cluster = options.cluster ?? null;
-    if (options.cluster) {
-      const cluster = options.cluster;
-      this.#online = new ClusterDirectory<Session>(cluster);
+    const cluster = options.cluster;
+    this.#online = cluster ? new ClusterDirectory<Session>(cluster) : new LocalDirectory<Session>();
+    const delivery = this.#sessions = new Sessions({
+      directory: this.#online,
+      dropped: (session, rest) => void this.disconnect(session, rest),
+    });
+    if (cluster) {
       this.#router = new ClusterRouter<Session>({
         cluster,
         directory: this.#online,
@@ -239,7 +180,7 @@ export class Hub {
           if (!target) return false;
           const out = new Outgoing(message);
           if (guest) this.#fromGuest.add(out);
-          this.#deliverDirect(target, out);
+          this.#sessions.direct(target, out);
           return true;
         },
         lost: (name) => {
@@ -257,12 +198,13 @@ export class Hub {
           if (!members) return;
           const out = new Outgoing(message);
           for (const member of members) {
-            if (member !== from) this.#online.get(member)?.peer.send(out);
+            if (member === from) continue;
+            const target = this.#online.get(member);
+            if (target) this.#sessions.room(target, out);
           }
         },
       });
     } else {
-      this.#online = new LocalDirectory<Session>();
       this.#router = new LocalRouter<Session>({ directory: this.#online, delivery });
     }
     this.#store = options.store;
@@ -326,26 +268,7 @@ export class Hub {
 
   /** Registers a new connection. */
   connect(peer: Peer): Session {
-    const session: Session = {
-      peer,
-      name: null,
-      account: false,
-      status: "",
-      rooms: new Set(),
-      held: null,
-      contacts: new Set(),
-      watched: false,
-      watchesUsers: false,
-      pubkey: null,
-      delivering: null,
-      written: 0,
-      acked: 0,
-      ids: false,
-      watching: null,
-      shownTo: null,
-    };
-    this.#sessions.add(session);
-    return session;
+    return this.#sessions.open(peer);
   }
 
   /**
@@ -357,13 +280,11 @@ export class Hub {
     const name = session.name;
     // Called again later for a session that has left, it only keeps what
     // its closing connection could not write in the end.
-    if (this.#sessions.delete(session)) {
+    const held = this.#sessions.close(session);
+    if (held !== null) {
       this.#usersWatchers.delete(session);
       this.#unwatch(session);
-      if (session.held) {
-        unsent = [...unsent, ...session.held];
-        session.held = null;
-      }
+      if (held.length > 0) unsent = [...unsent, ...held];
       if (name !== null && this.#online.release(name, session)) {
         this.#usersChanged();
         const now = Date.now();
@@ -801,23 +722,8 @@ export class Hub {
     session.rooms.clear();
     for (const [room, members] of this.#rooms) if (members.has(name)) session.rooms.add(room);
     // After the 200 is queued: the connection sends it when this promise settles.
-    this.#startOffline(session, name);
+    this.#sessions.holdWhile(session, () => this.#deliverStored(session, name));
     return response(200, "OK", extra);
-  }
-
-  /**
-   * Sends the stored mail once the 200 is out; the session's later answers
-   * and the direct messages sent to it meanwhile wait behind it.
-   */
-  #startOffline(session: Session, name: string): void {
-    session.held = [];
-    const delivering = new Promise<void>((resolve) => {
-      setTimeout(() => this.#deliverOffline(session, name).then(resolve), 0);
-    });
-    session.delivering = delivering;
-    void delivering.then(() => {
-      if (session.delivering === delivering) session.delivering = null;
-    });
   }
 
   /** A new session token for an account, stored hashed: the extra fields of a 200. */
@@ -924,23 +830,6 @@ export class Hub {
     session.status = "";
     this.#log(`account ${name} deleted by its owner from ${sourceKey(session.peer.address)}`);
     return response(200, `account ${name} deleted`);
-  }
-
-  async #deliverOffline(session: Session, name: string): Promise<void> {
-    try {
-      await this.#deliverStored(session, name);
-    } finally {
-      // What came in meanwhile follows the stored mail, in order.
-      const held = session.held ?? [];
-      session.held = null;
-      for (let i = 0; i < held.length; i++) {
-        if (session.peer.send(held[i]!)) continue;
-        // Too slow: the peer kept this one with its unsent queue; the rest
-        // go to the offline store after it.
-        void this.disconnect(session, held.slice(i + 1));
-        break;
-      }
-    }
   }
 
   async #deliverStored(session: Session, name: string): Promise<void> {
@@ -1131,23 +1020,6 @@ export class Hub {
     return delivered.then((held) =>
       held ? response(200) : this.#msgOffline(session, to, out.value)
     );
-  }
-
-  /**
-   * Hands a direct message to a session here: behind its offline mail while
-   * that goes out, else into its queue.
-   */
-  #deliverDirect(target: Session, out: Outgoing): void {
-    if (target.held) {
-      // Held behind its offline mail. So many that it is not keeping up:
-      // drop it; its queue and what is held go to the store, in order.
-      target.held.push(out);
-      if (target.held.length > HELD_MAX) target.peer.abort("too slow to take its messages");
-    } else {
-      // A reader too slow to take it is disconnected; its queue, this
-      // message included, goes to the offline store (see disconnect).
-      target.peer.send(out);
-    }
   }
 
   async #msgOffline(session: Session, to: string, message: DeliveredMsg): Promise<Response> {
