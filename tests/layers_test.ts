@@ -29,7 +29,21 @@ const ALLOWED: Record<string, string[]> = {
   "lib/protocol": ["lib/protocol"],
   "lib/auth": [],
   "lib/store": ["lib/protocol", "lib/store"],
-  "lib/server": ["lib/protocol", "lib/auth", "lib/store", "lib/server", "lib/web"],
+  "lib/server": [
+    "lib/protocol",
+    "lib/auth",
+    "lib/store",
+    "lib/server",
+    "lib/server/handlers",
+    "lib/web",
+  ],
+  "lib/server/handlers": [
+    "lib/protocol",
+    "lib/auth",
+    "lib/store",
+    "lib/server",
+    "lib/server/handlers",
+  ],
   "lib/web": ["lib/web"],
   "lib/client": ["lib/protocol", "lib/cli", "lib/client"],
   "lib/admin": ["lib/auth", "lib/cli", "lib/protocol", "lib/store"],
@@ -83,6 +97,28 @@ Deno.test("layers: the hub sees peers, never connections or sockets; only serve.
     }
   }
   assertEquals(concrete.every((c) => importsOf("lib/server/serve.ts").includes(c)), true);
+});
+
+Deno.test("layers: handlers see peers and parts through their context, never sockets or the hub", () => {
+  const wrong: string[] = [];
+  const sockets = ["connection.ts", "transport.ts", "websocket_transport.ts", "listener.ts"];
+  const parts = ["lib/server/sessions.ts", "lib/server/presence.ts"];
+  for (const file of [...modules("lib/server/handlers"), ...parts]) {
+    for (const dep of importsOf(file)) {
+      const base = dep.slice(dep.lastIndexOf("/") + 1);
+      if (dep === "lib/server/hub.ts" || dep === "lib/server/serve.ts" || sockets.includes(base)) {
+        wrong.push(`${file} imports ${dep}`);
+      }
+    }
+    const text = Deno.readTextFileSync(new URL(file, root));
+    if (/Deno\.(Conn|TcpConn|connect|listen)/.test(text)) wrong.push(`${file} uses a socket`);
+  }
+  assertEquals(wrong, []);
+  // The hub wires each area's handlers into one table.
+  const hub = importsOf("lib/server/hub.ts");
+  for (const area of ["contacts"]) {
+    assertEquals(hub.includes(`lib/server/handlers/${area}.ts`), true, area);
+  }
 });
 
 Deno.test("layers: the web client (web/) uses the client core, never the server or the store", () => {

@@ -10,8 +10,6 @@ import { dummyVerify, hashPassword, verifyPassword } from "../auth/password.ts";
 import { newToken, tokenHash } from "../auth/token.ts";
 import { Outgoing } from "../protocol/codec.ts";
 import {
-  type ContactNotice,
-  type ContactPresence,
   type DeliveredMsg,
   type Request,
   type Response,
@@ -27,7 +25,6 @@ import {
   type Store,
 } from "../store/store.ts";
 import { AuthGuard } from "./auth_guard.ts";
-import type { ServerSettings } from "./options.ts";
 import { HashQueueFullError, HashScheduler, HashSchedulerClosedError } from "./hash_scheduler.ts";
 import { sourceKey } from "./source_key.ts";
 import { WindowQuota } from "./window_quota.ts";
@@ -35,6 +32,9 @@ import { type Directory, LocalDirectory } from "./directory.ts";
 import { LocalRouter, type Router } from "./router.ts";
 import { type Cluster, ClusterDirectory, ClusterRouter } from "./cluster.ts";
 import { type Peer, type Session, Sessions } from "./sessions.ts";
+import { Presence, shows } from "./presence.ts";
+import type { Handler, Handlers, HubSettings } from "./handlers/context.ts";
+import { contactHandlers } from "./handlers/contacts.ts";
 
 export type { Peer, Session } from "./sessions.ts";
 
@@ -51,31 +51,7 @@ export interface RoomSummary {
 /** Options for {@linkcode Hub.create}. */
 export interface HubOptions {
   store: Store;
-  settings: Pick<
-    ServerSettings,
-    | "requireAuth"
-    | "offlineStore"
-    | "offlineLimit"
-    | "offlineShare"
-    | "maxRoomsPerUser"
-    | "maxQueueObjects"
-    | "maxRooms"
-    | "hashIterations"
-    | "hashConcurrency"
-    | "hashQueue"
-    | "registerPending"
-    | "registerLimit"
-    | "authFailures"
-    | "authAddressFailures"
-    | "authWindowMs"
-    | "authLockoutMs"
-    | "tokenLifetimeMs"
-    | "tokensPerAccount"
-    | "maxContacts"
-    | "roomHistory"
-    | "directHistory"
-    | "historyAgeMs"
-  >;
+  settings: HubSettings;
   /** Where to write log lines. */
   log?: (line: string) => void;
   /** Other nodes to act as one server with (`--cluster`); none by default. */
@@ -95,20 +71,6 @@ const HISTORY_PAGE = 50;
  * objects of up to 64 KiB, and 200 long messages in UTF-8 would not fit.
  */
 const HISTORY_PAGE_BYTES = 48 * 1024;
-
-/** The request (or requests: `add_contact` and `del_contact` share one) of one action. */
-type RequestOf<A extends Request["action"]> = Request extends infer R
-  ? R extends { action: infer X } ? A extends X ? R : never : never
-  : never;
-
-/** What the hub does with a request of one action. */
-type Handler<A extends Request["action"]> = (
-  session: Session,
-  request: RequestOf<A>,
-) => Response | Promise<Response>;
-
-/** A handler for every action. */
-type Handlers = { [A in Request["action"]]: Handler<A> };
 
 /** Why `name` cannot be taken while `held` (itself, or a name like it) is held. */
 function inUse(name: string, held: string): string {
@@ -139,10 +101,8 @@ export class Hub {
   readonly #sessions: Sessions;
   /** Offline messages being delivered: already in the store, never to be stored again. */
   readonly #fromStore = new WeakSet<Outgoing>();
-  /** A 205 is queued for the users who watch the list (see #usersChanged). */
-  #usersChangeQueued = false;
-  /** Sessions that asked for the users online, to be told when the list changes. */
-  readonly #usersWatchers = new Set<Session>();
+  /** Who is told of whose presence. */
+  readonly #presence: Presence;
   /** Direct messages sent by guests: marked as such if they end up in the offline store. */
   readonly #fromGuest = new WeakSet<Outgoing>();
   /** Acknowledgements being written, by account: a next login reads the store after them. */
@@ -156,13 +116,12 @@ export class Hub {
   readonly #topics = new Map<string, string>();
   /** The last history id assigned. */
   #historyId = 0;
-  /** Name → sessions that asked to be told of its presence (`contacts`). */
-  readonly #watchers = new Map<string, Set<Session>>();
 
   private constructor(options: HubOptions) {
     this.#cluster = options.cluster ?? null;
     const cluster = options.cluster;
     this.#online = cluster ? new ClusterDirectory<Session>(cluster) : new LocalDirectory<Session>();
+    this.#presence = new Presence(this.#online);
     const delivery = this.#sessions = new Sessions({
       directory: this.#online,
       dropped: (session, rest) => void this.disconnect(session, rest),
@@ -224,6 +183,7 @@ export class Hub {
       limit: options.settings.registerLimit,
       windowMs: REGISTER_WINDOW_MS,
     });
+    this.#handlers = this.#table();
   }
 
   /** Creates a hub and loads the persistent room memberships. */
@@ -282,13 +242,12 @@ export class Hub {
     // its closing connection could not write in the end.
     const held = this.#sessions.close(session);
     if (held !== null) {
-      this.#usersWatchers.delete(session);
-      this.#unwatch(session);
+      this.#presence.forget(session);
       if (held.length > 0) unsent = [...unsent, ...held];
       if (name !== null && this.#online.release(name, session)) {
-        this.#usersChanged();
+        this.#presence.usersChanged();
         const now = Date.now();
-        this.#announce(name, session, now);
+        this.#presence.announce(name, session, now);
         if (session.account) {
           this.#store.setLastSeen(name, now).catch((e) =>
             this.#log(`cannot record when ${name} was last seen: ${e}`)
@@ -447,43 +406,57 @@ export class Hub {
    * One small handler per action, by area. The mapped type makes a missing
    * action a type error.
    */
-  readonly #handlers: Handlers = {
-    // -- identity --
-    presence: (session, { user }) =>
-      user.pubkey !== undefined
-        ? this.#presenceWithKey(session, user, user.pubkey)
-        : this.#presence(session, user.account_name, user.status),
-    authenticate: (session, { user, remember }) =>
-      user.token !== undefined
-        ? this.#resume(session, user.account_name, user.token, remember === true)
-        : this.#authenticate(session, user.account_name, user.password!, remember === true),
-    register: (session, { user }) => this.#register(session, user.account_name, user.password),
-    passwd: (session, { user, remember }) =>
-      this.#passwd(session, user.account_name, user.password, user.new_password, remember === true),
-    unregister: (session, { user }) => this.#unregister(session, user.account_name, user.password),
-    pubkey_need: (session, request) => this.#pubkey(session, request.account_name),
-    // -- messaging --
-    msg: (session, request) =>
-      this.#msg(session, request.to, request.from, request.encoding, request.message),
-    // -- rooms --
-    join: (session, request) => this.#join(session, request.room, request.history, request.after),
-    leave: (session, request) => this.#leave(session, request.room),
-    who: (session, request) => this.#who(session, request.target),
-    // -- contacts and users --
-    get_contacts: (session) => this.#getContacts(session),
-    add_contact: (session, request) => this.#addContact(session, request.contact),
-    del_contact: (session, request) => this.#delContact(session, request.contact),
-    get_users: (session) => this.#getUsers(session),
-    contacts: (session, request) => this.#contacts(session, request),
-    // -- history and topics --
-    history: (session, request) => this.#history(session, request.target, request),
-    topic: (session, request) => this.#topic(session, request.room, request.topic),
-    quit: () => response(200),
-  };
+  readonly #handlers: Handlers;
+
+  /** The table: each area's handlers, given the parts they need. */
+  #table(): Handlers {
+    return {
+      // -- identity --
+      presence: (session, { user }) =>
+        user.pubkey !== undefined
+          ? this.#presenceWithKey(session, user, user.pubkey)
+          : this.#setPresence(session, user.account_name, user.status),
+      authenticate: (session, { user, remember }) =>
+        user.token !== undefined
+          ? this.#resume(session, user.account_name, user.token, remember === true)
+          : this.#authenticate(session, user.account_name, user.password!, remember === true),
+      register: (session, { user }) => this.#register(session, user.account_name, user.password),
+      passwd: (session, { user, remember }) =>
+        this.#passwd(
+          session,
+          user.account_name,
+          user.password,
+          user.new_password,
+          remember === true,
+        ),
+      unregister: (session, { user }) =>
+        this.#unregister(session, user.account_name, user.password),
+      pubkey_need: (session, request) => this.#pubkey(session, request.account_name),
+      // -- messaging --
+      msg: (session, request) =>
+        this.#msg(session, request.to, request.from, request.encoding, request.message),
+      // -- rooms --
+      join: (session, request) => this.#join(session, request.room, request.history, request.after),
+      leave: (session, request) => this.#leave(session, request.room),
+      who: (session, request) => this.#who(session, request.target),
+      // -- contacts and users --
+      ...contactHandlers({
+        store: this.#store,
+        settings: this.#settings,
+        directory: this.#online,
+        sessions: this.#sessions,
+        presence: this.#presence,
+      }),
+      // -- history and topics --
+      history: (session, request) => this.#history(session, request.target, request),
+      topic: (session, request) => this.#topic(session, request.room, request.topic),
+      quit: () => response(200),
+    };
+  }
 
   // -- identity --
 
-  #presence(session: Session, name: string, status?: string): Response | Promise<Response> {
+  #setPresence(session: Session, name: string, status?: string): Response | Promise<Response> {
     if (session.account) {
       if (name !== session.name) {
         return response(
@@ -493,7 +466,7 @@ export class Hub {
       }
       if (status !== undefined && status !== session.status) {
         session.status = status;
-        this.#announce(name, session);
+        this.#presence.announce(name, session);
       }
       return response(200);
     }
@@ -503,7 +476,7 @@ export class Hub {
     if (name === session.name) {
       if (status !== undefined && status !== session.status) {
         session.status = status;
-        this.#announce(name, session);
+        this.#presence.announce(name, session);
       }
       return response(200);
     }
@@ -545,9 +518,9 @@ export class Hub {
     session.name = name;
     session.status = status ?? "";
     this.#online.claim(name, session);
-    this.#usersChanged();
-    if (old !== null) this.#announce(old, session);
-    this.#announce(name, session);
+    this.#presence.usersChanged();
+    if (old !== null) this.#presence.announce(old, session);
+    this.#presence.announce(name, session);
     return response(200);
   }
 
@@ -697,9 +670,9 @@ export class Hub {
     session.account = true;
     session.shownTo = shownTo;
     this.#online.claim(name, session);
-    this.#usersChanged();
-    if (guestName !== null && guestName !== name) this.#announce(guestName, session);
-    this.#announce(name, session);
+    this.#presence.usersChanged();
+    if (guestName !== null && guestName !== name) this.#presence.announce(guestName, session);
+    this.#presence.announce(name, session);
     session.contacts.clear(); // saved as the account's above
     const kept = new Set(carried);
     for (const room of session.rooms) {
@@ -818,10 +791,10 @@ export class Hub {
     }
     // The connection stays, with no identity: it may register again or quit.
     if (this.#online.release(name, session)) {
-      this.#usersChanged();
-      this.#announce(name, session);
+      this.#presence.usersChanged();
+      this.#presence.announce(name, session);
     }
-    this.#unwatch(session);
+    this.#presence.unwatch(session);
     session.shownTo = null;
     for (const [room] of this.#rooms) this.#removeMember(room, name);
     session.rooms.clear();
@@ -1339,7 +1312,7 @@ export class Hub {
       return response(401, "Cannot list users: send presence or authenticate first");
     }
     if (target === undefined) {
-      const users = this.#visibleOnline(session.name);
+      const users = this.#presence.visibleOnline(session.name);
       return response(200, `${users.length} online`, { users: users.slice(0, WHO_MAX) });
     }
     if (target.startsWith("#")) {
@@ -1356,7 +1329,7 @@ export class Hub {
       return response(200, `${users.length} online in ${target}`, { users });
     }
     const online = this.#online.get(target);
-    if (online && this.#shows(online, session.name)) {
+    if (online && shows(online, session.name)) {
       const status = online.status ? `: ${online.status}` : "";
       return response(200, `${target} is online${status}`, { users: [target] });
     }
@@ -1364,219 +1337,6 @@ export class Hub {
       return response(200, `${target} is offline`, { users: [] });
     }
     return response(404, `Cannot find ${target}: no such user`);
-  }
-
-  // -- contacts and users --
-
-  /** The names on a session's contact list: an account's from the store, a guest's from memory. */
-  #contactsOf(session: Session, name: string): Promise<string[]> | string[] {
-    return session.account ? this.#store.listContacts(name) : [...session.contacts];
-  }
-
-  async #getContacts(session: Session): Promise<Response> {
-    const me = session.name;
-    if (me === null) {
-      return response(401, "Cannot list contacts: send presence or authenticate first");
-    }
-    const users = await this.#contactsOf(session, me);
-    // Their presence has been asked about: they may be probed (see serve.ts).
-    for (const name of users) {
-      const s = this.#online.get(name);
-      if (s) s.watched = true;
-    }
-    const count = users.length === 1 ? "1 contact" : `${users.length} contacts`;
-    return response(202, count, { users });
-  }
-
-  async #addContact(session: Session, contact: string): Promise<Response> {
-    const me = session.name;
-    if (me === null) {
-      return response(401, "Cannot add a contact: send presence or authenticate first");
-    }
-    if (!this.#online.has(contact) && !(await this.#store.getAccount(contact))) {
-      return response(404, `Cannot add ${contact} to contacts: no such user`);
-    }
-    const list = await this.#contactsOf(session, me);
-    if (list.includes(contact)) return response(200, `${contact} is in your contacts`);
-    if (list.length >= this.#settings.maxContacts) {
-      return response(
-        403,
-        `Cannot add ${contact} to contacts: the list holds ${this.#settings.maxContacts} names already`,
-      );
-    }
-    if (session.account) {
-      await this.#store.addContact(me, contact);
-      // One it shows itself to only if listed: now it is.
-      if (session.shownTo && session.name === me) {
-        session.shownTo.add(contact);
-        this.#announce(me, session, undefined, true);
-      }
-    } else if (this.#sessions.has(session)) session.contacts.add(contact);
-    return response(200, `${contact} added to contacts`);
-  }
-
-  async #delContact(session: Session, contact: string): Promise<Response> {
-    const me = session.name;
-    if (me === null) {
-      return response(401, "Cannot remove a contact: send presence or authenticate first");
-    }
-    const removed = session.account
-      ? await this.#store.removeContact(me, contact)
-      : session.contacts.delete(contact);
-    if (!removed) return response(404, `Cannot remove ${contact} from contacts: not a contact`);
-    if (session.account && session.shownTo?.delete(contact) && session.name === me) {
-      this.#announce(me, session, undefined, true);
-    }
-    return response(200, `${contact} removed from contacts`);
-  }
-
-  // -- contacts with presence (jim's extension) --
-
-  /**
-   * `contacts`: an account's contact list with each one's presence, after an
-   * optional change; from then on the connection is told when a contact's
-   * presence changes (`contact` objects). Guests have no lasting list.
-   */
-  async #contacts(
-    session: Session,
-    request: { add?: string; remove?: string; show_to?: "everyone" | "contacts" },
-  ): Promise<Response> {
-    const me = session.name;
-    if (me === null || !session.account) {
-      return response(401, "Cannot use contacts: log in to an account first (guests have none)");
-    }
-    const { add, remove, show_to } = request;
-    let alert = "contacts";
-    if (add !== undefined) {
-      if (add === me) return response(400, "Cannot parse request: add must not be yourself");
-      if (!(await this.#store.getAccount(add))) {
-        return response(404, `Cannot add ${add} to contacts: no such account`);
-      }
-      const list = await this.#store.listContacts(me);
-      if (!list.includes(add) && list.length >= this.#settings.maxContacts) {
-        return response(
-          403,
-          `Cannot add ${add} to contacts: the list holds ${this.#settings.maxContacts} names already`,
-        );
-      }
-      await this.#store.addContact(me, add);
-      alert = `${add} added to contacts`;
-    }
-    if (remove !== undefined) {
-      if (!(await this.#store.removeContact(me, remove))) {
-        return response(404, `Cannot remove ${remove} from contacts: not a contact`);
-      }
-      alert = `${remove} removed from contacts`;
-    }
-    if (show_to !== undefined) {
-      if (!(await this.#store.setContactsOnly(me, show_to === "contacts"))) {
-        return response(404, `Cannot show your presence: account ${me} no longer exists`);
-      }
-      alert = show_to === "contacts"
-        ? "your presence is shown to your contacts only"
-        : "your presence is shown to everyone";
-    }
-    const names = await this.#store.listContacts(me);
-    if (!this.#sessions.has(session) || session.name !== me) return response(200, alert);
-    if (add !== undefined || remove !== undefined || show_to !== undefined) {
-      // Who may see this account changed with its list or its choice.
-      const contactsOnly = show_to === undefined
-        ? session.shownTo !== null
-        : show_to === "contacts";
-      session.shownTo = contactsOnly ? new Set(names) : null;
-      this.#announce(me, session, undefined, true);
-    }
-    this.#unwatch(session);
-    session.watching = new Set(names);
-    for (const name of names) {
-      let set = this.#watchers.get(name);
-      if (!set) this.#watchers.set(name, set = new Set());
-      set.add(session);
-    }
-    const contacts: ContactPresence[] = [];
-    for (const name of names) contacts.push(await this.#presenceOf(name, me));
-    return response(200, alert, { contacts, show_to: session.shownTo ? "contacts" : "everyone" });
-  }
-
-  /** Stops telling a session of its contacts' presence. */
-  #unwatch(session: Session): void {
-    if (session.watching === null) return;
-    for (const name of session.watching) {
-      const set = this.#watchers.get(name);
-      set?.delete(session);
-      if (set?.size === 0) this.#watchers.delete(name);
-    }
-    session.watching = null;
-  }
-
-  /** Whether `viewer` may see the presence of the session `subject`. */
-  #shows(subject: Session, viewer: string | null): boolean {
-    return subject.shownTo === null || (viewer !== null && subject.shownTo.has(viewer));
-  }
-
-  /** One name's presence as `viewer` may see it. */
-  async #presenceOf(name: string, viewer: string): Promise<ContactPresence> {
-    const online = this.#online.get(name);
-    if (online) {
-      if (this.#shows(online, viewer)) return presence(name, online.status);
-      return { account_name: name, state: "offline" };
-    }
-    const account = await this.#store.getAccount(name);
-    if (!account || account.lastSeen === 0) return { account_name: name, state: "offline" };
-    if (account.contactsOnly && !(await this.#store.hasContact(name, viewer))) {
-      return { account_name: name, state: "offline" };
-    }
-    return { account_name: name, state: "offline", last_seen: unixTime(account.lastSeen) };
-  }
-
-  /**
-   * Tells the sessions watching `name` its presence now: online or away as
-   * `subject` is, or offline (`lastSeen`, unix ms) once `subject` no longer
-   * holds the name. Those it hides from are told nothing, or (`everyone`,
-   * when whom it shows itself to changed) that it is offline, without a time.
-   */
-  #announce(name: string, subject: Session, lastSeen?: number, everyone = false): void {
-    const watchers = this.#watchers.get(name);
-    if (!watchers || watchers.size === 0) return;
-    const time = unixTime();
-    const user: ContactPresence = this.#online.get(name) === subject
-      ? presence(name, subject.status)
-      : lastSeen === undefined
-      ? { account_name: name, state: "offline" }
-      : { account_name: name, state: "offline", last_seen: unixTime(lastSeen) };
-    const shown = new Outgoing<ContactNotice>({ action: "contact", time, user });
-    let hidden: Outgoing<ContactNotice> | null = null;
-    for (const watcher of watchers) {
-      if (watcher === subject) continue;
-      if (this.#shows(subject, watcher.name)) {
-        watcher.peer.send(shown);
-      } else if (everyone) {
-        watcher.peer.send(
-          hidden ??= new Outgoing({
-            action: "contact",
-            time,
-            user: { account_name: name, state: "offline" },
-          }),
-        );
-      }
-    }
-  }
-
-  #getUsers(session: Session): Response {
-    if (session.name === null) {
-      return response(401, "Cannot list users: send presence or authenticate first");
-    }
-    session.watchesUsers = true;
-    this.#usersWatchers.add(session);
-    const users = this.#visibleOnline(session.name);
-    return response(202, `${users.length} online`, { users: users.slice(0, WHO_MAX) });
-  }
-
-  /** The names online that `viewer` may see (accounts may show themselves to contacts only). */
-  #visibleOnline(viewer: string | null): string[] {
-    const names: string[] = [];
-    for (const [name, s] of this.#online) if (this.#shows(s, viewer)) names.push(name);
-    return names;
   }
 
   /**
@@ -1588,7 +1348,7 @@ export class Hub {
     user: { account_name: string; status?: string },
     pubkey: string,
   ): Promise<Response> {
-    const answer = await this.#presence(session, user.account_name, user.status);
+    const answer = await this.#setPresence(session, user.account_name, user.status);
     if (answer.response !== 200 || session.name !== user.account_name) return answer;
     session.pubkey = pubkey;
     if (session.account) await this.#store.setPublicKey(user.account_name, pubkey);
@@ -1605,28 +1365,6 @@ export class Hub {
     if (!key) return response(404, `Cannot get the public key of ${name}: no key announced`);
     return response(200, `public key of ${name}`, { pubkey: key });
   }
-
-  /**
-   * Tells sessions that asked for the users online (`get_users`) that the
-   * list changed (205). Changes in one turn of the event loop are told once.
-   */
-  #usersChanged(): void {
-    if (this.#usersChangeQueued) return;
-    this.#usersChangeQueued = true;
-    queueMicrotask(() => {
-      this.#usersChangeQueued = false;
-      if (this.#usersWatchers.size === 0) return;
-      const notice = new Outgoing({ ...response(205), action: "users_changed" });
-      for (const session of this.#usersWatchers) session.peer.send(notice);
-    });
-  }
-}
-
-/** An online name's presence: away when it has a status text. */
-function presence(name: string, status: string): ContactPresence {
-  return status === ""
-    ? { account_name: name, state: "online" }
-    : { account_name: name, state: "away", status };
 }
 
 /** The answer for a hash the scheduler refused, or null for any other error. */

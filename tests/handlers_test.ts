@@ -1,0 +1,170 @@
+/**
+ * The handler modules on their own, each given only its narrow context:
+ * fake peers that record what they are sent, a recording router where
+ * delivery is the point, and the store in memory. No hub, no socket, no
+ * sleeps: every step is awaited.
+ */
+import { assertEquals, assertStrictEquals } from "@std/assert";
+import type { Outgoing } from "../lib/protocol/codec.ts";
+import type { Response } from "../lib/protocol/messages.ts";
+import { validateRequest } from "../lib/protocol/validate.ts";
+import { LocalDirectory } from "../lib/server/directory.ts";
+import type { Handler, Handlers } from "../lib/server/handlers/context.ts";
+import { contactHandlers } from "../lib/server/handlers/contacts.ts";
+import { SERVER_DEFAULTS } from "../lib/server/options.ts";
+import { Presence } from "../lib/server/presence.ts";
+import { type Peer, type Session, Sessions } from "../lib/server/sessions.ts";
+import { SqliteStore } from "../lib/store/sqlite_store.ts";
+
+/** A peer that keeps what it is sent. */
+class FakePeer implements Peer {
+  readonly address = "127.0.0.1";
+  readonly sent: Record<string, unknown>[] = [];
+  closed: string | null = null;
+
+  send(message: Outgoing): boolean {
+    if (this.closed !== null) return false;
+    this.sent.push(message.value as Record<string, unknown>);
+    return true;
+  }
+
+  drain(): Promise<boolean> {
+    return Promise.resolve(this.closed === null);
+  }
+
+  close(reason: string): void {
+    this.closed = reason;
+  }
+
+  abort(reason: string): void {
+    this.closed = reason;
+  }
+}
+
+/** The parts every area shares, over a store in memory. */
+function parts() {
+  const store = SqliteStore.open(":memory:");
+  const directory = new LocalDirectory<Session>();
+  const sessions = new Sessions({ directory, dropped: () => {} });
+  const presence = new Presence(directory);
+  const settings = { ...SERVER_DEFAULTS, hashIterations: 1000 };
+  return {
+    store,
+    directory,
+    sessions,
+    presence,
+    settings,
+    log: () => {},
+    [Symbol.asyncDispose]: () => store.close(),
+  };
+}
+
+type Parts = ReturnType<typeof parts>;
+
+/** A session holding `name` (an account when `account`), as a login would leave it. */
+async function online(
+  p: Parts,
+  name: string,
+  account = false,
+): Promise<{ session: Session; peer: FakePeer }> {
+  const peer = new FakePeer();
+  const session = p.sessions.open(peer);
+  if (account && !(await p.store.getAccount(name))) await p.store.createAccount(name, "x");
+  session.name = name;
+  session.account = account;
+  p.directory.claim(name, session);
+  return { session, peer };
+}
+
+/** Validates a request as the connection would, then lets `handlers` answer it. */
+function ask(
+  handlers: Partial<Handlers>,
+  session: Session,
+  request: Record<string, unknown>,
+): Promise<Record<string, unknown>> {
+  const valid = validateRequest({ time: 1, ...request });
+  const handler = handlers[valid.action] as Handler<typeof valid.action>;
+  return Promise.resolve(handler(session, valid)) as Promise<Response & Record<string, unknown>>;
+}
+
+// -- contacts --
+
+Deno.test("contactHandlers: a guest's contacts live with its session; get_contacts marks them watched", async () => {
+  await using p = parts();
+  const contacts = contactHandlers(p);
+  const alice = await online(p, "alice");
+  const bob = await online(p, "bob");
+  const added = await ask(contacts, alice.session, { action: "add_contact", contact: "bob" });
+  assertEquals([added.response, added.alert], [200, "bob added to contacts"]);
+  assertEquals([...alice.session.contacts], ["bob"]);
+  assertEquals(await p.store.listContacts("alice"), []);
+  const nobody = await ask(contacts, alice.session, { action: "add_contact", contact: "zed" });
+  assertEquals([nobody.response, nobody.error], [404, "Cannot add zed to contacts: no such user"]);
+  assertEquals(bob.session.watched, false);
+  const list = await ask(contacts, alice.session, { action: "get_contacts" });
+  assertEquals([list.response, list.alert, list.users], [202, "1 contact", ["bob"]]);
+  assertEquals(bob.session.watched, true);
+});
+
+Deno.test("contactHandlers: the list is capped by maxContacts (403)", async () => {
+  await using p = parts();
+  const contacts = contactHandlers({ ...p, settings: { ...p.settings, maxContacts: 1 } });
+  const alice = await online(p, "alice", true);
+  await online(p, "bob");
+  await online(p, "carol");
+  assertEquals(
+    (await ask(contacts, alice.session, { action: "add_contact", contact: "bob" }))
+      .response,
+    200,
+  );
+  const full = await ask(contacts, alice.session, { action: "add_contact", contact: "carol" });
+  assertEquals(full.response, 403);
+  assertEquals(full.error, "Cannot add carol to contacts: the list holds 1 names already");
+  assertEquals(await p.store.listContacts("alice"), ["bob"]);
+});
+
+Deno.test("contactHandlers: contacts watches presence; a contacts-only account hides from others", async () => {
+  await using p = parts();
+  const contacts = contactHandlers(p);
+  const alice = await online(p, "alice", true);
+  const bob = await online(p, "bob", true);
+  const carol = await online(p, "carol", true);
+  const listed = await ask(contacts, alice.session, { action: "contacts", add: "bob" });
+  assertEquals(listed.response, 200);
+  assertEquals(listed.contacts, [{ account_name: "bob", state: "online" }]);
+  // Carol watches bob too, then bob shows himself to his contacts only (alice is not one).
+  await ask(contacts, carol.session, { action: "contacts", add: "bob" });
+  await ask(contacts, bob.session, { action: "contacts", add: "carol", show_to: "contacts" });
+  assertEquals(alice.peer.sent.map((m) => m.user), [{ account_name: "bob", state: "offline" }]);
+  assertEquals(carol.peer.sent.map((m) => m.user), [{ account_name: "bob", state: "online" }]);
+  bob.session.status = "lunch";
+  p.presence.announce("bob", bob.session);
+  assertEquals(alice.peer.sent.length, 1);
+  assertEquals(carol.peer.sent.at(-1)!.user, {
+    account_name: "bob",
+    state: "away",
+    status: "lunch",
+  });
+  assertEquals(p.presence.visibleOnline("alice"), ["alice", "carol"]);
+});
+
+Deno.test("contactHandlers: get_users lists who is online, then one 205 per turn of changes", async () => {
+  await using p = parts();
+  const contacts = contactHandlers(p);
+  const alice = await online(p, "alice");
+  await online(p, "bob");
+  const users = await ask(contacts, alice.session, { action: "get_users" });
+  assertEquals([users.response, users.users], [202, ["alice", "bob"]]);
+  assertEquals(alice.session.watchesUsers, true);
+  p.presence.usersChanged();
+  p.presence.usersChanged();
+  assertEquals(alice.peer.sent, []);
+  await Promise.resolve();
+  assertEquals(alice.peer.sent.map((m) => [m.action, m.response]), [["users_changed", 205]]);
+  // A session that has left is told nothing more.
+  p.presence.forget(alice.session);
+  p.presence.usersChanged();
+  await Promise.resolve();
+  assertEquals(alice.peer.sent.length, 1);
+  assertStrictEquals(alice.session.watching, null);
+});
