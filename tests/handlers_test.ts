@@ -6,11 +6,15 @@
  */
 import { assertEquals, assertStrictEquals } from "@std/assert";
 import type { Outgoing } from "../lib/protocol/codec.ts";
-import type { Response } from "../lib/protocol/messages.ts";
+import type { DeliveredMsg, Response } from "../lib/protocol/messages.ts";
 import { validateRequest } from "../lib/protocol/validate.ts";
 import { LocalDirectory } from "../lib/server/directory.ts";
 import type { Handler, Handlers } from "../lib/server/handlers/context.ts";
 import { contactHandlers } from "../lib/server/handlers/contacts.ts";
+import { roomHandlers } from "../lib/server/handlers/rooms.ts";
+import { History } from "../lib/server/history.ts";
+import { RoomState } from "../lib/server/room_state.ts";
+import type { Router } from "../lib/server/router.ts";
 import { SERVER_DEFAULTS } from "../lib/server/options.ts";
 import { Presence } from "../lib/server/presence.ts";
 import { type Peer, type Session, Sessions } from "../lib/server/sessions.ts";
@@ -41,6 +45,37 @@ class FakePeer implements Peer {
   }
 }
 
+/**
+ * A router that records what it is given: the rooms watched, and the direct
+ * and room messages with the form each recipient here would get.
+ */
+class FakeRouter implements Router<Session> {
+  readonly watched: [string, boolean][] = [];
+  readonly direct_: [string, unknown][] = [];
+  readonly room_: [string, string[], unknown][] = [];
+  constructor(readonly directory: LocalDirectory<Session>) {}
+
+  direct(to: string, out: Outgoing, formFor: (s: Session) => Outgoing): boolean {
+    const target = this.directory.get(to);
+    this.direct_.push([to, target ? formFor(target).value : out.value]);
+    return target !== undefined;
+  }
+
+  room(
+    room: string,
+    members: Iterable<string>,
+    from: string,
+    out: Outgoing,
+    _formFor: (s: Session) => Outgoing,
+  ): void {
+    this.room_.push([room, [...members].filter((m) => m !== from), out.value]);
+  }
+
+  watchRoom(room: string, watch: boolean): void {
+    this.watched.push([room, watch]);
+  }
+}
+
 /** The parts every area shares, over a store in memory. */
 function parts() {
   const store = SqliteStore.open(":memory:");
@@ -48,13 +83,21 @@ function parts() {
   const sessions = new Sessions({ directory, dropped: () => {} });
   const presence = new Presence(directory);
   const settings = { ...SERVER_DEFAULTS, hashIterations: 1000 };
+  const log = () => {};
+  const router = new FakeRouter(directory);
+  const rooms = new RoomState({ router, cluster: null, store, roomHistory: 10, log });
+  const history = new History({ store, historyAgeMs: 0, log });
   return {
     store,
     directory,
     sessions,
     presence,
     settings,
-    log: () => {},
+    router,
+    rooms,
+    history,
+    cluster: null,
+    log,
     [Symbol.asyncDispose]: () => store.close(),
   };
 }
@@ -167,4 +210,88 @@ Deno.test("contactHandlers: get_users lists who is online, then one 205 per turn
   await Promise.resolve();
   assertEquals(alice.peer.sent.length, 1);
   assertStrictEquals(alice.session.watching, null);
+});
+
+// -- rooms --
+
+Deno.test("roomHandlers: the first join makes the room (201), later ones join (200), look-alikes 409", async () => {
+  await using p = parts();
+  const rooms = roomHandlers(p);
+  const a = await online(p, "alice");
+  const b = await online(p, "bob");
+  const first = await ask(rooms, a.session, { action: "join", room: "#chat" });
+  assertEquals([first.response, first.alert], [201, "room #chat created"]);
+  const second = await ask(rooms, b.session, { action: "join", room: "#chat" });
+  assertEquals([second.response, second.alert], [200, "joined #chat"]);
+  assertEquals([...p.rooms.get("#chat")!], ["alice", "bob"]);
+  assertEquals([...b.session.rooms], ["#chat"]);
+  assertEquals(p.router.watched, [["#chat", true], ["#chat", true], ["#chat", true]]);
+  const like = await ask(rooms, a.session, { action: "join", room: "#ch\u0430t" });
+  assertEquals([like.response, like.error], [409, "Cannot create #ch\u0430t: it looks like #chat"]);
+  const who = await ask(rooms, a.session, { action: "who", target: "#chat" });
+  assertEquals([who.response, who.users], [200, ["alice", "bob"]]);
+});
+
+Deno.test("roomHandlers: a guests' room goes with its last member; an account's room is kept", async () => {
+  await using p = parts();
+  const rooms = roomHandlers(p);
+  const guest = await online(p, "gina");
+  const acct = await online(p, "anna", true);
+  await ask(rooms, guest.session, { action: "join", room: "#g" });
+  await ask(rooms, acct.session, { action: "join", room: "#a" });
+  assertEquals(await p.store.listRoomMemberships(), [{ room: "#a", account: "anna" }]);
+  assertEquals((await ask(rooms, guest.session, { action: "leave", room: "#g" })).response, 200);
+  assertEquals(p.rooms.has("#g"), false);
+  assertEquals(p.router.watched.at(-1), ["#g", false]);
+  assertEquals((await ask(rooms, acct.session, { action: "leave", room: "#a" })).response, 200);
+  assertEquals([p.rooms.has("#a"), p.rooms.isKept("#a"), p.rooms.get("#a")!.size], [
+    true,
+    true,
+    0,
+  ]);
+  const again = await ask(rooms, acct.session, { action: "leave", room: "#a" });
+  assertEquals([again.response, again.error], [404, "Cannot leave #a: you are not a member"]);
+});
+
+Deno.test("roomHandlers: topic tells members that asked for ids; history replays what was kept", async () => {
+  await using p = parts();
+  const rooms = roomHandlers(p);
+  const a = await online(p, "alice", true);
+  const b = await online(p, "bob", true);
+  const c = await online(p, "carol", true);
+  await ask(rooms, a.session, { action: "join", room: "#t" });
+  const withHistory = await ask(rooms, b.session, { action: "join", room: "#t", history: 5 });
+  assertEquals([withHistory.topic, withHistory.messages, withHistory.more], ["", [], false]);
+  await ask(rooms, c.session, { action: "join", room: "#t" });
+  const set = await ask(rooms, a.session, { action: "topic", room: "#t", topic: "plans" });
+  assertEquals([set.response, set.topic], [200, "plans"]);
+  assertEquals(b.peer.sent.map((m) => [m.action, m.topic, m.from]), [["topic", "plans", "alice"]]);
+  assertEquals(c.peer.sent, []);
+  assertEquals(p.rooms.topic("#t"), "plans");
+  assertEquals((await p.store.listRooms()).find((r) => r.name === "#t")?.topic, "plans");
+  const message: DeliveredMsg = {
+    action: "msg",
+    time: 1,
+    from: "alice",
+    to: "#t",
+    encoding: "utf-8",
+    message: "hi",
+  };
+  const id = p.history.keep("#t", message, 10);
+  const page = await ask(rooms, c.session, { action: "history", target: "#t" });
+  assertEquals(page.messages, [{ ...message, history_id: id }]);
+  assertEquals(c.session.ids, true);
+  const outsider = await online(p, "dave");
+  const refused = await ask(rooms, outsider.session, { action: "history", target: "#t" });
+  assertEquals([refused.response, refused.error], [
+    403,
+    "Cannot read the history of #t: you are not a member",
+  ]);
+});
+
+Deno.test("RoomState.toCarry(): a guest's rooms become the account's within the cap", async () => {
+  await using p = parts();
+  p.rooms.members("#own", true).add("anna");
+  // Anna is in one room; a cap of 3 lets two more of the guest's rooms come along.
+  assertEquals(p.rooms.toCarry(["#x", "#own", "#y", "#z"], "anna", 3), ["#x", "#own", "#y"]);
 });

@@ -16,14 +16,7 @@ import {
   response,
   unixTime,
 } from "../protocol/messages.ts";
-import { NameMap } from "../protocol/names.ts";
-import {
-  type Account,
-  directConversation,
-  type HistoryEntry,
-  type HistoryPage,
-  type Store,
-} from "../store/store.ts";
+import { type Account, directConversation, type Store } from "../store/store.ts";
 import { AuthGuard } from "./auth_guard.ts";
 import { HashQueueFullError, HashScheduler, HashSchedulerClosedError } from "./hash_scheduler.ts";
 import { sourceKey } from "./source_key.ts";
@@ -32,9 +25,12 @@ import { type Directory, LocalDirectory } from "./directory.ts";
 import { LocalRouter, type Router } from "./router.ts";
 import { type Cluster, ClusterDirectory, ClusterRouter } from "./cluster.ts";
 import { type Peer, type Session, Sessions } from "./sessions.ts";
-import { Presence, shows } from "./presence.ts";
+import { Presence } from "./presence.ts";
 import type { Handler, Handlers, HubSettings } from "./handlers/context.ts";
 import { contactHandlers } from "./handlers/contacts.ts";
+import { roomHandlers } from "./handlers/rooms.ts";
+import { History } from "./history.ts";
+import { RoomState } from "./room_state.ts";
 
 export type { Peer, Session } from "./sessions.ts";
 
@@ -60,18 +56,8 @@ export interface HubOptions {
 
 /** Offline messages handed to a connection per round of delivery. */
 const OFFLINE_BATCH = 100;
-/** Names `who` lists at most. */
-const WHO_MAX = 200;
 /** The window of `registerLimit`, in ms. */
 const REGISTER_WINDOW_MS = 3600_000;
-/** Messages a `history` request gets when it names no limit. */
-const HISTORY_PAGE = 50;
-/**
- * Bytes of message JSON one history page holds at most: jim's client reads
- * objects of up to 64 KiB, and 200 long messages in UTF-8 would not fit.
- */
-const HISTORY_PAGE_BYTES = 48 * 1024;
-
 /** Why `name` cannot be taken while `held` (itself, or a name like it) is held. */
 function inUse(name: string, held: string): string {
   return held === name ? "it is in use" : `it looks like ${held}, which is in use`;
@@ -95,8 +81,10 @@ export class Hub {
   readonly #router: Router<Session>;
   /** The other nodes (`--cluster`), or null for a single server. */
   readonly #cluster: Cluster | null;
-  /** Room name → member names (persistent account members and online guests). */
-  readonly #rooms = new NameMap<Set<string>>();
+  /** Room members, kept rooms and topics. */
+  readonly #rooms: RoomState;
+  /** Kept messages (room and direct history). */
+  readonly #history: History;
   /** The sessions of this node, and the one way to hand a message to one. */
   readonly #sessions: Sessions;
   /** Offline messages being delivered: already in the store, never to be stored again. */
@@ -107,15 +95,6 @@ export class Hub {
   readonly #fromGuest = new WeakSet<Outgoing>();
   /** Acknowledgements being written, by account: a next login reads the store after them. */
   readonly #acks = new Map<string, Promise<void>>();
-  /**
-   * Rooms the store keeps (an account has been a member): they live on when
-   * empty. A room only guests were ever in is gone with its last guest.
-   */
-  readonly #persistent = new Set<string>();
-  /** Room name → topic (rooms without one are absent). */
-  readonly #topics = new Map<string, string>();
-  /** The last history id assigned. */
-  #historyId = 0;
 
   private constructor(options: HubOptions) {
     this.#cluster = options.cluster ?? null;
@@ -148,9 +127,9 @@ export class Hub {
         },
         member: (room, name, joined, account) => {
           // Kept in step with the other nodes: who, 201 and the caps see every member.
-          if (!joined) return this.#removeMember(room, name, false);
-          this.#members(room, true).add(name);
-          if (account) this.#persistent.add(room);
+          if (!joined) return this.#rooms.removeMember(room, name, false);
+          this.#rooms.members(room, true).add(name);
+          if (account) this.#rooms.keep(room);
         },
         room: (room, from, message) => {
           const members = this.#rooms.get(room);
@@ -169,6 +148,18 @@ export class Hub {
     this.#store = options.store;
     this.#settings = options.settings;
     this.#log = options.log ?? (() => {});
+    this.#rooms = new RoomState({
+      router: this.#router,
+      cluster: this.#cluster,
+      store: this.#store,
+      roomHistory: this.#settings.roomHistory,
+      log: this.#log,
+    });
+    this.#history = new History({
+      store: this.#store,
+      historyAgeMs: this.#settings.historyAgeMs,
+      log: this.#log,
+    });
     this.#guard = new AuthGuard({
       maxFailures: options.settings.authFailures,
       maxAddressFailures: options.settings.authAddressFailures,
@@ -189,25 +180,11 @@ export class Hub {
   /** Creates a hub and loads the persistent room memberships. */
   static async create(options: HubOptions): Promise<Hub> {
     const hub = new Hub(options);
-    // Memberships beyond the caps (stored before they existed, or under
-    // larger ones) stay on disk but are not loaded.
-    const limits = {
+    await hub.#rooms.load(options.store, {
       perAccount: options.settings.maxRoomsPerUser,
       rooms: options.settings.maxRooms,
-    };
-    for (const { room, account } of await options.store.listRoomMemberships(limits)) {
-      hub.#members(room, true).add(account);
-    }
-    // Rooms live on when empty: every room the store knows exists, within the cap.
-    for (const { name, topic } of await options.store.listRooms()) {
-      if (!hub.#rooms.has(name)) {
-        if (hub.#rooms.size >= options.settings.maxRooms) continue;
-        hub.#members(name, true);
-      }
-      hub.#persistent.add(name);
-      if (topic !== "") hub.#topics.set(name, topic);
-    }
-    hub.#historyId = await options.store.lastHistoryId();
+    });
+    await hub.#history.load();
     return hub;
   }
 
@@ -255,7 +232,7 @@ export class Hub {
         }
       }
       if (name !== null && !session.account) {
-        for (const room of session.rooms) this.#removeMember(room, name);
+        for (const room of session.rooms) this.#rooms.removeMember(room, name);
       }
     }
     if (name !== null && session.account && this.#settings.offlineStore) {
@@ -435,10 +412,18 @@ export class Hub {
       // -- messaging --
       msg: (session, request) =>
         this.#msg(session, request.to, request.from, request.encoding, request.message),
-      // -- rooms --
-      join: (session, request) => this.#join(session, request.room, request.history, request.after),
-      leave: (session, request) => this.#leave(session, request.room),
-      who: (session, request) => this.#who(session, request.target),
+      // -- rooms, topics and history --
+      ...roomHandlers({
+        store: this.#store,
+        settings: this.#settings,
+        directory: this.#online,
+        router: this.#router,
+        sessions: this.#sessions,
+        presence: this.#presence,
+        rooms: this.#rooms,
+        history: this.#history,
+        cluster: this.#cluster,
+      }),
       // -- contacts and users --
       ...contactHandlers({
         store: this.#store,
@@ -447,9 +432,6 @@ export class Hub {
         sessions: this.#sessions,
         presence: this.#presence,
       }),
-      // -- history and topics --
-      history: (session, request) => this.#history(session, request.target, request),
-      topic: (session, request) => this.#topic(session, request.room, request.topic),
       quit: () => response(200),
     };
   }
@@ -633,7 +615,7 @@ export class Hub {
     // not logged in. A guest's rooms and contacts become the account's, and
     // persist: the rooms in one commit, however many the guest was in, and
     // as many as the cap on rooms per user allows beside the account's own.
-    const carried = this.#roomsToCarry(session, name);
+    const carried = this.#rooms.toCarry(session.rooms, name, this.#settings.maxRoomsPerUser);
     if (carried.length > 0 || session.contacts.size > 0 || session.pubkey !== null) {
       try {
         if (carried.length > 0) await this.#store.addRoomMembers(carried, name);
@@ -678,22 +660,24 @@ export class Hub {
     for (const room of session.rooms) {
       // Beyond the cap: the guest leaves it.
       if (!kept.has(room)) {
-        if (guestName !== null) this.#removeMember(room, guestName);
+        if (guestName !== null) this.#rooms.removeMember(room, guestName);
         continue;
       }
       const members = this.#rooms.get(room);
       if (guestName !== null) {
         members?.delete(guestName);
-        this.#cluster?.publishMember(room, guestName, false, false);
+        this.#rooms.tell(room, guestName, false, false);
       }
       members?.add(name);
-      this.#cluster?.publishMember(room, name, true, true);
-      this.#persistent.add(room); // the store keeps it now (addRoomMembers)
+      this.#rooms.tell(room, name, true, true);
+      this.#rooms.keep(room); // the store keeps it now (addRoomMembers)
     }
     // No await from here on: once the name is online, room messages reach
     // it, so the session must already know its rooms.
     session.rooms.clear();
-    for (const [room, members] of this.#rooms) if (members.has(name)) session.rooms.add(room);
+    for (const [room, members] of this.#rooms.entries()) {
+      if (members.has(name)) session.rooms.add(room);
+    }
     // After the 200 is queued: the connection sends it when this promise settles.
     this.#sessions.holdWhile(session, () => this.#deliverStored(session, name));
     return response(200, "OK", extra);
@@ -796,7 +780,7 @@ export class Hub {
     }
     this.#presence.unwatch(session);
     session.shownTo = null;
-    for (const [room] of this.#rooms) this.#removeMember(room, name);
+    for (const [room] of this.#rooms.entries()) this.#rooms.removeMember(room, name);
     session.rooms.clear();
     session.name = null;
     session.account = false;
@@ -964,7 +948,7 @@ export class Hub {
         return response(200);
       }
       // Members that asked for history get the same message with its id.
-      const id = this.#keep(to, out.value, keep);
+      const id = this.#history.keep(to, out.value, keep);
       let withId: Outgoing | null = null;
       this.#router.room(
         to,
@@ -980,7 +964,11 @@ export class Hub {
     const delivered = this.#router.direct(to, out, (target) => {
       let sent: Outgoing = out;
       if (this.#settings.directHistory > 0 && (session.account || target.account)) {
-        const id = this.#keep(directConversation(me, to), out.value, this.#settings.directHistory);
+        const id = this.#history.keep(
+          directConversation(me, to),
+          out.value,
+          this.#settings.directHistory,
+        );
         if (target.ids) sent = new Outgoing({ ...out.value, history_id: id });
       }
       // Marked before it is handed over: if it ends up in the offline store
@@ -1032,7 +1020,11 @@ export class Hub {
       );
     }
     if (this.#settings.directHistory > 0) {
-      this.#keep(directConversation(message.from, to), message, this.#settings.directHistory);
+      this.#history.keep(
+        directConversation(message.from, to),
+        message,
+        this.#settings.directHistory,
+      );
     }
     return response(202, `${to} is offline; the message will be delivered when they log in`);
   }
@@ -1057,230 +1049,14 @@ export class Hub {
     return this.#online.lookalike(name, session.name);
   }
 
-  // -- rooms --
-
-  /**
-   * The rooms of a session logging in to `name` that become the account's:
-   * those the account is in already, and others in order while the account
-   * stays within the cap on rooms per user.
-   */
-  #roomsToCarry(session: Session, name: string): string[] {
-    let own = 0;
-    for (const members of this.#rooms.values()) if (members.has(name)) own++;
-    let budget = this.#settings.maxRoomsPerUser - own;
-    const carried: string[] = [];
-    for (const room of session.rooms) {
-      if (this.#rooms.get(room)?.has(name)) carried.push(room);
-      else if (budget-- > 0) carried.push(room);
-    }
-    return carried;
-  }
-
-  #members(room: string, create: boolean): Set<string> {
-    let members = this.#rooms.get(room);
-    if (!members && create) {
-      members = new Set();
-      this.#rooms.set(room, members);
-      this.#router.watchRoom(room, true);
-    }
-    return members ?? new Set();
-  }
-
-  /**
-   * Removes a member. A room an account has been in lives on when empty; a
-   * guests' room is gone with its last member, and so is its history (the
-   * next room of that name is someone else's). `here` is false for a member
-   * another node saw leave: that node has told the cluster.
-   */
-  #removeMember(room: string, name: string, here = true): void {
-    const members = this.#rooms.get(room);
-    if (!members) return;
-    // `here`: the member left on this node, which tells the others (and drops what is shared).
-    if (members.delete(name) && here) this.#cluster?.publishMember(room, name, false, false);
-    if (members.size > 0 || this.#persistent.has(room)) return;
-    this.#rooms.delete(room);
-    this.#router.watchRoom(room, false);
-    this.#topics.delete(room);
-    if (!here) return;
-    this.#cluster?.dropRoom(room);
-    if (this.#settings.roomHistory > 0) {
-      this.#store.dropHistory(room).catch((e) =>
-        this.#log(`cannot drop the history of ${room}: ${e}`)
-      );
-    }
-  }
-
-  /**
-   * Assigns a message the next history id and keeps it (written with the
-   * others of this turn in one transaction, not awaited: the message is
-   * delivered either way).
-   */
-  #keep(conversation: string, message: DeliveredMsg, keep: number): number {
-    const id = ++this.#historyId;
-    this.#store.appendHistory(conversation, { id, message }, keep).catch((e) =>
-      this.#log(`cannot keep history of ${conversation}: ${e}`)
-    );
-    return id;
-  }
-
-  /** A page of kept messages, within the age limit, as a response's extra fields. */
-  async #page(
-    conversation: string,
-    query: { limit: number; before?: number | undefined; after?: number | undefined },
-  ): Promise<{ messages: DeliveredMsg[]; more: boolean }> {
-    const { historyAgeMs } = this.#settings;
-    const page: HistoryPage = await this.#store.readHistory(conversation, {
-      limit: query.limit,
-      ...(query.before !== undefined ? { before: query.before } : {}),
-      ...(query.after !== undefined ? { after: query.after } : {}),
-      ...(historyAgeMs > 0 ? { notBefore: Date.now() - historyAgeMs } : {}),
-      maxBytes: HISTORY_PAGE_BYTES,
-    });
-    return {
-      messages: page.messages.map(({ id, message }: HistoryEntry) => ({
-        ...message,
-        history_id: id,
-      })),
-      more: page.more,
-    };
-  }
-
-  async #join(
-    session: Session,
-    room: string,
-    history?: number,
-    after?: number,
-  ): Promise<Response> {
-    const me = session.name;
-    if (me === null) {
-      return response(401, `Cannot join ${room}: send presence or authenticate first`);
-    }
-    // From now on its room messages carry ids, so that the replay and what
-    // arrives meanwhile can be told apart.
-    if (history !== undefined) session.ids = true;
-    const createdHere = !this.#rooms.has(room);
-    const like = createdHere ? this.#rooms.lookalike(room) : undefined;
-    if (like !== undefined) return response(409, `Cannot create ${room}: it looks like ${like}`);
-    if (!session.rooms.has(room)) {
-      const { maxRoomsPerUser, maxRooms } = this.#settings;
-      if (session.rooms.size >= maxRoomsPerUser) {
-        return response(
-          403,
-          `Cannot join ${room}: you are in ${maxRoomsPerUser} rooms, the most one user may be in`,
-        );
-      }
-      if (createdHere && this.#rooms.size >= maxRooms) {
-        return response(
-          403,
-          `Cannot create ${room}: the server has ${maxRooms} rooms, the most it allows`,
-        );
-      }
-    }
-    // In a cluster, 201 only for the first join anywhere (another node may have created it).
-    let created = createdHere;
-    if (createdHere && this.#cluster) created = await this.#cluster.createRoom(room);
-    // A guest that has left would stay a member for good.
-    if (!this.#sessions.has(session)) return response(200);
-    // Counted at once, so that joins made while the store writes cannot pass the caps.
-    const members = this.#members(room, true);
-    if (!members.has(me)) this.#cluster?.publishMember(room, me, true, session.account);
-    members.add(me);
-    session.rooms.add(room);
-    // In a cluster, once this is answered, what others send to the room reaches this node.
-    const watching = this.#router.watchRoom(room, true);
-    if (watching) await watching;
-    if (session.account) {
-      try {
-        await this.#store.addRoomMember(room, me);
-        // Kept from now on; a topic a guest set is kept with it.
-        if (!this.#persistent.has(room)) {
-          this.#persistent.add(room);
-          const topic = this.#topics.get(room);
-          if (topic !== undefined) await this.#store.setTopic(room, topic);
-        }
-      } catch (e) {
-        this.#removeMember(room, me);
-        session.rooms.delete(room);
-        throw e;
-      }
-    }
-    const code = created ? 201 : 200;
-    const text = created ? `room ${room} created` : `joined ${room}`;
-    if (history === undefined) return response(code, text);
-    const extra: Record<string, unknown> = { topic: this.#topics.get(room) ?? "" };
-    if (history > 0 && this.#settings.roomHistory > 0) {
-      Object.assign(extra, await this.#page(room, { limit: history, after }));
-    } else {
-      Object.assign(extra, { messages: [], more: false });
-    }
-    return response(code, text, extra);
-  }
-
-  /** `history`: a page of a room the sender is in, or of its direct conversation with someone. */
-  async #history(
-    session: Session,
-    target: string,
-    query: { before?: number; after?: number; limit?: number },
-  ): Promise<Response> {
-    const me = session.name;
-    if (me === null) {
-      return response(401, "Cannot read history: send presence or authenticate first");
-    }
-    const limit = query.limit ?? HISTORY_PAGE;
-    let conversation: string;
-    if (target.startsWith("#")) {
-      const members = this.#rooms.get(target);
-      if (!members) return response(404, `Cannot read the history of ${target}: no such room`);
-      if (!members.has(me)) {
-        return response(403, `Cannot read the history of ${target}: you are not a member`);
-      }
-      conversation = target;
-    } else {
-      // A guest's name is not reserved: what was said to it may have been said to another.
-      if (!session.account) {
-        return response(401, "Cannot read direct history: log in to an account first");
-      }
-      conversation = directConversation(me, target);
-    }
-    session.ids = true;
-    const page = await this.#page(conversation, { ...query, limit });
-    return response(200, `${page.messages.length} messages`, page);
-  }
-
-  /** `topic`: reads a room's topic, or (a member) sets it and tells the members that asked. */
-  async #topic(session: Session, room: string, topic?: string): Promise<Response> {
-    const me = session.name;
-    if (me === null) {
-      return response(401, `Cannot use the topic of ${room}: send presence or authenticate first`);
-    }
-    const members = this.#rooms.get(room);
-    if (!members) return response(404, `Cannot use the topic of ${room}: no such room`);
-    if (topic === undefined) {
-      return response(200, `topic of ${room}`, { room, topic: this.#topics.get(room) ?? "" });
-    }
-    if (!members.has(me)) {
-      return response(403, `Cannot set the topic of ${room}: you are not a member`);
-    }
-    // A guests' room keeps its topic in memory only, as it keeps its members.
-    if (this.#persistent.has(room)) await this.#store.setTopic(room, topic);
-    if (topic === "") this.#topics.delete(room);
-    else this.#topics.set(room, topic);
-    const notice = new Outgoing({ action: "topic", time: unixTime(), room, topic, from: me });
-    for (const member of members) {
-      const peer = this.#online.get(member);
-      if (peer && peer !== session && peer.ids) peer.peer.send(notice);
-    }
-    return response(200, `topic of ${room} set`, { room, topic });
-  }
-
   /** Every room with its members and kept messages, for `jim admin rooms`. */
   async rooms(): Promise<RoomSummary[]> {
     const counts = await this.#store.countRoomHistory();
-    return [...this.#rooms].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0).map((
+    return [...this.#rooms.entries()].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0).map((
       [name, members],
     ) => ({
       name,
-      topic: this.#topics.get(name) ?? "",
+      topic: this.#rooms.topic(name) ?? "",
       members: [...members].sort(),
       messages: counts.get(name) ?? 0,
     }));
@@ -1288,55 +1064,7 @@ export class Hub {
 
   /** Drops kept messages past the age limit (`--history-age`); resolves to how many. */
   pruneHistory(): Promise<number> {
-    const { historyAgeMs } = this.#settings;
-    if (historyAgeMs <= 0) return Promise.resolve(0);
-    return this.#store.pruneHistory(Date.now() - historyAgeMs);
-  }
-
-  async #leave(session: Session, room: string): Promise<Response> {
-    const me = session.name;
-    if (me === null) {
-      return response(401, `Cannot leave ${room}: send presence or authenticate first`);
-    }
-    if (!this.#rooms.get(room)?.has(me)) {
-      return response(404, `Cannot leave ${room}: you are not a member`);
-    }
-    if (session.account) await this.#store.removeRoomMember(room, me);
-    this.#removeMember(room, me);
-    session.rooms.delete(room);
-    return response(200, `left ${room}`);
-  }
-
-  async #who(session: Session, target?: string): Promise<Response> {
-    if (session.name === null) {
-      return response(401, "Cannot list users: send presence or authenticate first");
-    }
-    if (target === undefined) {
-      const users = this.#presence.visibleOnline(session.name);
-      return response(200, `${users.length} online`, { users: users.slice(0, WHO_MAX) });
-    }
-    if (target.startsWith("#")) {
-      const members = this.#rooms.get(target);
-      if (!members) return response(404, `Cannot list ${target}: no such room`);
-      let users = [...members].filter((m) => this.#online.has(m));
-      if (this.#cluster) {
-        // Members online on other nodes hold their names there.
-        const elsewhere = [...members].filter((m) => !this.#online.has(m));
-        const held = await this.#cluster.held(elsewhere);
-        users = [...members].filter((m) => this.#online.has(m) || held.has(m));
-      }
-      users = users.slice(0, WHO_MAX);
-      return response(200, `${users.length} online in ${target}`, { users });
-    }
-    const online = this.#online.get(target);
-    if (online && shows(online, session.name)) {
-      const status = online.status ? `: ${online.status}` : "";
-      return response(200, `${target} is online${status}`, { users: [target] });
-    }
-    if (await this.#store.getAccount(target)) {
-      return response(200, `${target} is offline`, { users: [] });
-    }
-    return response(404, `Cannot find ${target}: no such user`);
+    return this.#history.prune();
   }
 
   /**

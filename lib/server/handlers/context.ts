@@ -11,7 +11,9 @@ import type { Store } from "../../store/store.ts";
 import type { Cluster } from "../cluster.ts";
 import type { Directory } from "../directory.ts";
 import type { ServerSettings } from "../options.ts";
+import type { History } from "../history.ts";
 import type { Presence } from "../presence.ts";
+import type { RoomState } from "../room_state.ts";
 import type { Router } from "../router.ts";
 import type { Session, Sessions } from "../sessions.ts";
 
@@ -68,6 +70,10 @@ export interface HandlerContext {
   sessions: Sessions;
   /** Who is told of whose presence. */
   presence: Presence;
+  /** Room members, kept rooms and topics. */
+  rooms: RoomState;
+  /** Kept messages (room and direct history). */
+  history: History;
   /** The other nodes (`--cluster`), or null for a single server. */
   cluster: Cluster | null;
   /** Where to write log lines. */

@@ -1,0 +1,221 @@
+/**
+ * Rooms: `join`, `leave`, `who` (of the server, a room or a user), `topic`,
+ * and `history` (of a room, or of the sender's direct conversation with
+ * someone).
+ *
+ * @module
+ */
+
+import { Outgoing } from "../../protocol/codec.ts";
+import { type Response, response, unixTime } from "../../protocol/messages.ts";
+import { directConversation } from "../../store/store.ts";
+import { shows } from "../presence.ts";
+import type { Session } from "../sessions.ts";
+import type { HandlerContext, Handlers } from "./context.ts";
+
+/** Names `who` lists at most. */
+const WHO_MAX = 200;
+/** Messages a `history` request gets when it names no limit. */
+const HISTORY_PAGE = 50;
+
+/** What the room handlers are given. */
+export type RoomsContext = Pick<
+  HandlerContext,
+  | "store"
+  | "settings"
+  | "directory"
+  | "router"
+  | "sessions"
+  | "presence"
+  | "rooms"
+  | "history"
+  | "cluster"
+>;
+
+/** The handlers of rooms, topics and history. */
+export function roomHandlers(
+  ctx: RoomsContext,
+): Pick<Handlers, "join" | "leave" | "who" | "topic" | "history"> {
+  const { store, settings, directory, router, sessions, presence, rooms, history, cluster } = ctx;
+
+  async function join(
+    session: Session,
+    room: string,
+    historyLimit?: number,
+    after?: number,
+  ): Promise<Response> {
+    const me = session.name;
+    if (me === null) {
+      return response(401, `Cannot join ${room}: send presence or authenticate first`);
+    }
+    // From now on its room messages carry ids, so that the replay and what
+    // arrives meanwhile can be told apart.
+    if (historyLimit !== undefined) session.ids = true;
+    const createdHere = !rooms.has(room);
+    const like = createdHere ? rooms.lookalike(room) : undefined;
+    if (like !== undefined) return response(409, `Cannot create ${room}: it looks like ${like}`);
+    if (!session.rooms.has(room)) {
+      const { maxRoomsPerUser, maxRooms } = settings;
+      if (session.rooms.size >= maxRoomsPerUser) {
+        return response(
+          403,
+          `Cannot join ${room}: you are in ${maxRoomsPerUser} rooms, the most one user may be in`,
+        );
+      }
+      if (createdHere && rooms.size >= maxRooms) {
+        return response(
+          403,
+          `Cannot create ${room}: the server has ${maxRooms} rooms, the most it allows`,
+        );
+      }
+    }
+    // In a cluster, 201 only for the first join anywhere (another node may have created it).
+    let created = createdHere;
+    if (createdHere && cluster) created = await cluster.createRoom(room);
+    // A guest that has left would stay a member for good.
+    if (!sessions.has(session)) return response(200);
+    // Counted at once, so that joins made while the store writes cannot pass the caps.
+    const members = rooms.members(room, true);
+    if (!members.has(me)) rooms.tell(room, me, true, session.account);
+    members.add(me);
+    session.rooms.add(room);
+    // In a cluster, once this is answered, what others send to the room reaches this node.
+    const watching = router.watchRoom(room, true);
+    if (watching) await watching;
+    if (session.account) {
+      try {
+        await store.addRoomMember(room, me);
+        // Kept from now on; a topic a guest set is kept with it.
+        if (!rooms.isKept(room)) {
+          rooms.keep(room);
+          const topic = rooms.topic(room);
+          if (topic !== undefined) await store.setTopic(room, topic);
+        }
+      } catch (e) {
+        rooms.removeMember(room, me);
+        session.rooms.delete(room);
+        throw e;
+      }
+    }
+    const code = created ? 201 : 200;
+    const text = created ? `room ${room} created` : `joined ${room}`;
+    if (historyLimit === undefined) return response(code, text);
+    const extra: Record<string, unknown> = { topic: rooms.topic(room) ?? "" };
+    if (historyLimit > 0 && settings.roomHistory > 0) {
+      Object.assign(extra, await history.page(room, { limit: historyLimit, after }));
+    } else {
+      Object.assign(extra, { messages: [], more: false });
+    }
+    return response(code, text, extra);
+  }
+
+  /** `history`: a page of a room the sender is in, or of its direct conversation with someone. */
+  async function readHistory(
+    session: Session,
+    target: string,
+    query: { before?: number; after?: number; limit?: number },
+  ): Promise<Response> {
+    const me = session.name;
+    if (me === null) {
+      return response(401, "Cannot read history: send presence or authenticate first");
+    }
+    const limit = query.limit ?? HISTORY_PAGE;
+    let conversation: string;
+    if (target.startsWith("#")) {
+      const members = rooms.get(target);
+      if (!members) return response(404, `Cannot read the history of ${target}: no such room`);
+      if (!members.has(me)) {
+        return response(403, `Cannot read the history of ${target}: you are not a member`);
+      }
+      conversation = target;
+    } else {
+      // A guest's name is not reserved: what was said to it may have been said to another.
+      if (!session.account) {
+        return response(401, "Cannot read direct history: log in to an account first");
+      }
+      conversation = directConversation(me, target);
+    }
+    session.ids = true;
+    const page = await history.page(conversation, { ...query, limit });
+    return response(200, `${page.messages.length} messages`, page);
+  }
+
+  /** `topic`: reads a room's topic, or (a member) sets it and tells the members that asked. */
+  async function topic(session: Session, room: string, text?: string): Promise<Response> {
+    const me = session.name;
+    if (me === null) {
+      return response(401, `Cannot use the topic of ${room}: send presence or authenticate first`);
+    }
+    const members = rooms.get(room);
+    if (!members) return response(404, `Cannot use the topic of ${room}: no such room`);
+    if (text === undefined) {
+      return response(200, `topic of ${room}`, { room, topic: rooms.topic(room) ?? "" });
+    }
+    if (!members.has(me)) {
+      return response(403, `Cannot set the topic of ${room}: you are not a member`);
+    }
+    // A guests' room keeps its topic in memory only, as it keeps its members.
+    if (rooms.isKept(room)) await store.setTopic(room, text);
+    rooms.setTopic(room, text);
+    const notice = new Outgoing({ action: "topic", time: unixTime(), room, topic: text, from: me });
+    for (const member of members) {
+      const peer = directory.get(member);
+      if (peer && peer !== session && peer.ids) peer.peer.send(notice);
+    }
+    return response(200, `topic of ${room} set`, { room, topic: text });
+  }
+
+  async function leave(session: Session, room: string): Promise<Response> {
+    const me = session.name;
+    if (me === null) {
+      return response(401, `Cannot leave ${room}: send presence or authenticate first`);
+    }
+    if (!rooms.get(room)?.has(me)) {
+      return response(404, `Cannot leave ${room}: you are not a member`);
+    }
+    if (session.account) await store.removeRoomMember(room, me);
+    rooms.removeMember(room, me);
+    session.rooms.delete(room);
+    return response(200, `left ${room}`);
+  }
+
+  async function who(session: Session, target?: string): Promise<Response> {
+    if (session.name === null) {
+      return response(401, "Cannot list users: send presence or authenticate first");
+    }
+    if (target === undefined) {
+      const users = presence.visibleOnline(session.name);
+      return response(200, `${users.length} online`, { users: users.slice(0, WHO_MAX) });
+    }
+    if (target.startsWith("#")) {
+      const members = rooms.get(target);
+      if (!members) return response(404, `Cannot list ${target}: no such room`);
+      let users = [...members].filter((m) => directory.has(m));
+      if (cluster) {
+        // Members online on other nodes hold their names there.
+        const elsewhere = [...members].filter((m) => !directory.has(m));
+        const held = await cluster.held(elsewhere);
+        users = [...members].filter((m) => directory.has(m) || held.has(m));
+      }
+      users = users.slice(0, WHO_MAX);
+      return response(200, `${users.length} online in ${target}`, { users });
+    }
+    const online = directory.get(target);
+    if (online && shows(online, session.name)) {
+      const status = online.status ? `: ${online.status}` : "";
+      return response(200, `${target} is online${status}`, { users: [target] });
+    }
+    if (await store.getAccount(target)) {
+      return response(200, `${target} is offline`, { users: [] });
+    }
+    return response(404, `Cannot find ${target}: no such user`);
+  }
+
+  return {
+    join: (session, request) => join(session, request.room, request.history, request.after),
+    leave: (session, request) => leave(session, request.room),
+    who: (session, request) => who(session, request.target),
+    topic: (session, request) => topic(session, request.room, request.topic),
+    history: (session, request) => readHistory(session, request.target, request),
+  };
+}
