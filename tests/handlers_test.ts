@@ -5,12 +5,13 @@
  * sleeps: every step is awaited.
  */
 import { assertEquals, assertStrictEquals } from "@std/assert";
-import type { Outgoing } from "../lib/protocol/codec.ts";
+import { Outgoing } from "../lib/protocol/codec.ts";
 import type { DeliveredMsg, Response } from "../lib/protocol/messages.ts";
 import { validateRequest } from "../lib/protocol/validate.ts";
 import { LocalDirectory } from "../lib/server/directory.ts";
 import type { Handler, Handlers } from "../lib/server/handlers/context.ts";
 import { contactHandlers } from "../lib/server/handlers/contacts.ts";
+import { Messaging } from "../lib/server/handlers/messaging.ts";
 import { roomHandlers } from "../lib/server/handlers/rooms.ts";
 import { History } from "../lib/server/history.ts";
 import { RoomState } from "../lib/server/room_state.ts";
@@ -294,4 +295,106 @@ Deno.test("RoomState.toCarry(): a guest's rooms become the account's within the 
   p.rooms.members("#own", true).add("anna");
   // Anna is in one room; a cap of 3 lets two more of the guest's rooms come along.
   assertEquals(p.rooms.toCarry(["#x", "#own", "#y", "#z"], "anna", 3), ["#x", "#own", "#y"]);
+});
+
+// -- messaging --
+
+Deno.test("Messaging: a room message goes to the router once, with the members but the sender", async () => {
+  await using p = parts();
+  const rooms = roomHandlers(p);
+  const messaging = new Messaging(p);
+  const a = await online(p, "alice");
+  const b = await online(p, "bob");
+  await ask(rooms, a.session, { action: "join", room: "#r" });
+  await ask(rooms, b.session, { action: "join", room: "#r" });
+  const sent = await ask(messaging.handlers, a.session, { action: "msg", to: "#r", message: "yo" });
+  assertEquals(sent.response, 200);
+  assertEquals(p.router.room_.map(([room, to, m]) => [room, to, (m as DeliveredMsg).message]), [
+    ["#r", ["bob"], "yo"],
+  ]);
+  const c = await online(p, "carol");
+  const outsider = await ask(messaging.handlers, c.session, {
+    action: "msg",
+    to: "#r",
+    message: "x",
+  });
+  assertEquals([outsider.response, outsider.error], [
+    403,
+    "Cannot send to #r: you are not a member",
+  ]);
+  const none = await ask(messaging.handlers, a.session, { action: "msg", to: "#no", message: "x" });
+  assertEquals([none.response, none.error], [404, "Cannot send to #no: no such room"]);
+  const forged = await ask(messaging.handlers, c.session, {
+    action: "msg",
+    to: "bob",
+    from: "alice",
+    message: "x",
+  });
+  assertEquals([forged.response, forged.error], [403, "Cannot send as alice: you are carol"]);
+  assertEquals(p.router.room_.length, 1);
+});
+
+Deno.test("Messaging: a direct message to nobody online is kept for an account (202), refused otherwise", async () => {
+  await using p = parts();
+  const messaging = new Messaging(p);
+  const a = await online(p, "alice", true);
+  const g = await online(p, "gus");
+  await p.store.createAccount("bob", "x");
+  const kept = await ask(messaging.handlers, a.session, { action: "msg", to: "bob", message: "1" });
+  assertEquals(kept.response, 202);
+  assertEquals((await p.store.peekOffline("bob", 10)).map((m) => m.message.message), ["1"]);
+  const fromGuest = await ask(messaging.handlers, g.session, {
+    action: "msg",
+    to: "bob",
+    message: "2",
+  });
+  assertEquals(fromGuest.response, 410);
+  const nobody = await ask(messaging.handlers, a.session, {
+    action: "msg",
+    to: "zed",
+    message: "3",
+  });
+  assertEquals([nobody.response, nobody.error], [404, "Cannot send to zed: no such user"]);
+  // The router was asked each time (and once more for a guest that might have come online).
+  assertEquals(p.router.direct_.map(([to]) => to), ["bob", "bob", "zed", "zed"]);
+  const online_ = await ask(messaging.handlers, g.session, {
+    action: "msg",
+    to: "alice",
+    message: "4",
+  });
+  assertEquals(online_.response, 200);
+  assertEquals((p.router.direct_.at(-1)![1] as DeliveredMsg).message, "4");
+});
+
+Deno.test("Messaging.deliverStored(): mail goes out with its ids, and is dropped once acknowledged", async () => {
+  await using p = parts();
+  const messaging = new Messaging(p);
+  const mail = (n: string): DeliveredMsg => ({
+    action: "msg",
+    time: 1,
+    from: "alice",
+    to: "bob",
+    encoding: "utf-8",
+    message: n,
+  });
+  await p.store.enqueueOffline("bob", mail("1"), { total: 10 });
+  await p.store.enqueueOffline("bob", mail("2"), { total: 10 });
+  const bob = await online(p, "bob", true);
+  await messaging.deliverStored(bob.session, "bob");
+  assertEquals(bob.peer.sent.map((m) => m.message), ["1", "2"]);
+  const ids = bob.peer.sent.map((m) => m.id as number);
+  assertEquals(bob.session.written, ids[1]);
+  // Unacknowledged mail that the connection could not write is not stored twice.
+  const unsent = [
+    new Outgoing(mail("3")),
+    new Outgoing({ ...mail("4"), to: "carol" }),
+  ];
+  messaging.markGuest(unsent[0]!);
+  await messaging.keepUnsent("bob", unsent);
+  messaging.acknowledge(bob.session);
+  // The next login reads the store after the acknowledgement is written.
+  p.directory.release("bob", bob.session);
+  const again = await online(p, "bob", true);
+  await messaging.deliverStored(again.session, "bob");
+  assertEquals(again.peer.sent.map((m) => [m.message, m.guest]), [["3", true]]);
 });

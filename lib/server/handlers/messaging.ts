@@ -1,0 +1,259 @@
+/**
+ * Messaging: `msg` to a user or a room, and offline mail (kept for an
+ * account that is offline, delivered at its next login, dropped from the
+ * store once the client shows it has it). A direct message goes through the
+ * router, which hands it to a session here (behind that session's offline
+ * mail) or, in a cluster, to the node that holds the name.
+ *
+ * @module
+ */
+
+import { Outgoing } from "../../protocol/codec.ts";
+import { type DeliveredMsg, type Response, response, unixTime } from "../../protocol/messages.ts";
+import { directConversation } from "../../store/store.ts";
+import type { Session } from "../sessions.ts";
+import type { HandlerContext, Handlers } from "./context.ts";
+
+/** Offline messages handed to a connection per round of delivery. */
+const OFFLINE_BATCH = 100;
+
+/** What messaging is given. */
+export type MessagingContext = Pick<
+  HandlerContext,
+  "store" | "settings" | "directory" | "router" | "rooms" | "history" | "log"
+>;
+
+/** Direct and room messages, and offline mail. */
+export class Messaging {
+  readonly #store: MessagingContext["store"];
+  readonly #settings: MessagingContext["settings"];
+  readonly #directory: MessagingContext["directory"];
+  readonly #router: MessagingContext["router"];
+  readonly #rooms: MessagingContext["rooms"];
+  readonly #history: MessagingContext["history"];
+  readonly #log: MessagingContext["log"];
+  /** Offline messages being delivered: already in the store, never to be stored again. */
+  readonly #fromStore = new WeakSet<Outgoing>();
+  /** Direct messages sent by guests: marked as such if they end up in the offline store. */
+  readonly #fromGuest = new WeakSet<Outgoing>();
+  /** Acknowledgements being written, by account: a next login reads the store after them. */
+  readonly #acks = new Map<string, Promise<void>>();
+
+  /** The handler of `msg`. */
+  readonly handlers: Pick<Handlers, "msg"> = {
+    msg: (session, request) =>
+      this.#msg(session, request.to, request.from, request.encoding, request.message),
+  };
+
+  constructor(ctx: MessagingContext) {
+    this.#store = ctx.store;
+    this.#settings = ctx.settings;
+    this.#directory = ctx.directory;
+    this.#router = ctx.router;
+    this.#rooms = ctx.rooms;
+    this.#history = ctx.history;
+    this.#log = ctx.log;
+  }
+
+  /** Whether a direct message was sent by a guest (another node is told so). */
+  isGuest(out: Outgoing): boolean {
+    return this.#fromGuest.has(out);
+  }
+
+  /** Marks a direct message from another node as a guest's. */
+  markGuest(out: Outgoing): void {
+    this.#fromGuest.add(out);
+  }
+
+  /**
+   * Records that a request (or a `quit`) was read from this session: the
+   * stored mail written to it before then has arrived, so the store drops it.
+   * Mail written but never followed by a request stays, for the next login.
+   */
+  acknowledge(session: Session): void {
+    const name = session.name;
+    if (!session.account || name === null || session.written <= session.acked) return;
+    const upTo = session.acked = session.written;
+    const done = (this.#acks.get(name) ?? Promise.resolve())
+      .then(() => this.#store.ackOffline(name, upTo))
+      .catch((e) => this.#log(`cannot acknowledge offline messages of ${name}: ${e}`))
+      .finally(() => {
+        if (this.#acks.get(name) === done) this.#acks.delete(name);
+      });
+    this.#acks.set(name, done);
+  }
+
+  /**
+   * Keeps for an account that has left the direct messages to it that its
+   * connection could not write (`unsent`): each was answered 200, so it goes
+   * to the offline store, in order.
+   */
+  async keepUnsent(name: string, unsent: readonly Outgoing[]): Promise<void> {
+    // Enqueued now, in order, before any later message to this name can
+    // be (those go to the store too, now that the name is offline).
+    const kept: Promise<void>[] = [];
+    for (const out of unsent) {
+      const m = out.value as DeliveredMsg;
+      // Messages read from the store are still there until acknowledged.
+      if (m.action !== "msg" || m.to !== name || this.#fromStore.has(out)) continue;
+      // Each was answered 200: it is kept past the mailbox's limits, which
+      // is bounded by what one connection may have queued.
+      const message: DeliveredMsg = this.#fromGuest.has(out) ? { ...m, guest: true } : m;
+      kept.push(
+        this.#store.enqueueOffline(name, message, { total: Infinity }).then(
+          () => {},
+          (e) => this.#log(`cannot keep unsent message for ${name}: ${e}`),
+        ),
+      );
+    }
+    await Promise.all(kept);
+  }
+
+  /**
+   * Writes an account's offline mail to its session, in batches, each once
+   * the last is written; the store drops it once acknowledged.
+   */
+  async deliverStored(session: Session, name: string): Promise<void> {
+    try {
+      // What an earlier connection acknowledged is gone before we look.
+      await this.#acks.get(name);
+      let after = 0;
+      // A batch is sent in one go: it must fit well within the connection's
+      // queue, or a reader that keeps up would be dropped at every login.
+      const size = Math.max(
+        1,
+        Math.min(OFFLINE_BATCH, Math.floor(this.#settings.maxQueueObjects / 2)),
+      );
+      while (this.#directory.get(name) === session) {
+        const batch = await this.#store.peekOffline(name, size, after);
+        if (batch.length === 0) return;
+        let last = -1;
+        for (const { id, message } of batch) {
+          // The store's id is stable across deliveries: a client can spot a repeat.
+          const out = new Outgoing<DeliveredMsg>({ ...message, id });
+          this.#fromStore.add(out);
+          if (!session.peer.send(out)) break;
+          last = id;
+        }
+        // Deleted only once the client shows it has them (acknowledge): a
+        // drop or a crash before then redelivers rather than loses.
+        if (last < 0 || !(await session.peer.drain())) return;
+        session.written = after = last;
+        if (batch.length < size) return;
+      }
+    } catch (e) {
+      this.#log(`cannot deliver offline messages to ${name}: ${e}`);
+    }
+  }
+
+  #msg(
+    session: Session,
+    to: string,
+    from: string | undefined,
+    encoding: DeliveredMsg["encoding"],
+    message: string,
+  ): Response | Promise<Response> {
+    const me = session.name;
+    if (me === null) return response(401, "Cannot send: send presence or authenticate first");
+    if (from !== undefined && from !== me) {
+      return response(403, `Cannot send as ${from}: you are ${me}`);
+    }
+    const out = new Outgoing<DeliveredMsg>({
+      action: "msg",
+      time: unixTime(),
+      from: me,
+      to,
+      encoding,
+      message,
+    });
+    if (to.startsWith("#")) {
+      const members = this.#rooms.get(to);
+      if (!members) return response(404, `Cannot send to ${to}: no such room`);
+      if (!members.has(me)) return response(403, `Cannot send to ${to}: you are not a member`);
+      const keep = this.#settings.roomHistory;
+      if (keep === 0) {
+        this.#router.room(to, members, me, out, () => out);
+        return response(200);
+      }
+      // Members that asked for history get the same message with its id.
+      const id = this.#history.keep(to, out.value, keep);
+      let withId: Outgoing | null = null;
+      this.#router.room(
+        to,
+        members,
+        me,
+        out,
+        (member) => member.ids ? withId ??= new Outgoing({ ...out.value, history_id: id }) : out,
+      );
+      return response(200);
+    }
+    // Marked for another node, which learns from it that the sender is a guest.
+    if (!session.account) this.#fromGuest.add(out);
+    const delivered = this.#router.direct(to, out, (target) => {
+      let sent: Outgoing = out;
+      if (this.#settings.directHistory > 0 && (session.account || target.account)) {
+        const id = this.#history.keep(
+          directConversation(me, to),
+          out.value,
+          this.#settings.directHistory,
+        );
+        if (target.ids) sent = new Outgoing({ ...out.value, history_id: id });
+      }
+      // Marked before it is handed over: if it ends up in the offline store
+      // (its reader dropped), it is stored as a guest's.
+      if (!session.account) this.#fromGuest.add(sent);
+      return sent;
+    });
+    if (delivered === true) return response(200);
+    if (delivered === false) return this.#msgOffline(session, to, out.value);
+    return delivered.then((held) =>
+      held ? response(200) : this.#msgOffline(session, to, out.value)
+    );
+  }
+
+  async #msgOffline(session: Session, to: string, message: DeliveredMsg): Promise<Response> {
+    const account = await this.#store.getAccount(to);
+    if (!account) {
+      // A guest may have come online while the store answered.
+      const late = new Outgoing(message);
+      if (await this.#router.direct(to, late, () => late)) return response(200);
+      return response(404, `Cannot send to ${to}: no such user`);
+    }
+    if (!this.#settings.offlineStore) {
+      return response(410, `Cannot send to ${to}: they are offline`);
+    }
+    // A guest's name is not reserved: by the time the mail is read, someone
+    // else may hold it, and the reply would go to them.
+    if (!session.account) {
+      return response(
+        410,
+        `Cannot send to ${to}: they are offline, and guests cannot leave offline messages; log in to an account to do so`,
+      );
+    }
+    const { offlineLimit, offlineShare } = this.#settings;
+    const perSender = offlineShare >= 100
+      ? Infinity
+      : Math.max(1, Math.floor(offlineLimit * offlineShare / 100));
+    const result = await this.#store.enqueueOffline(to, message, {
+      total: offlineLimit,
+      perSender,
+    });
+    if (result === "full") {
+      return response(410, `Cannot send to ${to}: their offline mailbox is full`);
+    }
+    if (result === "sender-full") {
+      return response(
+        410,
+        `Cannot send to ${to}: you already have ${perSender} messages waiting in their offline mailbox, the most one sender may leave`,
+      );
+    }
+    if (this.#settings.directHistory > 0) {
+      this.#history.keep(
+        directConversation(message.from, to),
+        message,
+        this.#settings.directHistory,
+      );
+    }
+    return response(202, `${to} is offline; the message will be delivered when they log in`);
+  }
+}
