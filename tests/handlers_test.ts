@@ -11,6 +11,7 @@ import { validateRequest } from "../lib/protocol/validate.ts";
 import { LocalDirectory } from "../lib/server/directory.ts";
 import type { Handler, Handlers } from "../lib/server/handlers/context.ts";
 import { contactHandlers } from "../lib/server/handlers/contacts.ts";
+import { Identity } from "../lib/server/handlers/identity.ts";
 import { Messaging } from "../lib/server/handlers/messaging.ts";
 import { roomHandlers } from "../lib/server/handlers/rooms.ts";
 import { History } from "../lib/server/history.ts";
@@ -397,4 +398,89 @@ Deno.test("Messaging.deliverStored(): mail goes out with its ids, and is dropped
   const again = await online(p, "bob", true);
   await messaging.deliverStored(again.session, "bob");
   assertEquals(again.peer.sent.map((m) => [m.message, m.guest]), [["3", true]]);
+});
+
+// -- identity --
+
+/** Identity over the shared parts, with offline mail that records who it was started for. */
+function identity(p: Parts): { identity: Identity; mail: string[] } & Disposable {
+  const mail: string[] = [];
+  const id = new Identity({
+    ...p,
+    mail: {
+      deliverStored: (session: Session, name: string) => {
+        mail.push(`${name}:${session.held !== null}`);
+        return Promise.resolve();
+      },
+    },
+  });
+  return { identity: id, mail, [Symbol.dispose]: () => id.stop() };
+}
+
+Deno.test("Identity: a guest takes a free name; one in use or like one in use is 409", async () => {
+  await using p = parts();
+  using i = identity(p);
+  const a = p.sessions.open(new FakePeer());
+  const b = p.sessions.open(new FakePeer());
+  const presence = (s: Session, name: string) =>
+    ask(i.identity.handlers, s, { action: "presence", user: { account_name: name } });
+  assertEquals((await presence(a, "alice")).response, 200);
+  assertStrictEquals(p.directory.get("alice"), a);
+  const taken = await presence(b, "alice");
+  assertEquals([taken.response, taken.error], [409, "Cannot use the name alice: it is in use"]);
+  const like = await presence(b, "\u0430lice");
+  assertEquals(like.response, 409);
+  assertEquals(like.error, "Cannot use the name \u0430lice: it looks like alice, which is in use");
+  // Renaming lets the old name go.
+  assertEquals((await presence(a, "ann")).response, 200);
+  assertEquals([p.directory.has("alice"), a.name], [false, "ann"]);
+});
+
+Deno.test("Identity: register, then authenticate takes the name and starts the offline mail", async () => {
+  await using p = parts();
+  using i = identity(p);
+  const s = p.sessions.open(new FakePeer());
+  const user = { account_name: "bob", password: "secret-1" };
+  const created = await ask(i.identity.handlers, s, { action: "register", user });
+  assertEquals([created.response, created.alert], [201, "account bob created"]);
+  const again = await ask(i.identity.handlers, s, { action: "register", user });
+  assertEquals([again.response, again.error], [409, "Cannot register bob: the name is taken"]);
+  const wrong = await ask(i.identity.handlers, s, {
+    action: "authenticate",
+    user: { account_name: "bob", password: "nope" },
+  });
+  assertEquals(wrong.response, 402);
+  assertEquals(i.mail, []);
+  const ok = await ask(i.identity.handlers, s, { action: "authenticate", user });
+  assertEquals(ok.response, 200);
+  assertEquals([s.name, s.account], ["bob", true]);
+  assertStrictEquals(p.directory.get("bob"), s);
+  // The mail starts after the answer is queued, with direct messages held behind it.
+  assertEquals(i.mail, []);
+  await s.delivering;
+  assertEquals(i.mail, ["bob:true"]);
+  const other = p.sessions.open(new FakePeer());
+  const second = await ask(i.identity.handlers, other, { action: "authenticate", user });
+  assertEquals([second.response, second.error], [
+    409,
+    "Cannot authenticate: bob is already connected",
+  ]);
+});
+
+Deno.test("Identity: unregister deletes the account, lets the name go and leaves its rooms", async () => {
+  await using p = parts();
+  using i = identity(p);
+  const rooms = roomHandlers(p);
+  const s = p.sessions.open(new FakePeer());
+  const user = { account_name: "cid", password: "secret-2" };
+  await ask(i.identity.handlers, s, { action: "register", user });
+  await ask(i.identity.handlers, s, { action: "authenticate", user });
+  await s.delivering;
+  await ask(rooms, s, { action: "join", room: "#k" });
+  assertEquals([...p.rooms.get("#k")!], ["cid"]);
+  const gone = await ask(i.identity.handlers, s, { action: "unregister", user });
+  assertEquals([gone.response, gone.alert], [200, "account cid deleted"]);
+  assertEquals([s.name, s.account, p.directory.has("cid")], [null, false, false]);
+  assertEquals([...p.rooms.get("#k")!], []);
+  assertEquals(await p.store.getAccount("cid"), null);
 });

@@ -116,7 +116,7 @@ Deno.test("layers: handlers see peers and parts through their context, never soc
   assertEquals(wrong, []);
   // The hub wires each area's handlers into one table.
   const hub = importsOf("lib/server/hub.ts");
-  for (const area of ["contacts", "rooms", "messaging"]) {
+  for (const area of ["identity", "messaging", "rooms", "contacts"]) {
     assertEquals(hub.includes(`lib/server/handlers/${area}.ts`), true, area);
   }
 });
