@@ -22,8 +22,14 @@ export interface TestNats extends AsyncDisposable {
   restart(): Promise<void>;
 }
 
+/** Options for {@linkcode startNats}. */
+export interface StartNatsOptions {
+  /** More nats-server flags, e.g. `["--user", "u", "--pass", "p"]`. */
+  args?: string[];
+}
+
 /** Starts nats-server with JetStream on 127.0.0.1. */
-export async function startNats(): Promise<TestNats> {
+export async function startNats(options: StartNatsOptions = {}): Promise<TestNats> {
   try {
     await Deno.stat(NATS_SERVER);
   } catch {
@@ -48,6 +54,7 @@ export async function startNats(): Promise<TestNats> {
         `${dir}/js`,
         "--ports_file_dir",
         portsDir,
+        ...(options.args ?? []),
       ],
       stdout: "null",
       stderr: "null",

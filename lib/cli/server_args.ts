@@ -317,8 +317,9 @@ Options:
                                 node (default $JIM_STORE, else the SQLite file of --db;
                                 jim admin works on SQLite files only)
       --cluster URL             act as one server with the other nodes on this NATS
-                                (nats://HOST:PORT, JetStream on: nats-server -js); needs
-                                --store (default none: a single server)
+                                (nats://[USER:PASSWORD@|TOKEN@]HOST:PORT, JetStream on:
+                                nats-server -js); needs --store (default none: a single
+                                server)
       --admin-socket PATH       Unix socket (mode 0600) on which jim admin acts at once;
                                 off for none (default DB.sock beside the database; none
                                 with --store)

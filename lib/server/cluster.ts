@@ -28,6 +28,7 @@ import { type KV, Kvm } from "@nats-io/kv";
 import type { Outgoing } from "../protocol/codec.ts";
 import { skeleton } from "../protocol/names.ts";
 import { type Directory, LocalDirectory } from "./directory.ts";
+import { redactUrl } from "./redact_url.ts";
 import type { FormFor, LocalDelivery, Router } from "./router.ts";
 import {
   connect,
@@ -87,8 +88,21 @@ function isWrongRevision(e: unknown): boolean {
   return e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamWrongLastSequence;
 }
 
-/** Where `nats://HOST:PORT` points, as the client wants it. */
-export function parseNatsUrl(url: string): string {
+/** Where `nats://[USER:PASS@|TOKEN@]HOST:PORT` points, and with what credentials. */
+export interface NatsServer {
+  /** `HOST:PORT`, as the client wants it. */
+  server: string;
+  user?: string;
+  pass?: string;
+  token?: string;
+}
+
+/**
+ * Reads `nats://[USER:PASS@|TOKEN@]HOST:PORT` (the port defaults to 4222).
+ *
+ * @throws {TypeError} "Cannot use cluster URL …" for anything else (the URL redacted)
+ */
+export function parseNatsUrl(url: string): NatsServer {
   let u: URL;
   try {
     u = new URL(url);
@@ -96,9 +110,18 @@ export function parseNatsUrl(url: string): string {
     throw new TypeError(`Cannot use cluster URL ${url}: not a URL`);
   }
   if (u.protocol !== "nats:" || u.hostname === "") {
-    throw new TypeError(`Cannot use cluster URL ${url}: expected nats://HOST:PORT`);
+    throw new TypeError(
+      `Cannot use cluster URL ${
+        redactUrl(url, { loneUserIsSecret: true })
+      }: expected nats://HOST:PORT`,
+    );
   }
-  return `${u.hostname}:${u.port === "" ? 4222 : u.port}`;
+  const parsed: NatsServer = { server: `${u.hostname}:${u.port === "" ? 4222 : u.port}` };
+  const user = decodeURIComponent(u.username);
+  const pass = decodeURIComponent(u.password);
+  if (pass !== "") Object.assign(parsed, { user, pass });
+  else if (user !== "") parsed.token = user;
+  return parsed;
 }
 
 /** A node's link to the others. */
@@ -155,12 +178,13 @@ export class Cluster {
    * @throws {Error} "Cannot join cluster …" when NATS or JetStream is not there
    */
   static async connect(options: ClusterOptions): Promise<Cluster> {
-    const server = parseNatsUrl(options.url);
+    const { server, ...credentials } = parseNatsUrl(options.url);
     const ttl = options.claimTtlMs ?? 6000;
     let nc: NatsConnection | undefined;
     try {
       nc = await connect({
         servers: server,
+        ...credentials,
         name: `jim ${options.nodeId}`,
         maxReconnectAttempts: -1,
         reconnectTimeWait: 250,
@@ -175,7 +199,8 @@ export class Cluster {
       return cluster;
     } catch (e) {
       await nc?.close().catch(() => {});
-      throw new Error(`Cannot join cluster ${options.url}: ${e instanceof Error ? e.message : e}`, {
+      const where = redactUrl(options.url, { loneUserIsSecret: true });
+      throw new Error(`Cannot join cluster ${where}: ${e instanceof Error ? e.message : e}`, {
         cause: e,
       });
     }

@@ -11,6 +11,7 @@ import { defaultAdminSocket } from "../store/db_path.ts";
 import { PgStore } from "../store/pg_store.ts";
 import { connectionCap } from "./fd_limit.ts";
 import { HttpListenError } from "./http.ts";
+import { redactUrl } from "./redact_url.ts";
 import { SERVER_DEFAULTS, type ServerSettings } from "./options.ts";
 import { type JimServer, serve } from "./serve.ts";
 
@@ -120,7 +121,9 @@ export async function runServer(options: RunServerOptions): Promise<number> {
   const adminNote = server.adminSocket === null ? "" : `, admin socket ${server.adminSocket}`;
   notice(
     `jim server listening on ${listening} (database ${database}${adminNote}${
-      options.clusterUrl === undefined ? "" : `, cluster ${options.clusterUrl}`
+      options.clusterUrl === undefined
+        ? ""
+        : `, cluster ${redactUrl(options.clusterUrl, { loneUserIsSecret: true })}`
     })`,
   );
   if (server.http) {
@@ -141,15 +144,4 @@ function describeStartError(e: unknown, dbPath: string): string {
   if (/^Cannot (open database|listen|read TLS|use TLS)/.test(message)) return message;
   if (/sqlite|database/i.test(message)) return `Cannot open database ${dbPath}: ${message}`;
   return `Cannot start: ${message}`;
-}
-
-/** A store URL without its password, for logs. */
-function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password !== "") u.password = "***";
-    return u.toString();
-  } catch {
-    return url;
-  }
 }
