@@ -124,6 +124,23 @@ export function parseNatsUrl(url: string): NatsServer {
   return parsed;
 }
 
+let resetsIgnored = false;
+
+/**
+ * nats.js (transport-node) removes a socket's listeners before destroying
+ * it, and Deno's `node:net` throws a reset that arrives then (NATS refusing
+ * the credentials and closing) as an uncaught error, which would end the
+ * process. Such a reset says no more than the close nats.js has seen.
+ */
+function ignoreLateSocketResets(): void {
+  if (resetsIgnored) return;
+  resetsIgnored = true;
+  globalThis.addEventListener("error", (event) => {
+    const code = (event.error as { code?: unknown } | null)?.code;
+    if (code === "ECONNRESET" || code === "EPIPE") event.preventDefault();
+  });
+}
+
 /** A node's link to the others. */
 export class Cluster {
   readonly nodeId: string;
@@ -179,6 +196,7 @@ export class Cluster {
    */
   static async connect(options: ClusterOptions): Promise<Cluster> {
     const { server, ...credentials } = parseNatsUrl(options.url);
+    ignoreLateSocketResets();
     const ttl = options.claimTtlMs ?? 6000;
     let nc: NatsConnection | undefined;
     try {
