@@ -14,8 +14,9 @@
  * - **Room messages** are published once on `jim.room.<room>`; every node
  *   fans them out to its local members.
  * - **Rooms** are created in the KV bucket `jim_rooms` by the first join
- *   anywhere (201 there only); joins and leaves are published on
- *   `jim.members`, and every node applies the others' to its member lists.
+ *   anywhere (201 there only); joins, leaves and topics are published on
+ *   `jim.members`, and every node applies the others' to its member lists
+ *   (and every node's topics, its own included, in the order NATS gives).
  *
  * Names in subjects and keys are base64url (UTF-8), since names may hold
  * characters that subjects and keys may not.
@@ -60,6 +61,12 @@ export interface ClusterHandlers {
   lost(name: string): void;
   /** Another node's member joined (`joined`) or left a room; `account`: an account, kept. */
   member(room: string, name: string, joined: boolean, account: boolean): void;
+  /**
+   * A room's topic was set (`""`: cleared) by `from`, on another node or on
+   * this one (`own`: the echo of this node's change, which comes back in the
+   * order every node sees, so that all end with the same topic).
+   */
+  topic(room: string, topic: string, from: string, own: boolean): void;
 }
 
 const BUCKET = "jim_names";
@@ -175,9 +182,17 @@ export class Cluster {
       callback: (err, msg) => {
         if (err || !this.#handlers) return;
         try {
-          const { node, room, name, joined, account } = JSON.parse(decoder.decode(msg.data));
-          if (node !== this.nodeId) {
-            this.#handlers.member(room, name, joined === true, account === true);
+          const change = JSON.parse(decoder.decode(msg.data));
+          const { node, room } = change;
+          if (typeof change.topic === "string") {
+            this.#handlers.topic(room, change.topic, change.from, node === this.nodeId);
+          } else if (node !== this.nodeId) {
+            this.#handlers.member(
+              room,
+              change.name,
+              change.joined === true,
+              change.account === true,
+            );
           }
         } catch (e) {
           this.#log(`bad membership change from the cluster: ${e}`);
@@ -408,6 +423,15 @@ export class Cluster {
       MEMBERS_SUBJECT,
       JSON.stringify({ node: this.nodeId, room, name, joined, account }),
     );
+  }
+
+  /**
+   * Tells every node (this one too: see {@linkcode ClusterHandlers.topic})
+   * that `from` set a room's topic. On the membership subject, so that it
+   * follows the joins this node published before.
+   */
+  publishTopic(room: string, topic: string, from: string): void {
+    this.#nc.publish(MEMBERS_SUBJECT, JSON.stringify({ node: this.nodeId, room, topic, from }));
   }
 
   /** Which of `names` some node holds now (their claims in the KV bucket). */

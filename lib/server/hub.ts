@@ -20,7 +20,7 @@ import type { Handler, Handlers, HubSettings } from "./handlers/context.ts";
 import { contactHandlers } from "./handlers/contacts.ts";
 import { Identity } from "./handlers/identity.ts";
 import { Messaging } from "./handlers/messaging.ts";
-import { roomHandlers } from "./handlers/rooms.ts";
+import { roomHandlers, tellTopic } from "./handlers/rooms.ts";
 import { History } from "./history.ts";
 import { Presence } from "./presence.ts";
 import { RoomState } from "./room_state.ts";
@@ -109,6 +109,13 @@ export class Hub {
           if (!joined) return this.#rooms.removeMember(room, name, false);
           this.#rooms.members(room, true).add(name);
           if (account) this.#rooms.keep(room);
+        },
+        topic: (room, topic, from, own) => {
+          const members = this.#rooms.get(room);
+          if (!members) return;
+          this.#rooms.setTopic(room, topic);
+          // This node told its own members when the change was made.
+          if (!own) tellTopic(this.#directory, { members, room, topic, from, setter: null });
         },
         room: (room, from, message) => {
           const members = this.#rooms.get(room);

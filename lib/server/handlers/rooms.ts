@@ -9,6 +9,7 @@
 import { Outgoing } from "../../protocol/codec.ts";
 import { type Response, response, unixTime } from "../../protocol/messages.ts";
 import { directConversation } from "../../store/store.ts";
+import type { Directory } from "../directory.ts";
 import { shows } from "../presence.ts";
 import type { Session } from "../sessions.ts";
 import type { HandlerContext, Handlers } from "./context.ts";
@@ -17,6 +18,29 @@ import type { HandlerContext, Handlers } from "./context.ts";
 const WHO_MAX = 200;
 /** Messages a `history` request gets when it names no limit. */
 const HISTORY_PAGE = 50;
+
+/** A new topic, for {@linkcode tellTopic}. */
+export interface TopicChange {
+  /** The room's members. */
+  members: Iterable<string>;
+  room: string;
+  /** "" when cleared. */
+  topic: string;
+  /** Who set it. */
+  from: string;
+  /** The session that set it here (it has its answer), or null when set on another node. */
+  setter: Session | null;
+}
+
+/** Tells the members of a room online here that asked for history (but the setter) of a new topic. */
+export function tellTopic(directory: Pick<Directory<Session>, "get">, change: TopicChange): void {
+  const { members, room, topic, from, setter } = change;
+  const notice = new Outgoing({ action: "topic", time: unixTime(), room, topic, from });
+  for (const member of members) {
+    const peer = directory.get(member);
+    if (peer && peer !== setter && peer.ids) peer.peer.send(notice);
+  }
+}
 
 /** What the room handlers are given. */
 export type RoomsContext = Pick<
@@ -154,14 +178,11 @@ export function roomHandlers(
     if (!members.has(me)) {
       return response(403, `Cannot set the topic of ${room}: you are not a member`);
     }
-    // A guests' room keeps its topic in memory only, as it keeps its members.
+    // A guests' room keeps its topic in memory only (on every node), as it keeps its members.
     if (rooms.isKept(room)) await store.setTopic(room, text);
     rooms.setTopic(room, text);
-    const notice = new Outgoing({ action: "topic", time: unixTime(), room, topic: text, from: me });
-    for (const member of members) {
-      const peer = directory.get(member);
-      if (peer && peer !== session && peer.ids) peer.peer.send(notice);
-    }
+    tellTopic(directory, { members, room, topic: text, from: me, setter: session });
+    cluster?.publishTopic(room, text, me);
     return response(200, `topic of ${room} set`, { room, topic: text });
   }
 
