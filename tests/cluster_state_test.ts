@@ -5,17 +5,20 @@
  * `--cluster`'s URL.
  */
 import { assertEquals, assertStringIncludes } from "@std/assert";
-import { startCluster, stopSharedPostgres } from "./_cluster.ts";
-import { guest, login, now, type RawClient, register } from "./_helpers.ts";
+import { Kvm } from "@nats-io/kv";
+import { connect } from "@nats-io/transport-node";
+import { CLAIM_TTL_MS, startCluster, stopSharedPostgres } from "./_cluster.ts";
+import { guest, login, now, type Obj, RawClient, register } from "./_helpers.ts";
 import { spawnServer } from "./_proc.ts";
 
-/** Asks `request` until `done` holds of the answer, within 5 s; the last answer. */
+/** Asks `request` until `done` holds of the answer, within `timeoutMs`; the last answer. */
 async function askUntil(
   client: RawClient,
-  request: Record<string, unknown>,
-  done: (answer: Record<string, unknown>) => boolean,
-): Promise<Record<string, unknown>> {
-  const deadline = Date.now() + 5000;
+  request: Obj,
+  done: (answer: Obj) => boolean,
+  timeoutMs = 5000,
+): Promise<Obj> {
+  const deadline = Date.now() + timeoutMs;
   let answer;
   do {
     answer = await client.request({ ...request, time: now() });
@@ -123,6 +126,107 @@ Deno.test("cluster: topics set at once on two nodes end the same on every node",
   } finally {
     for (const client of clients) client.close();
   }
+});
+
+// -- a node that starts late, a node killed --
+
+Deno.test("cluster: a node that starts while others run knows their guests in rooms and the topics", async () => {
+  await using c = await startCluster({ size: 2 });
+  const [n1, n2] = c.nodes;
+  await using ann = await guest(n1!.port, "ann");
+  await using ben = await guest(n2!.port, "ben");
+  assertEquals((await ann.request({ action: "join", time: now(), room: "#s" })).response, 201);
+  assertEquals((await ben.request({ action: "join", time: now(), room: "#s" })).response, 200);
+  await ann.request({ action: "topic", time: now(), room: "#s", topic: "early" });
+  // Both nodes have the topic before the third starts.
+  await askUntil(ben, { action: "topic", room: "#s" }, (a) => a.topic === "early");
+  const n3 = await c.addNode();
+  await using cat = await guest(n3.port, "cat");
+  // Known before any client of node 3 joined: no waiting.
+  const who = await cat.request({ action: "who", time: now(), target: "#s" });
+  assertEquals([who.response, [...who.users].sort()], [200, ["ann", "ben"]]);
+  const joined = await cat.request({ action: "join", time: now(), room: "#s", history: 0 });
+  assertEquals([joined.response, joined.topic], [200, "early"]);
+});
+
+Deno.test("cluster: a node killed with SIGKILL: the others drop its guests and free the rooms only they were in", async () => {
+  await using c = await startCluster({ size: 2 });
+  const [n1, n2] = c.nodes;
+  await using doomed = await spawnServer({
+    store: c.storeUrl,
+    args: ["--cluster", c.nats.url, "--claim-ttl", String(CLAIM_TTL_MS / 1000)],
+  });
+  await using ann = await guest(n1!.port, "ann");
+  assertEquals((await ann.request({ action: "join", time: now(), room: "#both" })).response, 201);
+  {
+    await using gus = await guest(doomed.port, "gus");
+    assertEquals((await gus.request({ action: "join", time: now(), room: "#both" })).response, 200);
+    assertEquals((await gus.request({ action: "join", time: now(), room: "#solo" })).response, 201);
+    await gus.request({ action: "topic", time: now(), room: "#solo", topic: "mine" });
+    await askUntil(ann, { action: "who", target: "#both" }, (a) => a.users?.length === 2);
+    doomed.kill("SIGKILL");
+    await doomed.exited;
+  }
+  const killedAt = Date.now();
+  // gus comes back on node 2 as a guest, in no room: #both must not list him.
+  await using back = await RawClient.connect(n2!.port);
+  const present = await askUntil(
+    back,
+    { action: "presence", user: { account_name: "gus" } },
+    (a) => a.response === 200,
+    10_000,
+  );
+  assertEquals(present.response, 200);
+  const who = await askUntil(
+    ann,
+    { action: "who", target: "#both" },
+    (a) => JSON.stringify(a.users) === '["ann"]',
+  );
+  assertEquals(who.users, ["ann"]);
+  // #solo is gone on every node, and its next first join creates it (201).
+  await using dan = await guest(n2!.port, "dan");
+  for (const client of [ann, dan]) {
+    const solo = await askUntil(
+      client,
+      { action: "topic", room: "#solo" },
+      (a) => a.response === 404,
+    );
+    assertEquals(solo.response, 404);
+  }
+  const again = await dan.request({ action: "join", time: now(), room: "#solo", history: 0 });
+  assertEquals([again.response, again.topic], [201, ""]);
+  const waited = Date.now() - killedAt;
+  assertEquals(waited <= 10_000, true, `cleaned up after ${waited} ms`);
+});
+
+Deno.test("cluster: a guests' room whose nodes all died is free for the next node (201)", async () => {
+  await using c = await startCluster({ size: 0 });
+  {
+    await using doomed = await spawnServer({
+      store: c.storeUrl,
+      args: ["--cluster", c.nats.url, "--claim-ttl", String(CLAIM_TTL_MS / 1000)],
+    });
+    await using gus = await guest(doomed.port, "gus");
+    assertEquals((await gus.request({ action: "join", time: now(), room: "#left" })).response, 201);
+    doomed.kill("SIGKILL");
+    await doomed.exited;
+  }
+  // Its liveness record expires within the claim TTL.
+  const nc = await connect({ servers: c.nats.url.slice("nats://".length) });
+  try {
+    const nodes = await new Kvm(nc).open("jim_nodes");
+    const deadline = Date.now() + 10_000;
+    while ((await nodes.status()).values > 0 && Date.now() < deadline) {
+      await nc.flush(); // one round trip between looks
+    }
+    assertEquals((await nodes.status()).values, 0);
+  } finally {
+    await nc.close();
+  }
+  const node = await c.addNode();
+  await using dan = await guest(node.port, "dan");
+  const joined = await dan.request({ action: "join", time: now(), room: "#left" });
+  assertEquals([joined.response, joined.alert], [201, "room #left created"]);
 });
 
 Deno.test("cluster: the throwaway PostgreSQL stops", async () => {

@@ -33,6 +33,7 @@ import { redactUrl } from "./redact_url.ts";
 import type { FormFor, LocalDelivery, Router } from "./router.ts";
 import {
   connect,
+  createInbox,
   type NatsConnection,
   RequestError,
   type Subscription,
@@ -67,6 +68,28 @@ export interface ClusterHandlers {
    * order every node sees, so that all end with the same topic).
    */
   topic(room: string, topic: string, from: string, own: boolean): void;
+  /**
+   * Guests that were members of rooms on a node that is gone (killed: its
+   * liveness record expired), as seen at `since` (ms since the epoch): drop them.
+   */
+  gone(members: RoomMember[], since: number): void;
+  /** What this node holds of rooms now, for a node that starts (see {@linkcode Cluster.sync}). */
+  snapshot(): RoomSnapshot[];
+}
+
+/** A member of a room. */
+export interface RoomMember {
+  room: string;
+  name: string;
+}
+
+/** What one node holds of a room: its topic, and its members online there. */
+export interface RoomSnapshot {
+  room: string;
+  /** "" for none. */
+  topic: string;
+  guests: string[];
+  accounts: string[];
 }
 
 const BUCKET = "jim_names";
@@ -74,6 +97,15 @@ const BUCKET = "jim_names";
 const ROOMS_BUCKET = "jim_rooms";
 /** Room membership changes, published by the node where they happen. */
 const MEMBERS_SUBJECT = "jim.members";
+/**
+ * Live nodes: key = base64url(node id), with the claims' TTL, renewed with
+ * them. A node whose record is gone is dead: the others drop its members.
+ */
+const NODES_BUCKET = "jim_nodes";
+/** A node that starts asks here for the rooms' members and topics; each node answers. */
+const STATE_SUBJECT = "jim.state";
+/** An answer to a starting node is sent in parts of about this many bytes (NATS allows 1 MiB). */
+const STATE_PART_BYTES = 128 * 1024;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -155,6 +187,19 @@ export class Cluster {
   readonly #kv: KV;
   readonly #roomsKv: KV;
   readonly #membersSub: Subscription;
+  readonly #nodesKv: KV;
+  /** This node's liveness record's revision. */
+  #aliveRevision: number;
+  readonly #stateSub: Subscription;
+  /**
+   * Guests of other nodes in rooms: node → room → names, so that a node's
+   * members can be dropped when it dies.
+   */
+  readonly #remote = new Map<string, Map<string, Set<string>>>();
+  /** While {@linkcode sync} runs: what changed meanwhile (newer than the answers). */
+  #syncing: { members: Set<string>; topics: Set<string> } | null = null;
+  /** Whether a check of the other nodes' liveness is under way. */
+  #checking = false;
   readonly #log: (line: string) => void;
   readonly #requestTimeoutMs: number;
   /** Names claimed by this node → the claim's KV revision and the subscription for direct messages. */
@@ -167,15 +212,16 @@ export class Cluster {
 
   private constructor(
     nc: NatsConnection,
-    kv: KV,
-    roomsKv: KV,
+    buckets: { kv: KV; roomsKv: KV; nodesKv: KV; aliveRevision: number },
     options: ClusterOptions,
     renewMs: number,
   ) {
     this.nodeId = options.nodeId;
     this.#nc = nc;
-    this.#kv = kv;
-    this.#roomsKv = roomsKv;
+    this.#kv = buckets.kv;
+    this.#roomsKv = buckets.roomsKv;
+    this.#nodesKv = buckets.nodesKv;
+    this.#aliveRevision = buckets.aliveRevision;
     this.#log = options.log ?? (() => {});
     // One subject for every room: what one node publishes reaches the others in order.
     this.#membersSub = nc.subscribe(MEMBERS_SUBJECT, {
@@ -185,22 +231,198 @@ export class Cluster {
           const change = JSON.parse(decoder.decode(msg.data));
           const { node, room } = change;
           if (typeof change.topic === "string") {
+            this.#syncing?.topics.add(room);
             this.#handlers.topic(room, change.topic, change.from, node === this.nodeId);
           } else if (node !== this.nodeId) {
-            this.#handlers.member(
-              room,
-              change.name,
-              change.joined === true,
-              change.account === true,
-            );
+            const joined = change.joined === true;
+            const account = change.account === true;
+            this.#syncing?.members.add(`${room}\n${change.name}`);
+            this.#untrack(room, change.name);
+            if (joined && !account) this.#track(node, room, change.name);
+            this.#handlers.member(room, change.name, joined, account);
           }
         } catch (e) {
           this.#log(`bad membership change from the cluster: ${e}`);
         }
       },
     });
+    this.#stateSub = nc.subscribe(STATE_SUBJECT, {
+      callback: (err, msg) => {
+        if (err || !this.#handlers || !msg.reply) return;
+        try {
+          const { node } = JSON.parse(decoder.decode(msg.data));
+          if (node !== this.nodeId) this.#answerState(msg.reply);
+        } catch (e) {
+          this.#log(`bad state request from the cluster: ${e}`);
+        }
+      },
+    });
     this.#requestTimeoutMs = options.requestTimeoutMs ?? 2000;
-    this.#renewer = setInterval(() => void this.#renew(), renewMs);
+    this.#renewer = setInterval(() => {
+      void this.#renew();
+      // Beside the claims, not before them: a slow NATS must not delay their renewal.
+      if (this.#checking) return;
+      this.#checking = true;
+      this.#checkNodes().finally(() => this.#checking = false);
+    }, renewMs);
+  }
+
+  /** Sends what this node holds of rooms to a node that starts, in parts; the last says so. */
+  #answerState(reply: string): void {
+    let rooms: RoomSnapshot[] = [];
+    let bytes = 0;
+    const send = (last: boolean) => {
+      this.#nc.publish(reply, JSON.stringify({ node: this.nodeId, rooms, last }));
+      rooms = [];
+      bytes = 0;
+    };
+    for (const state of this.#handlers?.snapshot() ?? []) {
+      // A room with many members is sent in several entries.
+      const names = [
+        ...state.guests.map((name) => [name, false] as const),
+        ...state.accounts.map((name) => [name, true] as const),
+      ];
+      let entry: RoomSnapshot = { room: state.room, topic: state.topic, guests: [], accounts: [] };
+      bytes += state.room.length + state.topic.length + 64;
+      for (const [name, account] of names) {
+        (account ? entry.accounts : entry.guests).push(name);
+        bytes += name.length * 2 + 4;
+        if (bytes >= STATE_PART_BYTES) {
+          rooms.push(entry);
+          send(false);
+          entry = { room: state.room, topic: state.topic, guests: [], accounts: [] };
+        }
+      }
+      rooms.push(entry);
+    }
+    send(true);
+  }
+
+  /**
+   * Learns, from the nodes that run, the members of rooms online there and
+   * the rooms' topics (a guests' room's topic is in memory only), before
+   * this node takes clients. Waits for every live node's answer, at most the
+   * request timeout (a node just killed is still in {@linkcode NODES_BUCKET}).
+   */
+  async sync(): Promise<void> {
+    const others: string[] = [];
+    for await (const key of await this.#nodesKv.keys()) {
+      if (key !== token(this.nodeId)) others.push(key);
+    }
+    if (others.length === 0) return;
+    const syncing = { members: new Set<string>(), topics: new Set<string>() };
+    this.#syncing = syncing;
+    const answers: { node: string; rooms: RoomSnapshot[] }[] = [];
+    const finished = new Set<string>();
+    let allIn!: () => void;
+    const complete = new Promise<void>((resolve) => allIn = resolve);
+    const inbox = createInbox();
+    const sub = this.#nc.subscribe(inbox, {
+      callback: (err, msg) => {
+        if (err) return;
+        try {
+          const answer = JSON.parse(decoder.decode(msg.data));
+          answers.push({ node: String(answer.node), rooms: answer.rooms });
+          if (answer.last === true) finished.add(String(answer.node));
+          if (finished.size >= others.length) allIn();
+        } catch (e) {
+          this.#log(`bad state answer from the cluster: ${e}`);
+        }
+      },
+    });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await this.#nc.flush();
+      this.#nc.publish(STATE_SUBJECT, JSON.stringify({ node: this.nodeId }), { reply: inbox });
+      await Promise.race([
+        complete,
+        new Promise<void>((resolve) => timer = setTimeout(resolve, this.#requestTimeoutMs)),
+      ]);
+    } finally {
+      clearTimeout(timer);
+      sub.unsubscribe();
+      this.#syncing = null;
+    }
+    const handlers = this.#handlers;
+    if (!handlers) return;
+    for (const { node, rooms } of answers) {
+      for (const { room, topic, guests, accounts } of rooms) {
+        // A change seen meanwhile is newer than the answer.
+        if (topic !== "" && !syncing.topics.has(room)) handlers.topic(room, topic, "", false);
+        for (const name of guests) {
+          if (syncing.members.has(`${room}\n${name}`)) continue;
+          this.#track(node, room, name);
+          handlers.member(room, name, true, false);
+        }
+        for (const name of accounts) {
+          if (!syncing.members.has(`${room}\n${name}`)) handlers.member(room, name, true, true);
+        }
+      }
+    }
+  }
+
+  /** Notes a guest of another node in a room. */
+  #track(node: string, room: string, name: string): void {
+    let rooms = this.#remote.get(node);
+    if (!rooms) this.#remote.set(node, rooms = new Map());
+    let names = rooms.get(room);
+    if (!names) rooms.set(room, names = new Set());
+    names.add(name);
+  }
+
+  /** Forgets a guest of any other node in a room (it left, or joined as someone else's). */
+  #untrack(room: string, name: string): void {
+    for (const rooms of this.#remote.values()) rooms.get(room)?.delete(name);
+  }
+
+  /**
+   * Renews this node's liveness record, and drops the members of nodes whose
+   * record has expired (killed: they told nobody).
+   */
+  async #checkNodes(): Promise<void> {
+    const value = JSON.stringify({ node: this.nodeId });
+    const key = token(this.nodeId);
+    try {
+      try {
+        this.#aliveRevision = await this.#nodesKv.update(key, value, this.#aliveRevision);
+      } catch (e) {
+        if (!isWrongRevision(e)) throw e;
+        // Ours expired (NATS was away longer than the TTL): the others have
+        // dropped this node's members; tell them again.
+        this.#aliveRevision = await this.#nodesKv.put(key, value);
+        this.#log("this node's liveness record had expired: announcing its room members again");
+        this.#announce();
+      }
+    } catch (e) {
+      this.#log(`cannot renew this node's liveness record: ${e}`);
+      return;
+    }
+    for (const [node, rooms] of [...this.#remote]) {
+      let entry;
+      try {
+        entry = await this.#nodesKv.get(token(node));
+      } catch (e) {
+        this.#log(`cannot check node ${node}: ${e}`);
+        return;
+      }
+      if (entry !== null && entry.operation === "PUT") continue;
+      if (this.#remote.get(node) !== rooms) continue;
+      this.#remote.delete(node);
+      const members: RoomMember[] = [];
+      for (const [room, names] of rooms) for (const name of names) members.push({ room, name });
+      if (members.length === 0) continue;
+      this.#log(`node ${node} is gone: dropping its ${members.length} room members`);
+      this.#handlers?.gone(members, Date.now());
+    }
+  }
+
+  /** Publishes every member online here and every topic known, as joins and topic changes. */
+  #announce(): void {
+    for (const { room, topic, guests, accounts } of this.#handlers?.snapshot() ?? []) {
+      for (const name of guests) this.publishMember(room, name, true, false);
+      for (const name of accounts) this.publishMember(room, name, true, true);
+      if (topic !== "") this.publishTopic(room, topic, "");
+    }
   }
 
   /**
@@ -225,8 +447,18 @@ export class Cluster {
       const kvm = new Kvm(nc);
       const kv = await kvm.create(BUCKET, { ttl, history: 1 });
       const roomsKv = await kvm.create(ROOMS_BUCKET, { history: 1 });
+      const nodesKv = await kvm.create(NODES_BUCKET, { ttl, history: 1 });
+      const aliveRevision = await nodesKv.put(
+        token(options.nodeId),
+        JSON.stringify({ node: options.nodeId }),
+      );
       // A third of the TTL: two renewals may be missed (a stall) before a claim expires.
-      const cluster = new Cluster(nc, kv, roomsKv, options, Math.max(100, Math.floor(ttl / 3)));
+      const cluster = new Cluster(
+        nc,
+        { kv, roomsKv, nodesKv, aliveRevision },
+        options,
+        Math.max(100, Math.floor(ttl / 3)),
+      );
       // The subscription to membership changes is in place before the port opens.
       await nc.flush();
       return cluster;
@@ -402,9 +634,46 @@ export class Cluster {
    * Creates a room across the cluster: true for the first join anywhere,
    * false when it exists already (on this node or another).
    */
-  async createRoom(room: string): Promise<boolean> {
+  async createRoom(room: string): Promise<boolean | "replaced"> {
+    if (await this.#createRoomKey(room)) return true;
+    // Created by a node that is gone, and this node (which knows every
+    // room with members anywhere) does not know it: every node that had
+    // members in it died. It is free, as after its last member's leave.
+    const entry = await this.#roomsKv.get(token(room));
+    if (entry === null || entry.operation !== "PUT") return await this.#createRoomKey(room);
+    const creator = await this.#nodesKv.get(token(entry.string()));
+    if (creator !== null && creator.operation === "PUT") return false;
+    try {
+      await this.#roomsKv.delete(token(room), { previousSeq: entry.revision });
+    } catch (e) {
+      if (isWrongRevision(e)) return false;
+      throw e;
+    }
+    return await this.#createRoomKey(room) ? "replaced" : false;
+  }
+
+  async #createRoomKey(room: string): Promise<boolean> {
     try {
       await this.#roomsKv.create(token(room), this.nodeId);
+      return true;
+    } catch (e) {
+      if (isWrongRevision(e)) return false;
+      throw e;
+    }
+  }
+
+  /**
+   * Deletes the key of a guests' room whose members were all on nodes that
+   * died, unless it was created again after `since`. True for the one node
+   * whose delete takes (it drops the room's history).
+   */
+  async dropOrphanRoom(room: string, since: number): Promise<boolean> {
+    const entry = await this.#roomsKv.get(token(room));
+    if (entry === null || entry.operation !== "PUT" || entry.created.getTime() > since) {
+      return false;
+    }
+    try {
+      await this.#roomsKv.delete(token(room), { previousSeq: entry.revision });
       return true;
     } catch (e) {
       if (isWrongRevision(e)) return false;
@@ -419,6 +688,8 @@ export class Cluster {
 
   /** Tells the other nodes that `name` joined or left a room here. */
   publishMember(room: string, name: string, joined: boolean, account: boolean): void {
+    // A guest of a node that died may be back here under its name.
+    this.#untrack(room, name);
     this.#nc.publish(
       MEMBERS_SUBJECT,
       JSON.stringify({ node: this.nodeId, room, name, joined, account }),
@@ -454,6 +725,9 @@ export class Cluster {
     this.#closed = true;
     clearInterval(this.#renewer);
     this.#membersSub.unsubscribe();
+    this.#stateSub.unsubscribe();
+    await this.#nodesKv.delete(token(this.nodeId), { previousSeq: this.#aliveRevision })
+      .catch(() => {}); // expired or NATS away: the TTL removes it
     const claims = [...this.#claims];
     this.#claims.clear();
     await Promise.all(claims.map(async ([name, claim]) => {

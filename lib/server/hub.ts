@@ -14,7 +14,7 @@
 import { Outgoing } from "../protocol/codec.ts";
 import { type Request, type Response, response } from "../protocol/messages.ts";
 import type { Store } from "../store/store.ts";
-import { type Cluster, ClusterDirectory, ClusterRouter } from "./cluster.ts";
+import { type Cluster, ClusterDirectory, ClusterRouter, type RoomSnapshot } from "./cluster.ts";
 import { type Directory, LocalDirectory } from "./directory.ts";
 import type { Handler, Handlers, HubSettings } from "./handlers/context.ts";
 import { contactHandlers } from "./handlers/contacts.ts";
@@ -117,6 +117,16 @@ export class Hub {
           // This node told its own members when the change was made.
           if (!own) tellTopic(this.#directory, { members, room, topic, from, setter: null });
         },
+        gone: (members, since) => {
+          const emptied = new Set<string>();
+          for (const { room, name } of members) {
+            // Back here under its name, and in the room again: it stays.
+            if (this.#directory.get(name)?.rooms.has(room)) continue;
+            if (this.#rooms.removeMember(room, name, false)) emptied.add(room);
+          }
+          for (const room of emptied) void this.#dropOrphanRoom(cluster, room, since);
+        },
+        snapshot: () => this.#roomSnapshot(),
         room: (room, from, message) => {
           const members = this.#rooms.get(room);
           if (!members) return;
@@ -176,7 +186,37 @@ export class Hub {
       rooms: options.settings.maxRooms,
     });
     await hub.#history.load();
+    // Guests online on other nodes are in no store: ask those nodes.
+    await options.cluster?.sync();
     return hub;
+  }
+
+  /** Each room's topic and members online here, for other nodes (see `Cluster.sync`). */
+  #roomSnapshot(): RoomSnapshot[] {
+    const snapshot: RoomSnapshot[] = [];
+    for (const [room, members] of this.#rooms.entries()) {
+      const guests: string[] = [];
+      const accounts: string[] = [];
+      for (const member of members) {
+        const session = this.#directory.get(member);
+        if (session?.rooms.has(room)) (session.account ? accounts : guests).push(member);
+      }
+      const topic = this.#rooms.topic(room) ?? "";
+      if (guests.length > 0 || accounts.length > 0 || topic !== "") {
+        snapshot.push({ room, topic, guests, accounts });
+      }
+    }
+    return snapshot;
+  }
+
+  /** A guests' room whose members all died with their nodes: freed across the cluster. */
+  async #dropOrphanRoom(cluster: Cluster, room: string, since: number): Promise<void> {
+    try {
+      if (!await cluster.dropOrphanRoom(room, since)) return;
+      if (this.#settings.roomHistory > 0) await this.#store.dropHistory(room);
+    } catch (e) {
+      this.#log(`cannot drop the room ${room} of a node that is gone: ${e}`);
+    }
   }
 
   /** Connected sessions. */

@@ -123,24 +123,26 @@ export class RoomState {
    * Removes a member. A room an account has been in lives on when empty; a
    * guests' room is gone with its last member, and so is its history (the
    * next room of that name is someone else's). `here` is false for a member
-   * another node saw leave: that node has told the cluster.
+   * another node saw leave: that node has told the cluster. True when the
+   * room is gone.
    */
-  removeMember(room: string, name: string, here = true): void {
+  removeMember(room: string, name: string, here = true): boolean {
     const members = this.#rooms.get(room);
-    if (!members) return;
+    if (!members) return false;
     // `here`: the member left on this node, which tells the others (and drops what is shared).
     if (members.delete(name) && here) this.#cluster?.publishMember(room, name, false, false);
-    if (members.size > 0 || this.#persistent.has(room)) return;
+    if (members.size > 0 || this.#persistent.has(room)) return false;
     this.#rooms.delete(room);
     this.#router.watchRoom(room, false);
     this.#topics.delete(room);
-    if (!here) return;
+    if (!here) return true;
     this.#cluster?.dropRoom(room);
     if (this.#roomHistory > 0) {
       this.#store.dropHistory(room).catch((e) =>
         this.#log(`cannot drop the history of ${room}: ${e}`)
       );
     }
+    return true;
   }
 
   /** Whether the store keeps a room (it lives on when empty). */

@@ -95,7 +95,12 @@ export function roomHandlers(
     }
     // In a cluster, 201 only for the first join anywhere (another node may have created it).
     let created = createdHere;
-    if (createdHere && cluster) created = await cluster.createRoom(room);
+    if (createdHere && cluster) {
+      const made = await cluster.createRoom(room);
+      // A room left behind by nodes that all died: its history is not this room's.
+      if (made === "replaced" && settings.roomHistory > 0) await store.dropHistory(room);
+      created = made !== false;
+    }
     // A guest that has left would stay a member for good.
     if (!sessions.has(session)) return response(200);
     // Counted at once, so that joins made while the store writes cannot pass the caps.
