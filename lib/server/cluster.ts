@@ -17,6 +17,12 @@
  *   anywhere (201 there only); joins, leaves and topics are published on
  *   `jim.members`, and every node applies the others' to its member lists
  *   (and every node's topics, its own included, in the order NATS gives).
+ * - **Liveness**: each node keeps a record in the KV bucket `jim_nodes`
+ *   (the claims' TTL, renewed with them). When a node's record is gone (it
+ *   was killed and told nobody), the others drop its guests from rooms and
+ *   free guests' rooms only they were in.
+ * - **A node that starts** asks the others on `jim.state` for their rooms'
+ *   members online there and the topics (a guests' room is in no store).
  *
  * Names in subjects and keys are base64url (UTF-8), since names may hold
  * characters that subjects and keys may not.
@@ -345,10 +351,10 @@ export class Cluster {
     }
     const handlers = this.#handlers;
     if (!handlers) return;
+    // Members first: a topic is kept only for a room known here.
     for (const { node, rooms } of answers) {
-      for (const { room, topic, guests, accounts } of rooms) {
+      for (const { room, guests, accounts } of rooms) {
         // A change seen meanwhile is newer than the answer.
-        if (topic !== "" && !syncing.topics.has(room)) handlers.topic(room, topic, "", false);
         for (const name of guests) {
           if (syncing.members.has(`${room}\n${name}`)) continue;
           this.#track(node, room, name);
@@ -357,6 +363,11 @@ export class Cluster {
         for (const name of accounts) {
           if (!syncing.members.has(`${room}\n${name}`)) handlers.member(room, name, true, true);
         }
+      }
+    }
+    for (const { rooms } of answers) {
+      for (const { room, topic } of rooms) {
+        if (topic !== "" && !syncing.topics.has(room)) handlers.topic(room, topic, "", false);
       }
     }
   }
