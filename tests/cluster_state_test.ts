@@ -229,6 +229,46 @@ Deno.test("cluster: a guests' room whose nodes all died is free for the next nod
   assertEquals([joined.response, joined.alert], [201, "room #left created"]);
 });
 
+// -- look-alikes --
+
+Deno.test("cluster: a guest may rename itself to a look-alike of its own name, as on one node", async () => {
+  await using c = await startCluster({ size: 2 });
+  const [n1, n2] = c.nodes;
+  await using ann = await guest(n1!.port, "ann");
+  const lookalike = "\u0430nn"; // Cyrillic a
+  const renamed = await ann.request({
+    action: "presence",
+    time: now(),
+    user: { account_name: lookalike },
+  });
+  assertEquals([renamed.response, renamed.error], [200, undefined]);
+  // The claim moved with it: the old name still looks like one in use, and
+  // messages to the new name reach it from another node.
+  await using ben = await guest(n2!.port, "ben");
+  await using other = await RawClient.connect(n2!.port);
+  const taken = await other.request({
+    action: "presence",
+    time: now(),
+    user: { account_name: "ann" },
+  });
+  assertEquals([taken.response, taken.error], [
+    409,
+    `Cannot use the name ann: it looks like ${lookalike}, which is in use`,
+  ]);
+  const sent = await ben.request({ action: "msg", time: now(), to: lookalike, message: "hi" });
+  assertEquals(sent.response, 200);
+  assertEquals((await ann.message()).to, lookalike);
+  // Gone with it.
+  ann.close();
+  await ann.waitClosed();
+  const free = await askUntil(
+    other,
+    { action: "presence", user: { account_name: "ann" } },
+    (a) => a.response === 200,
+  );
+  assertEquals(free.response, 200);
+});
+
 Deno.test("cluster: the throwaway PostgreSQL stops", async () => {
   await stopSharedPostgres();
 });

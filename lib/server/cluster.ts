@@ -491,7 +491,11 @@ export class Cluster {
    * Claims a name for this node across the cluster: true, or the name that
    * another node (or this one) holds, the same or one that looks like it.
    */
-  async claim(name: string): Promise<true | string> {
+  async claim(name: string, own: string | null = null): Promise<true | string> {
+    // A look-alike of the name it holds: the same key, which it keeps.
+    if (own !== null && own !== name && this.#claims.has(own) && claimKey(own) === claimKey(name)) {
+      return await this.#move(own, name);
+    }
     const revision = await this.#create(name);
     if (revision === null) return await this.holderOf(name) ?? name;
     this.#claims.set(name, { revision, sub: this.#subscribeUser(name) });
@@ -499,6 +503,33 @@ export class Cluster {
     // message sent from another node right after finds the user online.
     await this.#nc.flush();
     return true;
+  }
+
+  /** Moves this node's claim on `own` to `name`, which looks like it (one key for both). */
+  async #move(own: string, name: string): Promise<true | string> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const claim = this.#claims.get(own);
+      if (claim === undefined) break; // released meanwhile
+      let revision;
+      try {
+        revision = await this.#kv.update(claimKey(name), this.#value(name), claim.revision);
+      } catch (e) {
+        if (!isWrongRevision(e)) throw e;
+        continue; // renewed meanwhile (a new revision), or lost: look again
+      }
+      if (this.#claims.get(own) !== claim) {
+        // Released while the update ran: the key is this name's now, or nobody's.
+        this.#claims.set(name, { revision, sub: this.#subscribeUser(name) });
+        this.release(name);
+        break;
+      }
+      claim.sub.unsubscribe();
+      this.#claims.delete(own);
+      this.#claims.set(name, { revision, sub: this.#subscribeUser(name) });
+      await this.#nc.flush();
+      return true;
+    }
+    return await this.holderOf(name) ?? name;
   }
 
   /** What a claim holds: the node, and the name (one of a skeleton's). */
@@ -765,8 +796,8 @@ export class ClusterDirectory<H> extends LocalDirectory<H> {
     this.#cluster = cluster;
   }
 
-  override acquire(name: string): Promise<true | string> {
-    return this.#cluster.claim(name);
+  override acquire(name: string, own: string | null = null): Promise<true | string> {
+    return this.#cluster.claim(name, own);
   }
 
   override async heldLike(name: string): Promise<string | null> {

@@ -22,10 +22,12 @@ export interface Directory<H> {
   /**
    * Takes a name for this node before it is claimed: in a cluster, across
    * every node (when any holds it or a name that looks like it: that name);
-   * a local directory has nobody else to ask (true). Followed by
-   * {@linkcode claim}, or {@linkcode abandon} if the name is not taken after all.
+   * a local directory has nobody else to ask (true). `own` is the name the
+   * asking holder has now: a look-alike of it is no conflict (the claim
+   * moves to the new name). Followed by {@linkcode claim}, or
+   * {@linkcode abandon} if the name is not taken after all.
    */
-  acquire(name: string): true | Promise<true | string>;
+  acquire(name: string, own?: string | null): true | Promise<true | string>;
   /**
    * The name held that `name` is or looks like, here or (in a cluster) on
    * any node; null when none is.
@@ -73,7 +75,7 @@ export class LocalDirectory<H> implements Directory<H> {
     return this.#held.has(name);
   }
 
-  acquire(_name: string): true | Promise<true | string> {
+  acquire(_name: string, _own?: string | null): true | Promise<true | string> {
     return true;
   }
 
