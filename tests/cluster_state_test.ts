@@ -7,7 +7,7 @@
 import { assertEquals, assertStringIncludes } from "@std/assert";
 import { Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
-import { CLAIM_TTL_MS, startCluster, stopSharedPostgres } from "./_cluster.ts";
+import { CLAIM_TTL_MS, startCluster, stopSharedPostgres } from "./_cluster_nodes.ts";
 import { guest, login, now, type Obj, RawClient, register } from "./_helpers.ts";
 import { spawnServer } from "./_proc.ts";
 
