@@ -229,6 +229,46 @@ Deno.test("cluster: a guests' room whose nodes all died is free for the next nod
   assertEquals([joined.response, joined.alert], [201, "room #left created"]);
 });
 
+Deno.test("cluster: a node starts and serves though another answers its state request with nonsense", async () => {
+  await using c = await startCluster({ size: 1 });
+  await using ann = await guest(c.nodes[0]!.port, "ann");
+  assertEquals((await ann.request({ action: "join", time: now(), room: "#ok" })).response, 201);
+  // A bad "node": alive in jim_nodes, answering jim.state with what no node sends.
+  const nc = await connect({ servers: c.nats.url.slice("nats://".length) });
+  try {
+    const nodes = await new Kvm(nc).open("jim_nodes");
+    await nodes.put("YmFk", JSON.stringify({ node: "bad" }));
+    const junk = [
+      { node: "bad", rooms: 5, last: false },
+      {
+        node: "bad",
+        rooms: [null, { room: 7 }, { room: "#x", topic: 1, guests: "g" }],
+        last: false,
+      },
+      {
+        node: "bad",
+        rooms: [{ room: "#x", topic: "", guests: [3, "eve"], accounts: [] }],
+        last: true,
+      },
+    ];
+    nc.subscribe("jim.state", {
+      callback: (_err, msg) => {
+        for (const answer of junk) if (msg.reply) nc.publish(msg.reply, JSON.stringify(answer));
+      },
+    });
+    await nc.flush();
+    const node = await c.addNode();
+    await using cat = await guest(node.port, "cat");
+    const who = await cat.request({ action: "who", time: now(), target: "#ok" });
+    assertEquals([who.response, who.users], [200, ["ann"]]);
+    // What could be read of the rest was taken: eve is a member of #x.
+    const x = await cat.request({ action: "join", time: now(), room: "#x" });
+    assertEquals(x.response, 200);
+  } finally {
+    await nc.close();
+  }
+});
+
 // -- look-alikes --
 
 Deno.test("cluster: a guest may rename itself to a look-alike of its own name, as on one node", async () => {

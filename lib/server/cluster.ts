@@ -186,6 +186,24 @@ function ignoreLateSocketResets(): void {
   });
 }
 
+/** The rooms of a state answer that are well formed (another node's word is checked, not trusted). */
+function readRooms(value: unknown): RoomSnapshot[] {
+  if (!Array.isArray(value)) return [];
+  const names = (list: unknown) =>
+    Array.isArray(list) ? list.filter((name): name is string => typeof name === "string") : [];
+  const rooms: RoomSnapshot[] = [];
+  for (const entry of value) {
+    if (typeof entry !== "object" || entry === null || typeof entry.room !== "string") continue;
+    rooms.push({
+      room: entry.room,
+      topic: typeof entry.topic === "string" ? entry.topic : "",
+      guests: names(entry.guests),
+      accounts: names(entry.accounts),
+    });
+  }
+  return rooms;
+}
+
 /** A node's link to the others. */
 export class Cluster {
   readonly nodeId: string;
@@ -236,10 +254,13 @@ export class Cluster {
         try {
           const change = JSON.parse(decoder.decode(msg.data));
           const { node, room } = change;
+          if (typeof room !== "string") throw new TypeError("no room");
           if (typeof change.topic === "string") {
             this.#syncing?.topics.add(room);
-            this.#handlers.topic(room, change.topic, change.from, node === this.nodeId);
+            const from = typeof change.from === "string" ? change.from : "";
+            this.#handlers.topic(room, change.topic, from, node === this.nodeId);
           } else if (node !== this.nodeId) {
+            if (typeof change.name !== "string") throw new TypeError("no name");
             const joined = change.joined === true;
             const account = change.account === true;
             this.#syncing?.members.add(`${room}\n${change.name}`);
@@ -328,7 +349,7 @@ export class Cluster {
         if (err) return;
         try {
           const answer = JSON.parse(decoder.decode(msg.data));
-          answers.push({ node: String(answer.node), rooms: answer.rooms });
+          answers.push({ node: String(answer.node), rooms: readRooms(answer.rooms) });
           if (answer.last === true) finished.add(String(answer.node));
           if (finished.size >= others.length) allIn();
         } catch (e) {
@@ -383,7 +404,10 @@ export class Cluster {
 
   /** Forgets a guest of any other node in a room (it left, or joined as someone else's). */
   #untrack(room: string, name: string): void {
-    for (const rooms of this.#remote.values()) rooms.get(room)?.delete(name);
+    for (const rooms of this.#remote.values()) {
+      const names = rooms.get(room);
+      if (names?.delete(name) && names.size === 0) rooms.delete(room);
+    }
   }
 
   /**
