@@ -10,55 +10,19 @@ import { assertEquals } from "@std/assert";
 import { Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
 import { claimKey } from "../lib/server/cluster.ts";
-import { PgStore } from "../lib/store/pg_store.ts";
-import type { JimServer } from "../lib/server/serve.ts";
-import { auth, guest, login, now, RawClient, register, startServer } from "./_helpers.ts";
-import { startNats, type TestNats } from "./_nats.ts";
-import { startPostgres, type TestPostgres } from "./_postgres.ts";
+import {
+  CLAIM_TTL_MS,
+  sharedPostgres,
+  startCluster,
+  stopSharedPostgres,
+  type TestCluster,
+} from "./_cluster_nodes.ts";
+import { auth, guest, login, now, RawClient, register } from "./_helpers.ts";
 import { spawnServer } from "./_proc.ts";
 
-let pgCluster: Promise<TestPostgres> | null = null;
-let databases = 0;
-
-function pg(): Promise<TestPostgres> {
-  if (pgCluster) return pgCluster;
-  pgCluster = startPostgres();
-  pgCluster.then((s) => globalThis.addEventListener("unload", () => s.stopSync()), () => {});
-  return pgCluster;
-}
-
-/** Claims live this long in these tests, so that a dead node's names come free quickly. */
-const CLAIM_TTL_MS = 2000;
-
-interface Cluster extends AsyncDisposable {
-  nats: TestNats;
-  storeUrl: string;
-  nodes: JimServer[];
-}
-
-async function cluster(size = 3): Promise<Cluster> {
-  const server = await pg();
-  const storeUrl = await server.createDatabase(`jim_cluster_${++databases}`);
-  const nats = await startNats();
-  const nodes: JimServer[] = [];
-  for (let i = 0; i < size; i++) {
-    nodes.push(
-      await startServer({
-        store: await PgStore.open(storeUrl),
-        cluster: nats.url,
-        claimTtlMs: CLAIM_TTL_MS,
-      }),
-    );
-  }
-  return {
-    nats,
-    storeUrl,
-    nodes,
-    async [Symbol.asyncDispose]() {
-      for (const node of nodes) await node.shutdown();
-      await nats.stop();
-    },
-  };
+/** Three nodes (or `size`) on their own nats-server and database. */
+function cluster(size = 3): Promise<TestCluster> {
+  return startCluster({ size });
 }
 
 Deno.test("cluster: guests on different nodes chat directly", async () => {
@@ -254,7 +218,7 @@ Deno.test("cluster: nats-server killed and restarted under load: every acknowled
 Deno.test("cluster: PostgreSQL crashed and restarted under load: every 202 arrives once, the node recovers", async () => {
   await using c = await cluster(2);
   const [n1, n2] = c.nodes;
-  const server = await pg();
+  const server = await sharedPostgres();
   await register(n1!.port, "poster");
   await register(n1!.port, "away");
   await using poster = await login(n1!.port, "poster");
@@ -407,8 +371,5 @@ Deno.test("cluster: names that look alike are refused across nodes, for guests a
 });
 
 Deno.test("cluster: the throwaway PostgreSQL stops", async () => {
-  if (pgCluster === null) return;
-  const server = await pgCluster;
-  pgCluster = null;
-  await server.stop();
+  await stopSharedPostgres();
 });
