@@ -6,9 +6,11 @@
  */
 import { assertEquals, assertStringIncludes } from "@std/assert";
 import { Kvm } from "@nats-io/kv";
-import { connect } from "@nats-io/transport-node";
+import { connect, createInbox } from "@nats-io/transport-node";
+import { Cluster, type ClusterHandlers, type RoomSnapshot } from "../lib/server/cluster.ts";
 import { CLAIM_TTL_MS, startCluster, stopSharedPostgres } from "./_cluster_nodes.ts";
 import { guest, login, now, type Obj, RawClient, register } from "./_helpers.ts";
+import { startNats } from "./_nats.ts";
 import { spawnServer } from "./_proc.ts";
 
 /** Asks `request` until `done` holds of the answer, within `timeoutMs`; the last answer. */
@@ -266,6 +268,72 @@ Deno.test("cluster: a node starts and serves though another answers its state re
     assertEquals(x.response, 200);
   } finally {
     await nc.close();
+  }
+});
+
+Deno.test("Cluster.sync() takes an answer sent in many small parts whole", async () => {
+  await using nats = await startNats();
+  const handlers = (snapshot: RoomSnapshot[], seen: string[]): ClusterHandlers => ({
+    direct: () => false,
+    room: () => {},
+    lost: () => {},
+    member: (room, name, joined, account) => seen.push(`${room} ${name} ${joined} ${account}`),
+    topic: (room, topic) => seen.push(`${room} topic ${topic}`),
+    gone: () => {},
+    snapshot: () => snapshot,
+  });
+  const guests = Array.from({ length: 300 }, (_, i) => `guest${i}`);
+  const rooms: RoomSnapshot[] = [
+    { room: "#big", topic: "many", guests, accounts: ["acct"] },
+    { room: "#quiet", topic: "only a topic", guests: [], accounts: [] },
+    { room: "#small", topic: "", guests: ["g"], accounts: [] },
+  ];
+  const running = await Cluster.connect({ url: nats.url, nodeId: "running", statePartBytes: 200 });
+  const starting = await Cluster.connect({ url: nats.url, nodeId: "starting" });
+  try {
+    running.serve(handlers(rooms, []));
+    const seen: string[] = [];
+    starting.serve(handlers([], seen));
+    // Asked by hand: the answer comes in small parts.
+    const nc = await connect({ servers: nats.url.slice("nats://".length) });
+    const sizes: number[] = [];
+    try {
+      const inbox = createInbox();
+      const last = new Promise<void>((resolve) => {
+        nc.subscribe(inbox, {
+          callback: (_err, msg) => {
+            const part = JSON.parse(new TextDecoder().decode(msg.data));
+            if (part.node !== "running") return; // the other one answers too
+            sizes.push(msg.data.length);
+            if (part.last === true) resolve();
+          },
+        });
+      });
+      await nc.flush();
+      nc.publish("jim.state", JSON.stringify({ node: "probe" }), { reply: inbox });
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        last,
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no last part within 5 s: ${sizes}`)), 5000);
+        }),
+      ]).finally(() => clearTimeout(timer));
+    } finally {
+      await nc.close();
+    }
+    assertEquals(sizes.length > 10 && sizes.every((n) => n < 400), true, `${sizes}`);
+    await starting.sync();
+    const want = [
+      ...guests.map((name) => `#big ${name} true false`),
+      "#big acct true true",
+      "#small g true false",
+      "#big topic many",
+      "#quiet topic only a topic",
+    ];
+    assertEquals([...new Set(seen)].sort(), want.sort());
+  } finally {
+    await starting.close();
+    await running.close();
   }
 });
 

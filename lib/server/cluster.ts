@@ -55,6 +55,11 @@ export interface ClusterOptions {
   claimTtlMs?: number;
   /** Time a direct request to another node may take, in ms. @default {2000} */
   requestTimeoutMs?: number;
+  /**
+   * Bytes (at most) of one part of the answer to a node that starts; NATS
+   * takes 1 MiB per message by default. @default {131072}
+   */
+  statePartBytes?: number;
   log?: (line: string) => void;
 }
 
@@ -110,8 +115,6 @@ const MEMBERS_SUBJECT = "jim.members";
 const NODES_BUCKET = "jim_nodes";
 /** A node that starts asks here for the rooms' members and topics; each node answers. */
 const STATE_SUBJECT = "jim.state";
-/** An answer to a starting node is sent in parts of about this many bytes (NATS allows 1 MiB). */
-const STATE_PART_BYTES = 128 * 1024;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -226,6 +229,7 @@ export class Cluster {
   #checking = false;
   readonly #log: (line: string) => void;
   readonly #requestTimeoutMs: number;
+  readonly #statePartBytes: number;
   /** Names claimed by this node → the claim's KV revision and the subscription for direct messages. */
   readonly #claims = new Map<string, { revision: number; sub: Subscription }>();
   /** Rooms this node listens to, and when the server has each subscription. */
@@ -285,6 +289,7 @@ export class Cluster {
       },
     });
     this.#requestTimeoutMs = options.requestTimeoutMs ?? 2000;
+    this.#statePartBytes = options.statePartBytes ?? 128 * 1024;
     this.#renewer = setInterval(() => {
       void this.#renew();
       // Beside the claims, not before them: a slow NATS must not delay their renewal.
@@ -296,33 +301,39 @@ export class Cluster {
 
   /** Sends what this node holds of rooms to a node that starts, in parts; the last says so. */
   #answerState(reply: string): void {
-    let rooms: RoomSnapshot[] = [];
+    const limit = this.#statePartBytes;
+    let part: RoomSnapshot[] = [];
     let bytes = 0;
-    const send = (last: boolean) => {
-      this.#nc.publish(reply, JSON.stringify({ node: this.nodeId, rooms, last }));
-      rooms = [];
+    const flush = (last: boolean) => {
+      this.#nc.publish(reply, JSON.stringify({ node: this.nodeId, rooms: part, last }));
+      part = [];
       bytes = 0;
     };
-    for (const state of this.#handlers?.snapshot() ?? []) {
-      // A room with many members is sent in several entries.
-      const names = [
-        ...state.guests.map((name) => [name, false] as const),
-        ...state.accounts.map((name) => [name, true] as const),
-      ];
-      let entry: RoomSnapshot = { room: state.room, topic: state.topic, guests: [], accounts: [] };
-      bytes += state.room.length + state.topic.length + 64;
-      for (const [name, account] of names) {
-        (account ? entry.accounts : entry.guests).push(name);
-        bytes += name.length * 2 + 4;
-        if (bytes >= STATE_PART_BYTES) {
-          rooms.push(entry);
-          send(false);
-          entry = { room: state.room, topic: state.topic, guests: [], accounts: [] };
+    // Sizes are counted at their most (3 bytes of UTF-8 per UTF-16 unit) plus JSON's quotes.
+    for (const { room, topic, guests, accounts } of this.#handlers?.snapshot() ?? []) {
+      const head = (room.length + topic.length) * 3 + 64;
+      const open = (): RoomSnapshot => {
+        if (bytes > 0 && bytes + head >= limit) flush(false);
+        const entry: RoomSnapshot = { room, topic, guests: [], accounts: [] };
+        part.push(entry);
+        bytes += head;
+        return entry;
+      };
+      // A room with many members goes in several entries, in several parts.
+      let entry = open();
+      for (const [names, account] of [[guests, false], [accounts, true]] as const) {
+        for (const name of names) {
+          const size = name.length * 3 + 3;
+          if (bytes + size >= limit) {
+            flush(false);
+            entry = open();
+          }
+          (account ? entry.accounts : entry.guests).push(name);
+          bytes += size;
         }
       }
-      rooms.push(entry);
     }
-    send(true);
+    flush(true);
   }
 
   /**
