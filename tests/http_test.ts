@@ -488,13 +488,52 @@ Deno.test("https: reloadTls serves a new certificate on the same port, keeps the
   await server.reloadTls();
   assertEquals(server.http!.port, port);
   assertEquals(await healthz(newCa), 200);
-  await assertRejects(() => healthz(oldCa), TypeError);
+  // A new connection is refused under the old CA (one already open may be
+  // served by the old listener until it ends).
+  using oldCaAgain = Deno.createHttpClient({ caCerts: [certs.ca] });
+  await assertRejects(() => healthz(oldCaAgain), TypeError);
   // Deno.serve cannot swap certificates: the listener is restarted, and its
   // shutdown closes open WebSockets with 1001 (the web client reconnects).
   await web.waitClosed();
   assertEquals(web.closeCode, 1001);
   await using again = await WsClient.open(port, newCa);
   assertEquals((await again.request(presence("early"))).response, 200);
+});
+
+Deno.test("https: reloadTls does not wait for an idle HTTP/2 connection (a browser's) to close", async () => {
+  await using certs = await makeCertificates();
+  await using next = await makeCertificates();
+  await using server = await withHttps(certs);
+  const port = server.http!.port;
+  // A browser keeps its HTTP/2 connection open, idle, for minutes: the
+  // old listener's graceful shutdown waits for it to close.
+  const h2 = await Deno.connectTls({
+    hostname: "127.0.0.1",
+    port,
+    caCerts: [certs.ca],
+    alpnProtocols: ["h2"],
+  });
+  try {
+    assertEquals((await h2.handshake()).alpnProtocol, "h2");
+    await h2.write(new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"));
+    await h2.write(new Uint8Array([0, 0, 0, 4, 0, 0, 0, 0, 0])); // an empty SETTINGS frame
+    // The server's SETTINGS: the connection is up.
+    assertEquals((await h2.read(new Uint8Array(64)) ?? 0) > 0, true);
+    Deno.copyFileSync(next.certFile, certs.certFile);
+    Deno.copyFileSync(next.keyFile, certs.keyFile);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const reloaded = await Promise.race([
+      server.reloadTls().then(() => true),
+      new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), 5000)),
+    ]).finally(() => clearTimeout(timer));
+    assertEquals(reloaded, true, "the reload waited for the idle HTTP/2 connection");
+    using newCa = Deno.createHttpClient({ caCerts: [next.ca] });
+    const r = await fetch(`https://127.0.0.1:${port}/healthz`, { client: newCa });
+    await r.body?.cancel();
+    assertEquals(r.status, 200);
+  } finally {
+    h2.close();
+  }
 });
 
 Deno.test("jim server --http with --tls-cert: logs https://, and SIGHUP reloads the HTTPS certificate", async () => {

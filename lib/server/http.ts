@@ -255,6 +255,8 @@ export async function startHttp(options: HttpOptions): Promise<HttpListener> {
   const { hostname, port } = current.addr;
   let stopped = false;
   let reloading: Promise<void> | null = null;
+  /** The graceful shutdowns of listeners replaced by a reload, still waiting for connections. */
+  const draining = new Set<Promise<void>>();
   async function reload(files: KeyPairFiles): Promise<void> {
     let pair: { cert: string; key: string };
     try {
@@ -263,7 +265,13 @@ export async function startHttp(options: HttpOptions): Promise<HttpListener> {
     } catch (error) {
       throw new Error(`${error instanceof Error ? error.message : error}; keeping the old one`);
     }
-    await current.server.shutdown();
+    // The old listener closes at once and its WebSockets with it; its
+    // graceful shutdown then waits for every connection to end, and an idle
+    // HTTP/2 connection (a browser's) may stay for minutes: the new listener
+    // does not wait for that.
+    const old = current.server;
+    const drained = old.shutdown().finally(() => draining.delete(drained));
+    draining.add(drained);
     if (stopped) return;
     // The port just closed may take a moment to be let go.
     for (let attempt = 0;; attempt++) {
@@ -297,7 +305,7 @@ export async function startHttp(options: HttpOptions): Promise<HttpListener> {
       stopped = true;
       // A reload in progress may be starting the next server: stop that one.
       await reloading?.catch(() => {});
-      await current.server.shutdown();
+      await Promise.all([current.server.shutdown(), ...draining]);
     },
   };
 }
