@@ -6,10 +6,11 @@
  */
 import { assertEquals, assertStringIncludes } from "@std/assert";
 import { Kvm } from "@nats-io/kv";
+import postgres from "postgres";
 import { connect, createInbox } from "@nats-io/transport-node";
 import { Cluster, type ClusterHandlers, type RoomSnapshot } from "../lib/server/cluster.ts";
 import { CLAIM_TTL_MS, startCluster, stopSharedPostgres } from "./_cluster_nodes.ts";
-import { guest, login, now, type Obj, RawClient, register } from "./_helpers.ts";
+import { auth, guest, login, now, type Obj, RawClient, register } from "./_helpers.ts";
 import { startNats } from "./_nats.ts";
 import { spawnServer } from "./_proc.ts";
 
@@ -375,6 +376,45 @@ Deno.test("cluster: a guest may rename itself to a look-alike of its own name, a
     (a) => a.response === 200,
   );
   assertEquals(free.response, 200);
+});
+
+Deno.test("cluster: two accounts whose names look alike (registered before names were compared) are online at once", async () => {
+  await using c = await startCluster({ size: 2 });
+  const [n1, n2] = c.nodes;
+  const lookalike = "\u0430nn"; // Cyrillic a
+  await register(n1!.port, "ann");
+  // As a database from before the look-alike check would hold it.
+  const sql = postgres(c.storeUrl, { onnotice: () => {} });
+  try {
+    await sql`INSERT INTO accounts (name, password_hash, created_at, skeleton)
+      SELECT ${lookalike}, password_hash, created_at, skeleton FROM accounts WHERE name = 'ann'`;
+  } finally {
+    await sql.end();
+  }
+  await using ann = await login(n1!.port, "ann");
+  await using other = await login(n2!.port, lookalike);
+  // Each is itself: a second login of either is refused, messages reach each.
+  await using again = await RawClient.connect(n1!.port);
+  const refused = await again.request(auth(lookalike, "correct horse"));
+  assertEquals([refused.response, refused.error], [
+    409,
+    `Cannot authenticate: ${lookalike} is already connected`,
+  ]);
+  const toOther = await ann.request({ action: "msg", time: now(), to: lookalike, message: "a" });
+  assertEquals(toOther.response, 200);
+  assertEquals((await other.message()).message, "a");
+  const toAnn = await other.request({ action: "msg", time: now(), to: "ann", message: "b" });
+  assertEquals(toAnn.response, 200);
+  assertEquals((await ann.message()).message, "b");
+  // Once the second leaves, it may log in on the other node.
+  other.close();
+  await other.waitClosed();
+  const back = await askUntil(
+    again,
+    { ...auth(lookalike, "correct horse") },
+    (a) => a.response === 200,
+  );
+  assertEquals(back.response, 200);
 });
 
 Deno.test("cluster: the throwaway PostgreSQL stops", async () => {

@@ -34,7 +34,7 @@ import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { Outgoing } from "../protocol/codec.ts";
 import { skeleton } from "../protocol/names.ts";
-import { type Directory, LocalDirectory } from "./directory.ts";
+import { type AcquireOptions, type Directory, LocalDirectory } from "./directory.ts";
 import { redactUrl } from "./redact_url.ts";
 import type { FormFor, LocalDelivery, Router } from "./router.ts";
 import {
@@ -131,6 +131,15 @@ export function claimKey(name: string): string {
   return token(skeleton(name));
 }
 
+/**
+ * The key of an account's own claim beside a look-alike account's (two
+ * accounts registered before names were compared): the skeleton's key, then
+ * the exact name.
+ */
+function besideKey(name: string): string {
+  return `${claimKey(name)}.${token(name)}`;
+}
+
 /** Whether a KV write was refused because the key is not at the revision given (another holds it). */
 function isWrongRevision(e: unknown): boolean {
   return e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamWrongLastSequence;
@@ -207,6 +216,17 @@ function readRooms(value: unknown): RoomSnapshot[] {
   return rooms;
 }
 
+/** A name this node claims. */
+interface Claim {
+  /** Its key in `jim_names`: {@linkcode claimKey}, or {@linkcode besideKey}. */
+  key: string;
+  revision: number;
+  /** Whether an account holds it (two look-alike accounts may be online at once). */
+  account: boolean;
+  /** Direct messages to it. */
+  sub: Subscription;
+}
+
 /** A node's link to the others. */
 export class Cluster {
   readonly nodeId: string;
@@ -231,7 +251,7 @@ export class Cluster {
   readonly #requestTimeoutMs: number;
   readonly #statePartBytes: number;
   /** Names claimed by this node → the claim's KV revision and the subscription for direct messages. */
-  readonly #claims = new Map<string, { revision: number; sub: Subscription }>();
+  readonly #claims = new Map<string, Claim>();
   /** Rooms this node listens to, and when the server has each subscription. */
   readonly #rooms = new Map<string, { sub: Subscription; ready: Promise<void> }>();
   #handlers: ClusterHandlers | null = null;
@@ -525,15 +545,39 @@ export class Cluster {
   /**
    * Claims a name for this node across the cluster: true, or the name that
    * another node (or this one) holds, the same or one that looks like it.
+   * `own`: the name the asking session holds now (a look-alike of it is no
+   * conflict: the claim moves); `account`: an account logs in.
    */
-  async claim(name: string, own: string | null = null): Promise<true | string> {
+  async claim(
+    name: string,
+    options: { own?: string | null; account?: boolean } = {},
+  ): Promise<true | string> {
+    const { own = null, account = false } = options;
     // A look-alike of the name it holds: the same key, which it keeps.
-    if (own !== null && own !== name && this.#claims.has(own) && claimKey(own) === claimKey(name)) {
-      return await this.#move(own, name);
+    const held = own === null ? undefined : this.#claims.get(own);
+    if (own !== name && held?.key === claimKey(name)) return await this.#move(own!, name, account);
+    let key = claimKey(name);
+    let revision = await this.#create(key, name, account);
+    if (revision === null) {
+      const holder = await this.#holder(key, name);
+      // Two accounts that look alike (registered before names were
+      // compared) may both log in, as on one node: the second holds a key
+      // of its own beside the first's.
+      if (!account || holder === null || !holder.account || holder.name === name) {
+        return holder?.name ?? name;
+      }
+      key = besideKey(name);
+      revision = await this.#create(key, name, account);
+      if (revision === null) return name;
+    } else if (account) {
+      // It may hold the key beside this one, taken while a look-alike held this.
+      const beside = await this.#kv.get(besideKey(name));
+      if (beside !== null && beside.operation === "PUT") {
+        await this.#kv.delete(key, { previousSeq: revision }).catch(() => {});
+        return name;
+      }
     }
-    const revision = await this.#create(name);
-    if (revision === null) return await this.holderOf(name) ?? name;
-    this.#claims.set(name, { revision, sub: this.#subscribeUser(name) });
+    this.#claims.set(name, { key, revision, account, sub: this.#subscribeUser(name) });
     // The server has the subscription before the login is answered: a
     // message sent from another node right after finds the user online.
     await this.#nc.flush();
@@ -541,35 +585,36 @@ export class Cluster {
   }
 
   /** Moves this node's claim on `own` to `name`, which looks like it (one key for both). */
-  async #move(own: string, name: string): Promise<true | string> {
+  async #move(own: string, name: string, account: boolean): Promise<true | string> {
     for (let attempt = 0; attempt < 3; attempt++) {
       const claim = this.#claims.get(own);
       if (claim === undefined) break; // released meanwhile
       let revision;
       try {
-        revision = await this.#kv.update(claimKey(name), this.#value(name), claim.revision);
+        revision = await this.#kv.update(claim.key, this.#value(name, account), claim.revision);
       } catch (e) {
         if (!isWrongRevision(e)) throw e;
         continue; // renewed meanwhile (a new revision), or lost: look again
       }
+      const moved = { key: claim.key, revision, account, sub: this.#subscribeUser(name) };
       if (this.#claims.get(own) !== claim) {
         // Released while the update ran: the key is this name's now, or nobody's.
-        this.#claims.set(name, { revision, sub: this.#subscribeUser(name) });
+        this.#claims.set(name, moved);
         this.release(name);
         break;
       }
       claim.sub.unsubscribe();
       this.#claims.delete(own);
-      this.#claims.set(name, { revision, sub: this.#subscribeUser(name) });
+      this.#claims.set(name, moved);
       await this.#nc.flush();
       return true;
     }
     return await this.holderOf(name) ?? name;
   }
 
-  /** What a claim holds: the node, and the name (one of a skeleton's). */
-  #value(name: string): string {
-    return JSON.stringify({ node: this.nodeId, name });
+  /** What a claim holds: the node, the name (one of a skeleton's), and whether it is an account. */
+  #value(name: string, account: boolean): string {
+    return JSON.stringify({ node: this.nodeId, name, account });
   }
 
   /**
@@ -577,20 +622,26 @@ export class Cluster {
    * one that looks like it), or null when none is held.
    */
   async holderOf(name: string): Promise<string | null> {
-    const entry = await this.#kv.get(claimKey(name));
+    return (await this.#holder(claimKey(name), name))?.name ?? null;
+  }
+
+  /** Who holds a key (`name` when it does not say), or null when nobody does. */
+  async #holder(key: string, name: string): Promise<{ name: string; account: boolean } | null> {
+    const entry = await this.#kv.get(key);
     if (entry === null || entry.operation !== "PUT") return null;
     try {
-      const held = JSON.parse(entry.string()).name;
-      return typeof held === "string" ? held : name;
+      const value = JSON.parse(entry.string());
+      const held = typeof value.name === "string" ? value.name : name;
+      return { name: held, account: value.account === true };
     } catch {
-      return name;
+      return { name, account: false };
     }
   }
 
-  /** Creates a name's key; its revision, or null when another holds it. */
-  async #create(name: string): Promise<number | null> {
+  /** Creates a key for a name; its revision, or null when another holds it. */
+  async #create(key: string, name: string, account: boolean): Promise<number | null> {
     try {
-      return await this.#kv.create(claimKey(name), this.#value(name));
+      return await this.#kv.create(key, this.#value(name, account));
     } catch (e) {
       if (isWrongRevision(e)) return null;
       throw e;
@@ -604,7 +655,7 @@ export class Cluster {
     this.#claims.delete(name);
     claim.sub.unsubscribe();
     // Only our own claim (its revision): it may have expired and been taken since.
-    this.#kv.delete(claimKey(name), { previousSeq: claim.revision }).catch((e) => {
+    this.#kv.delete(claim.key, { previousSeq: claim.revision }).catch((e) => {
       if (!isWrongRevision(e)) this.#log(`cannot release the claim on ${name}: ${e}`);
     });
   }
@@ -619,15 +670,15 @@ export class Cluster {
       try {
         try {
           claim.revision = await this.#kv.update(
-            claimKey(name),
-            this.#value(name),
+            claim.key,
+            this.#value(name, claim.account),
             claim.revision,
           );
           continue;
         } catch (e) {
           if (!isWrongRevision(e)) throw e;
         }
-        const revision = await this.#create(name);
+        const revision = await this.#create(claim.key, name, claim.account);
         if (this.#claims.get(name) !== claim) continue; // released meanwhile
         if (revision !== null) {
           claim.revision = revision;
@@ -807,10 +858,10 @@ export class Cluster {
       .catch(() => {}); // expired or NATS away: the TTL removes it
     const claims = [...this.#claims];
     this.#claims.clear();
-    await Promise.all(claims.map(async ([name, claim]) => {
+    await Promise.all(claims.map(async ([, claim]) => {
       claim.sub.unsubscribe();
       try {
-        await this.#kv.delete(claimKey(name), { previousSeq: claim.revision });
+        await this.#kv.delete(claim.key, { previousSeq: claim.revision });
       } catch {
         // Taken since, or NATS is away: the TTL frees it.
       }
@@ -831,8 +882,8 @@ export class ClusterDirectory<H> extends LocalDirectory<H> {
     this.#cluster = cluster;
   }
 
-  override acquire(name: string, own: string | null = null): Promise<true | string> {
-    return this.#cluster.claim(name, own);
+  override acquire(name: string, options: AcquireOptions = {}): Promise<true | string> {
+    return this.#cluster.claim(name, options);
   }
 
   override async heldLike(name: string): Promise<string | null> {

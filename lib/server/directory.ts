@@ -11,6 +11,21 @@
 
 import { NameMap } from "../protocol/names.ts";
 
+/** Options for {@linkcode Directory.acquire}. */
+export interface AcquireOptions {
+  /**
+   * The name the asking holder has now: a look-alike of it is no conflict
+   * (the claim moves to the new name). @default {null}
+   */
+  own?: string | null;
+  /**
+   * An account takes the name: an account whose name looks like another
+   * account's (both registered before names were compared) may be online
+   * beside it. @default {false}
+   */
+  account?: boolean;
+}
+
 /** Who holds which name. `H` is what holds a name (the hub's session). */
 export interface Directory<H> {
   /** Names held now. */
@@ -22,12 +37,10 @@ export interface Directory<H> {
   /**
    * Takes a name for this node before it is claimed: in a cluster, across
    * every node (when any holds it or a name that looks like it: that name);
-   * a local directory has nobody else to ask (true). `own` is the name the
-   * asking holder has now: a look-alike of it is no conflict (the claim
-   * moves to the new name). Followed by {@linkcode claim}, or
-   * {@linkcode abandon} if the name is not taken after all.
+   * a local directory has nobody else to ask (true). Followed by
+   * {@linkcode claim}, or {@linkcode abandon} if the name is not taken after all.
    */
-  acquire(name: string, own?: string | null): true | Promise<true | string>;
+  acquire(name: string, options?: AcquireOptions): true | Promise<true | string>;
   /**
    * The name held that `name` is or looks like, here or (in a cluster) on
    * any node; null when none is.
@@ -75,7 +88,7 @@ export class LocalDirectory<H> implements Directory<H> {
     return this.#held.has(name);
   }
 
-  acquire(_name: string, _own?: string | null): true | Promise<true | string> {
+  acquire(_name: string, _options?: AcquireOptions): true | Promise<true | string> {
     return true;
   }
 

@@ -171,7 +171,7 @@ export class Identity {
     const claimed = this.#lookalikeOnline(session, name);
     if (claimed) return response(409, `Cannot use the name ${name}: ${claimed}`);
     if (!this.#sessions.has(session)) return response(200);
-    const acquired = this.#directory.acquire(name, session.name);
+    const acquired = this.#directory.acquire(name, { own: session.name });
     if (acquired !== true) {
       const held = await acquired;
       if (held !== true) return response(409, `Cannot use the name ${name}: ${inUse(name, held)}`);
@@ -326,7 +326,7 @@ export class Identity {
     // Across the cluster: a holder on another node is a 409 too.
     const mine = this.#directory.get(name) === session;
     if (!mine) {
-      const acquired = this.#directory.acquire(name, session.name);
+      const acquired = this.#directory.acquire(name, { own: session.name, account: true });
       const held = acquired === true ? true : await acquired;
       if (held === name) return response(409, `Cannot authenticate: ${name} is already connected`);
       if (held !== true) {
