@@ -276,6 +276,7 @@ Deno.test("Cluster.sync() takes an answer sent in many small parts whole", async
   await using nats = await startNats();
   const handlers = (snapshot: RoomSnapshot[], seen: string[]): ClusterHandlers => ({
     direct: () => false,
+    mail: () => {},
     room: () => {},
     lost: () => {},
     member: (room, name, joined, account) => seen.push(`${room} ${name} ${joined} ${account}`),

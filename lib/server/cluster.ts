@@ -65,8 +65,18 @@ export interface ClusterOptions {
 
 /** What a node does with what other nodes send it. */
 export interface ClusterHandlers {
-  /** A direct message for a name held here; false when nobody here holds it (any more). */
-  direct(to: string, message: Record<string, unknown>, guest: boolean): boolean;
+  /**
+   * A direct message for a name held here: true once it is written to the
+   * holder's connection (or kept for it), false when nobody here holds it
+   * (any more).
+   */
+  direct(
+    to: string,
+    message: Record<string, unknown>,
+    guest: boolean,
+  ): boolean | Promise<boolean>;
+  /** Mail was stored for a name held here after its session may have read the mailbox. */
+  mail(name: string): void;
   /** A room message from another node, for this node's members of the room. */
   room(room: string, from: string, message: Record<string, unknown>): void;
   /** A name this node held is held by another node now (its claim was lost): drop it here. */
@@ -115,6 +125,8 @@ const MEMBERS_SUBJECT = "jim.members";
 const NODES_BUCKET = "jim_nodes";
 /** A node that starts asks here for the rooms' members and topics; each node answers. */
 const STATE_SUBJECT = "jim.state";
+/** Published on a name's subject: mail was stored for it. */
+const MAIL_NOTICE = JSON.stringify({ mail: true });
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -252,8 +264,16 @@ export class Cluster {
   readonly #statePartBytes: number;
   /** Names claimed by this node → the claim's KV revision and the subscription for direct messages. */
   readonly #claims = new Map<string, Claim>();
+  /**
+   * Names being let go → settles once what the session left is stored (its
+   * unsent messages, its acknowledgements); meanwhile their subscriptions
+   * still answer, and the claims are held.
+   */
+  readonly #releasing = new Map<string, Promise<void>>();
   /** Rooms this node listens to, and when the server has each subscription. */
   readonly #rooms = new Map<string, { sub: Subscription; ready: Promise<void> }>();
+  /** Releases under way (see release), awaited by close. */
+  readonly #released = new Set<Promise<void>>();
   #handlers: ClusterHandlers | null = null;
   readonly #renewer: ReturnType<typeof setInterval>;
   #closed = false;
@@ -648,16 +668,32 @@ export class Cluster {
     }
   }
 
-  /** Lets a name this node claimed go. */
-  release(name: string): void {
+  /**
+   * Lets a name this node claimed go, once `settled` has (what its session
+   * left is stored): until then the claim is held, so that no other node
+   * reads the mailbox before that is in it, and a direct message that
+   * reaches this node is answered "not here" only after it, so that the
+   * sender stores it after it. Then the subscription is drained (every
+   * request that reached this node is answered; later ones find no
+   * responders, never a silent node) and the claim deleted.
+   */
+  release(name: string, settled: Promise<unknown> = Promise.resolve()): void {
     const claim = this.#claims.get(name);
     if (claim === undefined) return;
     this.#claims.delete(name);
-    claim.sub.unsubscribe();
-    // Only our own claim (its revision): it may have expired and been taken since.
-    this.#kv.delete(claim.key, { previousSeq: claim.revision }).catch((e) => {
-      if (!isWrongRevision(e)) this.#log(`cannot release the claim on ${name}: ${e}`);
+    const ready = settled.then(() => {}, () => {});
+    this.#releasing.set(name, ready);
+    const done = ready.then(async () => {
+      await claim.sub.drain().catch((e) => this.#log(`cannot drain ${name}: ${e}`));
+      // Only our own claim (its revision): it may have expired and been taken since.
+      await this.#kv.delete(claim.key, { previousSeq: claim.revision }).catch((e) => {
+        if (!isWrongRevision(e)) this.#log(`cannot release the claim on ${name}: ${e}`);
+      });
+    }).finally(() => {
+      if (this.#releasing.get(name) === ready) this.#releasing.delete(name);
+      this.#released.delete(done);
     });
+    this.#released.add(done);
   }
 
   /**
@@ -698,21 +734,63 @@ export class Cluster {
     return this.#nc.subscribe(`jim.user.${token(name)}`, {
       callback: (err, msg) => {
         if (err || !this.#handlers) return;
-        let delivered = false;
+        let body;
         try {
-          const { message, guest } = JSON.parse(decoder.decode(msg.data));
-          delivered = this.#handlers.direct(name, message, guest === true);
+          body = JSON.parse(decoder.decode(msg.data));
         } catch (e) {
           this.#log(`bad direct message from the cluster: ${e}`);
+          msg.respond("0");
+          return;
         }
-        msg.respond(delivered ? "1" : "0");
+        if (body?.mail === true) {
+          this.#handlers.mail(name);
+          return;
+        }
+        void this.#answerDirect(name, body, (answer) => msg.respond(answer));
       },
     });
   }
 
+  /** Hands a direct message to the hub and answers "1" (delivered) or "0" (not here). */
+  async #answerDirect(
+    name: string,
+    body: { message?: unknown; guest?: unknown },
+    respond: (answer: string) => void,
+  ): Promise<void> {
+    let delivered = false;
+    try {
+      if (body?.message !== null && typeof body?.message === "object") {
+        delivered = await this.#handlers!.direct(
+          name,
+          body.message as Record<string, unknown>,
+          body.guest === true,
+        );
+      }
+    } catch (e) {
+      this.#log(`cannot deliver a direct message from the cluster: ${e}`);
+    }
+    // Not here any more: the sender stores it, after what the session left.
+    if (!delivered) await this.#releasing.get(name);
+    respond(delivered ? "1" : "0");
+  }
+
   /**
-   * Sends a direct message to the node holding `to`; false when no node does
-   * (no responders) or its session left meanwhile.
+   * Tells the node holding `name`, if any, that mail was stored for it: its
+   * session may have read the mailbox before this was in it. (A node that
+   * claims the name after this reads the mailbox after it.)
+   */
+  mailStored(name: string): void {
+    this.#nc.publish(`jim.user.${token(name)}`, MAIL_NOTICE);
+  }
+
+  /**
+   * Sends a direct message to the node holding `to`: true once that node has
+   * written it to the session's connection; false when no node holds it (no
+   * responders) or its session left meanwhile (then what the session left
+   * is stored already, so the caller may store this after it).
+   *
+   * @throws when no answer came within the request timeout (the node may
+   * have died before or after writing it) or NATS is away
    */
   async direct(to: string, message: unknown, guest: boolean): Promise<boolean> {
     try {
@@ -856,6 +934,7 @@ export class Cluster {
     this.#stateSub.unsubscribe();
     await this.#nodesKv.delete(token(this.nodeId), { previousSeq: this.#aliveRevision })
       .catch(() => {}); // expired or NATS away: the TTL removes it
+    await Promise.all([...this.#released]);
     const claims = [...this.#claims];
     this.#claims.clear();
     await Promise.all(claims.map(async ([, claim]) => {
@@ -894,9 +973,9 @@ export class ClusterDirectory<H> extends LocalDirectory<H> {
     this.#cluster.release(name);
   }
 
-  override release(name: string, holder: H): boolean {
+  override release(name: string, holder: H, settled?: Promise<unknown>): boolean {
     if (!super.release(name, holder)) return false;
-    this.#cluster.release(name);
+    this.#cluster.release(name, settled);
     return true;
   }
 }

@@ -129,7 +129,11 @@ export class Connection implements Peer {
   #pending: Promise<void> | null = null;
   #pendingCount = 0;
   #flushScheduled = false;
-  #drainWaiters: Array<(ok: boolean) => void> = [];
+  /** Objects queued since the start, and of them written: drain waits for a count. */
+  #queuedCount = 0;
+  #writtenCount = 0;
+  /** Who waits for what is queued now to be written, by count (ascending). */
+  #drainWaiters: Array<{ upTo: number; resolve: (ok: boolean) => void }> = [];
   /** The reader, paused until the queue is down to a quarter (see run). */
   #roomWaiter: ((ok: boolean) => void) | null = null;
   #closing = false;
@@ -197,14 +201,17 @@ export class Connection implements Peer {
     // them otherwise; the bound stays a bound without encoding here.
     this.#queuedBytes += message.line().length;
     this.#queue.push(message);
+    this.#queuedCount++;
     this.#scheduleFlush();
     return true;
   }
 
   drain(): Promise<boolean> {
     if (this.#closed) return Promise.resolve(false);
-    if (this.#queue.length === 0 && !this.#writing) return Promise.resolve(true);
-    return new Promise((resolve) => this.#drainWaiters.push(resolve));
+    if (this.#writtenCount >= this.#queuedCount) return Promise.resolve(true);
+    // Only what is queued now: a steady stream queued after it does not hold it up.
+    const upTo = this.#queuedCount;
+    return new Promise((resolve) => this.#drainWaiters.push({ upTo, resolve }));
   }
 
   close(reason: string): void {
@@ -491,6 +498,11 @@ export class Connection implements Peer {
         if (taken === this.#queue.length) this.#queue = [];
         else this.#queue.splice(0, taken);
         this.#queuedBytes = Math.max(0, this.#queuedBytes - size);
+        this.#writtenCount += taken;
+        const waiters = this.#drainWaiters;
+        while (waiters.length > 0 && waiters[0]!.upTo <= this.#writtenCount) {
+          waiters.shift()!.resolve(true);
+        }
         if (this.#roomWaiter && !this.#filled(1 / 4)) {
           this.#roomWaiter(true);
           this.#roomWaiter = null;
@@ -503,7 +515,7 @@ export class Connection implements Peer {
       this.#writing = false;
     }
     if (this.#queue.length === 0) {
-      for (const w of this.#drainWaiters.splice(0)) w(true);
+      for (const w of this.#drainWaiters.splice(0)) w.resolve(true);
       if (this.#closing) this.#finish();
     }
   }
@@ -538,7 +550,7 @@ export class Connection implements Peer {
   #finish(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const w of this.#drainWaiters.splice(0)) w(false);
+    for (const w of this.#drainWaiters.splice(0)) w.resolve(false);
     clearTimeout(this.#gapTimer);
     this.#endGap?.();
     this.#roomWaiter?.(false);

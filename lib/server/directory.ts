@@ -50,8 +50,12 @@ export interface Directory<H> {
   abandon(name: string): void;
   /** Gives a name to a holder (replacing any other holder of it). */
   claim(name: string, holder: H): void;
-  /** Lets a name go if `holder` holds it; false when it held something else or nothing. */
-  release(name: string, holder: H): boolean;
+  /**
+   * Lets a name go if `holder` holds it; false when it held something else
+   * or nothing. In a cluster, other nodes may take it once `settled` has
+   * (what the holder left is stored).
+   */
+  release(name: string, holder: H, settled?: Promise<unknown>): boolean;
   /** The names held, in the order they were taken. */
   keys(): IterableIterator<string>;
   /** The holders, in the order they took their names. */
@@ -102,7 +106,7 @@ export class LocalDirectory<H> implements Directory<H> {
     this.#held.set(name, holder);
   }
 
-  release(name: string, holder: H): boolean {
+  release(name: string, holder: H, _settled?: Promise<unknown>): boolean {
     if (this.#held.get(name) !== holder) return false;
     return this.#held.delete(name);
   }

@@ -92,13 +92,21 @@ export class Hub {
         isGuest: (out) => this.#messaging.isGuest(out),
       });
       cluster.serve({
-        direct: (to, message, guest) => {
+        direct: async (to, message, guest) => {
           const target = this.#directory.get(to);
           if (!target) return false;
           const out = new Outgoing(message);
           if (guest) this.#messaging.markGuest(out);
           this.#sessions.direct(target, out);
+          // Answered once written to the socket (or, for a connection that
+          // closed first, kept with its unsent messages): a node killed after
+          // answering 200 has delivered it.
+          if (target.delivering) await target.delivering;
+          await target.peer.drain();
           return true;
+        },
+        mail: (name) => {
+          if (this.#directory.get(name)?.account) this.#messaging.mailStored(name);
         },
         lost: (name) => {
           // Another node holds the name now: whoever holds it here must go.
@@ -161,6 +169,8 @@ export class Hub {
       settings: this.#settings,
       directory: this.#directory,
       router: this.#router,
+      sessions: this.#sessions,
+      cluster: this.#cluster,
       rooms: this.#rooms,
       history: this.#history,
       log: this.#log,
@@ -248,10 +258,20 @@ export class Hub {
     // Called again later for a session that has left, it only keeps what
     // its closing connection could not write in the end.
     const held = this.#sessions.close(session);
+    if (held !== null && held.length > 0) unsent = [...unsent, ...held];
+    // Enqueued now, in order, before any later message to this name can be
+    // (those go to the store too, now that the name is offline).
+    const kept = name !== null && session.account && this.#settings.offlineStore
+      ? this.#messaging.keepUnsent(name, unsent)
+      : null;
     if (held !== null) {
       this.#presence.forget(session);
-      if (held.length > 0) unsent = [...unsent, ...held];
-      if (name !== null && this.#directory.release(name, session)) {
+      // In a cluster, another node may take the name (and read its mailbox)
+      // once what this session left is stored and its acknowledgements done.
+      const settled = name !== null && session.account
+        ? Promise.all([kept, this.#messaging.acknowledged(name)])
+        : undefined;
+      if (name !== null && this.#directory.release(name, session, settled)) {
         this.#presence.usersChanged();
         const now = Date.now();
         this.#presence.announce(name, session, now);
@@ -265,9 +285,7 @@ export class Hub {
         for (const room of session.rooms) this.#rooms.removeMember(room, name);
       }
     }
-    if (name !== null && session.account && this.#settings.offlineStore) {
-      await this.#messaging.keepUnsent(name, unsent);
-    }
+    await kept;
   }
 
   /**

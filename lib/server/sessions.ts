@@ -56,6 +56,8 @@ export interface Session {
   pubkey: string | null;
   /** Settles once its offline mail has gone out; null when none is being delivered. */
   delivering: Promise<void> | null;
+  /** Mail was stored while its offline mail was going out: the mailbox is read once more. */
+  recheck: boolean;
   /** The id of the last stored message written to its socket (0: none). */
   written: number;
   /** The id up to which the store was told the mail arrived. */
@@ -120,6 +122,7 @@ export class Sessions implements LocalDelivery<Session> {
       watchesUsers: false,
       pubkey: null,
       delivering: null,
+      recheck: false,
       written: 0,
       acked: 0,
       ids: false,
@@ -177,23 +180,41 @@ export class Sessions implements LocalDelivery<Session> {
    * Sends a session's offline mail (`send`) once the current turn is over,
    * so after the answer queued in it; direct messages that arrive meanwhile
    * are held and follow that mail, in order. Its later answers wait on
-   * `session.delivering`.
+   * `session.delivering`. `send(again)` is called once more (`again`: true)
+   * for each {@linkcode recheck} that came while it ran.
    */
-  holdWhile(session: Session, send: () => Promise<void>): void {
+  holdWhile(session: Session, send: (again: boolean) => Promise<void>): void {
     session.held = [];
-    const delivering = new Promise<void>((resolve) => {
-      setTimeout(() => this.#sendThenRelease(session, send).then(resolve), 0);
-    });
-    session.delivering = delivering;
-    void delivering.then(() => {
-      if (session.delivering === delivering) session.delivering = null;
-    });
+    session.recheck = false;
+    let done!: () => void;
+    session.delivering = new Promise<void>((resolve) => done = resolve);
+    setTimeout(() => void this.#sendThenRelease(session, send).finally(done), 0);
   }
 
-  async #sendThenRelease(session: Session, send: () => Promise<void>): Promise<void> {
+  /**
+   * Mail was stored for a session that may have read its mailbox before it
+   * was in: `send(true)` once more, after the round under way or in a new
+   * one (direct messages wait behind it, as at login).
+   */
+  recheck(session: Session, send: (again: boolean) => Promise<void>): void {
+    if (session.delivering) session.recheck = true;
+    else this.holdWhile(session, send);
+  }
+
+  async #sendThenRelease(
+    session: Session,
+    send: (again: boolean) => Promise<void>,
+  ): Promise<void> {
     try {
-      await send();
+      await send(false);
+      // Checked in the same turn as the end below: a recheck after this
+      // finds the session idle and starts a new round.
+      while (session.recheck) {
+        session.recheck = false;
+        await send(true);
+      }
     } finally {
+      session.delivering = null;
       // What came in meanwhile follows the stored mail, in order.
       const held = session.held ?? [];
       session.held = null;

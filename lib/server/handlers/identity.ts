@@ -373,7 +373,10 @@ export class Identity {
       if (members.has(name)) session.rooms.add(room);
     }
     // After the 200 is queued: the connection sends it when this promise settles.
-    this.#sessions.holdWhile(session, () => this.#mail.deliverStored(session, name));
+    this.#sessions.holdWhile(
+      session,
+      (again) => this.#mail.deliverStored(session, name, again ? session.written : 0),
+    );
     return response(200, "OK", extra);
   }
 

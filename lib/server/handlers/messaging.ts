@@ -20,7 +20,15 @@ const OFFLINE_BATCH = 100;
 /** What messaging is given. */
 export type MessagingContext = Pick<
   HandlerContext,
-  "store" | "settings" | "directory" | "router" | "rooms" | "history" | "log"
+  | "store"
+  | "settings"
+  | "directory"
+  | "router"
+  | "sessions"
+  | "cluster"
+  | "rooms"
+  | "history"
+  | "log"
 >;
 
 /** Direct and room messages, and offline mail. */
@@ -29,6 +37,8 @@ export class Messaging {
   readonly #settings: MessagingContext["settings"];
   readonly #directory: MessagingContext["directory"];
   readonly #router: MessagingContext["router"];
+  readonly #sessions: MessagingContext["sessions"];
+  readonly #cluster: MessagingContext["cluster"];
   readonly #rooms: MessagingContext["rooms"];
   readonly #history: MessagingContext["history"];
   readonly #log: MessagingContext["log"];
@@ -50,6 +60,8 @@ export class Messaging {
     this.#settings = ctx.settings;
     this.#directory = ctx.directory;
     this.#router = ctx.router;
+    this.#sessions = ctx.sessions;
+    this.#cluster = ctx.cluster;
     this.#rooms = ctx.rooms;
     this.#history = ctx.history;
     this.#log = ctx.log;
@@ -83,6 +95,11 @@ export class Messaging {
     this.#acks.set(name, done);
   }
 
+  /** Settles once the acknowledgements being written for an account are done. */
+  acknowledged(name: string): Promise<void> {
+    return this.#acks.get(name) ?? Promise.resolve();
+  }
+
   /**
    * Keeps for an account that has left the direct messages to it that its
    * connection could not write (`unsent`): each was answered 200, so it goes
@@ -106,18 +123,35 @@ export class Messaging {
         ),
       );
     }
+    if (kept.length === 0) return;
     await Promise.all(kept);
+    // Kept late (the connection failed after it had left): the name may be
+    // held again, here or on another node.
+    this.mailStored(name);
   }
 
   /**
-   * Writes an account's offline mail to its session, in batches, each once
-   * the last is written; the store drops it once acknowledged.
+   * Mail was stored for `name`: if it logged in meanwhile (here, or on
+   * another node) its session may have read the mailbox before this was in
+   * it, so it reads the mailbox again. A login after this reads it after.
    */
-  async deliverStored(session: Session, name: string): Promise<void> {
+  mailStored(name: string): void {
+    const here = this.#directory.get(name);
+    if (here === undefined) this.#cluster?.mailStored(name);
+    else if (here.account) {
+      this.#sessions.recheck(here, () => this.deliverStored(here, name, here.written));
+    }
+  }
+
+  /**
+   * Writes an account's offline mail past id `after` to its session, in
+   * batches, each once the last is written; the store drops it once
+   * acknowledged.
+   */
+  async deliverStored(session: Session, name: string, after = 0): Promise<void> {
     try {
       // What an earlier connection acknowledged is gone before we look.
       await this.#acks.get(name);
-      let after = 0;
       // A batch is sent in one go: it must fit well within the connection's
       // queue, or a reader that keeps up would be dropped at every login.
       const size = Math.max(
@@ -206,8 +240,17 @@ export class Messaging {
     });
     if (delivered === true) return response(200);
     if (delivered === false) return this.#msgOffline(session, to, out.value);
-    return delivered.then((held) =>
-      held ? response(200) : this.#msgOffline(session, to, out.value)
+    return delivered.then(
+      (held) => held ? response(200) : this.#msgOffline(session, to, out.value),
+      (e) => {
+        // Not stored: the node may have written it before it died, and a
+        // copy in the mailbox would then arrive twice.
+        this.#log(`cannot send a direct message to ${to} through the cluster: ${e}`);
+        return response(
+          500,
+          `Cannot send to ${to}: the node they are on did not answer; the message may not have been delivered`,
+        );
+      },
     );
   }
 
@@ -254,6 +297,7 @@ export class Messaging {
         this.#settings.directHistory,
       );
     }
+    this.mailStored(to);
     return response(202, `${to} is offline; the message will be delivered when they log in`);
   }
 }
