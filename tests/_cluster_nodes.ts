@@ -42,6 +42,8 @@ export interface TestCluster extends AsyncDisposable {
   nodes: JimServer[];
   /** Starts one more node in this process. */
   addNode(): Promise<JimServer>;
+  /** What each node (by index) has logged. */
+  logs: string[][];
 }
 
 /** Options for {@linkcode startCluster}. */
@@ -57,11 +59,15 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
   const storeUrl = await server.createDatabase(`jim_cluster_${Deno.pid}_${++databases}`);
   const nats = await startNats(options.nats);
   const nodes: JimServer[] = [];
+  const logs: string[][] = [];
   const addNode = async () => {
+    const log: string[] = [];
+    logs.push(log);
     const node = await startServer({
       store: await PgStore.open(storeUrl),
       cluster: nats.url,
       claimTtlMs: CLAIM_TTL_MS,
+      log: (line) => log.push(line),
     });
     nodes.push(node);
     return node;
@@ -72,6 +78,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
     storeUrl,
     nodes,
     addNode,
+    logs,
     async [Symbol.asyncDispose]() {
       for (const node of nodes) await node.shutdown();
       await nats.stop();

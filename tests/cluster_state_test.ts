@@ -232,6 +232,46 @@ Deno.test("cluster: a guests' room whose nodes all died is free for the next nod
   assertEquals([joined.response, joined.alert], [201, "room #left created"]);
 });
 
+Deno.test("cluster: a node whose liveness record expired (NATS away) tells its members again, and the others keep them", async () => {
+  await using c = await startCluster({ size: 2 });
+  const [n1, n2] = c.nodes;
+  await using ann = await guest(n1!.port, "ann");
+  await using ben = await guest(n2!.port, "ben");
+  assertEquals((await ann.request({ action: "join", time: now(), room: "#r" })).response, 201);
+  assertEquals((await ben.request({ action: "join", time: now(), room: "#r" })).response, 200);
+  await askUntil(ben, { action: "who", target: "#r" }, (a) => a.users?.length === 2);
+  // As after an outage longer than the TTL: every node's record is gone.
+  const nc = await connect({ servers: c.nats.url.slice("nats://".length) });
+  try {
+    const nodes = await new Kvm(nc).open("jim_nodes");
+    for await (const key of await nodes.keys()) await nodes.delete(key);
+  } finally {
+    await nc.close();
+  }
+  // Each node finds its own record gone and tells the others its members again.
+  const deadline = Date.now() + 5000;
+  const told = () =>
+    c.logs.every((log) => log.some((l) => l.includes("liveness record had expired")));
+  while (!told() && Date.now() < deadline) {
+    await ann.request({ action: "who", time: now() }); // a round trip between looks
+  }
+  assertEquals(told(), true, JSON.stringify(c.logs));
+  // Whatever the others dropped meanwhile, each has both members again, and keeps them.
+  for (let round = 0; round < 3; round++) {
+    for (const client of [ann, ben]) {
+      const who = await askUntil(
+        client,
+        { action: "who", target: "#r" },
+        (a) => JSON.stringify(a.users?.toSorted()) === '["ann","ben"]',
+      );
+      assertEquals(who.users.toSorted(), ["ann", "ben"]);
+    }
+  }
+  const sent = await ben.request({ action: "msg", time: now(), to: "#r", message: "still" });
+  assertEquals(sent.response, 200);
+  assertEquals((await ann.message()).message, "still");
+});
+
 Deno.test("cluster: a node starts and serves though another answers its state request with nonsense", async () => {
   await using c = await startCluster({ size: 1 });
   await using ann = await guest(c.nodes[0]!.port, "ann");

@@ -257,6 +257,8 @@ export class Cluster {
   readonly #remote = new Map<string, Map<string, Set<string>>>();
   /** While {@linkcode sync} runs: what changed meanwhile (newer than the answers). */
   #syncing: { members: Set<string>; topics: Set<string> } | null = null;
+  /** Membership changes received from each other node (it was alive when it sent them). */
+  readonly #heard = new Map<string, number>();
   /** Whether a check of the other nodes' liveness is under way. */
   #checking = false;
   readonly #log: (line: string) => void;
@@ -310,6 +312,7 @@ export class Cluster {
             this.#syncing?.members.add(`${room}\n${change.name}`);
             this.#untrack(room, change.name);
             if (joined && !account) this.#track(node, room, change.name);
+            this.#heard.set(node, (this.#heard.get(node) ?? 0) + 1);
             this.#handlers.member(room, change.name, joined, account);
           }
         } catch (e) {
@@ -484,6 +487,7 @@ export class Cluster {
       return;
     }
     for (const [node, rooms] of [...this.#remote]) {
+      const heard = this.#heard.get(node);
       let entry;
       try {
         entry = await this.#nodesKv.get(token(node));
@@ -492,8 +496,10 @@ export class Cluster {
         return;
       }
       if (entry !== null && entry.operation === "PUT") continue;
-      if (this.#remote.get(node) !== rooms) continue;
+      // It published meanwhile (its members again, its record just written): alive.
+      if (this.#remote.get(node) !== rooms || this.#heard.get(node) !== heard) continue;
       this.#remote.delete(node);
+      this.#heard.delete(node);
       const members: RoomMember[] = [];
       for (const [room, names] of rooms) for (const name of names) members.push({ room, name });
       if (members.length === 0) continue;
