@@ -6,55 +6,9 @@
  * missing but never arrives twice.
  */
 import { assertEquals } from "@std/assert";
-import { PgStore } from "../lib/store/pg_store.ts";
-import type { JimServer } from "../lib/server/serve.ts";
-import { auth, now, type Obj, RawClient, register, startServer } from "./_helpers.ts";
-import { startNats, type TestNats } from "./_nats.ts";
-import { startPostgres, type TestPostgres } from "./_postgres.ts";
-
-let pgCluster: Promise<TestPostgres> | null = null;
-let databases = 0;
-
-function pg(): Promise<TestPostgres> {
-  if (pgCluster) return pgCluster;
-  pgCluster = startPostgres();
-  pgCluster.then((s) => globalThis.addEventListener("unload", () => s.stopSync()), () => {});
-  return pgCluster;
-}
-
-/** Claims live this long here, so that a dead node's names come free quickly. */
-const CLAIM_TTL_MS = 2000;
-
-interface TestCluster extends AsyncDisposable {
-  nats: TestNats;
-  storeUrl: string;
-  nodes: JimServer[];
-}
-
-async function cluster(size: number): Promise<TestCluster> {
-  const server = await pg();
-  const storeUrl = await server.createDatabase(`jim_failover_${++databases}`);
-  const nats = await startNats();
-  const nodes: JimServer[] = [];
-  for (let i = 0; i < size; i++) {
-    nodes.push(
-      await startServer({
-        store: await PgStore.open(storeUrl),
-        cluster: nats.url,
-        claimTtlMs: CLAIM_TTL_MS,
-      }),
-    );
-  }
-  return {
-    nats,
-    storeUrl,
-    nodes,
-    async [Symbol.asyncDispose]() {
-      for (const node of nodes) await node.shutdown();
-      await nats.stop();
-    },
-  };
-}
+import { auth, now, type Obj, RawClient, register } from "./_helpers.ts";
+import { CLAIM_TTL_MS, startCluster } from "./_cluster_nodes.ts";
+import { spawnServer } from "./_proc.ts";
 
 /**
  * Logs in, trying again while the name is still held (409: the node it left
@@ -71,6 +25,19 @@ async function loginWhenFree(port: number, name: string, timeoutMs: number): Pro
     if (r.response !== 409 || Date.now() > deadline) {
       throw new Error(`authenticate ${name} failed: ${JSON.stringify(r)}`);
     }
+  }
+}
+
+/** Waits for a promise, failing after `ms`. */
+async function deadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -121,7 +88,7 @@ function verdict(
 }
 
 Deno.test("cluster failover: an account moving between nodes mid-stream gets every 200/202 once, in order", async () => {
-  await using c = await cluster(3);
+  await using c = await startCluster({ size: 3 });
   const [n1, n2, n3] = c.nodes;
   await register(n1!.port, "sender");
   await register(n1!.port, "mover");
@@ -200,4 +167,149 @@ Deno.test("cluster failover: an account moving between nodes mid-stream gets eve
   // Nothing was answered 500: a move is not a failure.
   assertEquals(codes.get(500) ?? 0, 0, answers);
   assertEquals(hops >= 4, true, answers);
+});
+
+Deno.test("cluster failover: a node killed with messages in flight: every 200/202 arrives once, in order", async () => {
+  await using c = await startCluster({ size: 2 });
+  const [n1, n3] = c.nodes;
+  const recipients = ["r1", "r2"];
+  const senders = ["s1", "s3"];
+  for (const name of [...recipients, ...senders]) await register(n1!.port, name);
+  const room = "#kill";
+  await using n2 = await spawnServer({
+    store: c.storeUrl,
+    args: ["--cluster", c.nats.url, "--claim-ttl", String(CLAIM_TTL_MS / 1000)],
+  });
+  // Recipients on node 2, senders on nodes 1 and 3; all in the room.
+  const readers = new Map<string, RawClient>();
+  for (const name of recipients) {
+    const client = await loginWhenFree(n2.port, name, 5000);
+    readers.set(name, client);
+    const joined = await client.request({ action: "join", time: now(), room });
+    assertEquals([200, 201].includes(joined.response), true, JSON.stringify(joined));
+  }
+  const writers = new Map<string, RawClient>();
+  for (const [i, name] of senders.entries()) {
+    const client = await loginWhenFree([n1!, n3!][i]!.port, name, 5000);
+    writers.set(name, client);
+    assertEquals((await client.request({ action: "join", time: now(), room })).response, 200);
+  }
+
+  /** What each recipient saw, by stream: "s1>r1" (direct) or "s1>r1#" (room). */
+  const seen = new Map<string, Seen[]>();
+  const record = (recipient: string, m: Obj) => {
+    const key = `${m.from}>${recipient}${String(m.to).startsWith("#") ? "#" : ""}`;
+    const list = seen.get(key) ?? [];
+    list.push({ n: Number(String(m.message).slice(1)), id: m.id });
+    seen.set(key, list);
+  };
+  const collect = (recipient: string, client: RawClient) => {
+    for (;;) {
+      const i = client.inbox.findIndex((o) => o.action === "msg");
+      if (i < 0) return;
+      record(recipient, (client.inbox as Obj[]).splice(i, 1)[0]!);
+    }
+  };
+  /** Per stream: the numbers answered 200/202 (direct) or 200 (room, once its reader was back). */
+  const owed = new Map<string, Set<number>>();
+  const codes = new Map<number, number>();
+  const owe = (key: string, n: number) => {
+    const set = owed.get(key) ?? new Set();
+    set.add(n);
+    owed.set(key, set);
+  };
+  /** Settles for each recipient once a message to it was stored (202): its node is gone. */
+  const firstStored = new Map(recipients.map((name) => [name, Promise.withResolvers<void>()]));
+  /** Recipients logged in again elsewhere (their stored mail out): room messages reach them again. */
+  const back = new Set<string>();
+  const KILL_AT = 30;
+  /** Rounds sent after both recipients are back. */
+  const AFTER = 30;
+  let killed = false;
+  /** The highest round any sender has begun, and the round from which both recipients are back. */
+  let round = 0;
+  let backAt = -1;
+  const sending = senders.map(async (name) => {
+    const client = writers.get(name)!;
+    const deadline = Date.now() + 30_000;
+    for (let i = 0; backAt < 0 || i < backAt + AFTER; i++) {
+      if (Date.now() > deadline) throw new Error(`${name}: the recipients never came back`);
+      round = Math.max(round, i);
+      if (i === KILL_AT && !killed) {
+        killed = true;
+        n2.kill("SIGKILL");
+      }
+      for (const to of recipients) {
+        const r = await client.request({ action: "msg", time: now(), to, message: `d${i}` });
+        codes.set(r.response, (codes.get(r.response) ?? 0) + 1);
+        if (r.response === 202) firstStored.get(to)!.resolve();
+        if (r.response === 200 || r.response === 202) owe(`${name}>${to}`, i);
+        else if (r.response !== 500) throw new Error(`unexpected answer: ${JSON.stringify(r)}`);
+      }
+      const wasBack = new Set(back);
+      const r = await client.request({ action: "msg", time: now(), to: room, message: `r${i}` });
+      assertEquals(r.response, 200, JSON.stringify(r));
+      for (const to of wasBack) owe(`${name}>${to}#`, i);
+    }
+  });
+  // Awaited below; a failure meanwhile must not go unhandled.
+  for (const p of sending) p.catch(() => {});
+
+  // Node 2 dies: its readers see their connections drop, then log in on the others.
+  await Promise.all(recipients.map(async (name, i) => {
+    const old = readers.get(name)!;
+    await old.waitClosed(30_000);
+    collect(name, old);
+    old.close();
+    // Back once messages to it are being stored, so that the test sees
+    // messages sent while the node was gone delivered at the next login too.
+    await deadline(firstStored.get(name)!.promise, 15_000, `no message to ${name} was stored`);
+    const client = await loginWhenFree([n1!, n3!][i]!.port, name, 10_000);
+    readers.set(name, client);
+    // Its answer comes once the stored mail is out.
+    await client.request({ action: "who", time: now() });
+    collect(name, client);
+    back.add(name);
+  }));
+  backAt = round + 1;
+  await Promise.all(sending);
+  // Room messages reach other nodes after their senders' 200: wait (with a
+  // deadline) until every message owed has come, or the verdict shows what did not.
+  await Promise.all([...readers].map(async ([name, client]) => {
+    await client.request({ action: "who", time: now() });
+    collect(name, client);
+    const end = Date.now() + 10_000;
+    const owedHere = () =>
+      [...owed].filter(([key]) => key.split(">")[1]!.replace("#", "") === name)
+        .every(([key, ns]) => [...ns].every((n) => seen.get(key)?.some((s) => s.n === n)));
+    while (!owedHere() && Date.now() < end) {
+      try {
+        record(name, await client.take((o) => o.action === "msg", end - Date.now()));
+      } catch {
+        break; // the deadline: the verdict names what is missing
+      }
+    }
+    client.close();
+    await client.reading;
+  }));
+  for (const client of writers.values()) {
+    client.close();
+    await client.reading;
+  }
+  await n2.exited;
+
+  const answers = `answers: ${JSON.stringify([...codes])}`;
+  const report: Record<string, unknown> = {};
+  for (const sender of senders) {
+    for (const recipient of recipients) {
+      for (const suffix of ["", "#"]) {
+        const key = `${sender}>${recipient}${suffix}`;
+        const v = verdict(seen.get(key) ?? [], owed.get(key) ?? new Set(), true);
+        if (v.missing.length + v.twice.length + v.outOfOrder.length > 0) report[key] = v;
+      }
+    }
+  }
+  assertEquals(report, {}, answers);
+  // The kill came mid-stream: some messages were stored while nobody held the names.
+  assertEquals((codes.get(202) ?? 0) > 0, true, answers);
 });
