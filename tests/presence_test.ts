@@ -188,3 +188,33 @@ Deno.test("presence: a course client whose list names b is never pushed anything
   await d.take((o) => typeof o.response === "number");
   assertEquals(d.inbox.filter((o) => o.action !== "contact_list"), []);
 });
+
+Deno.test("presence: who #room lists a member that shows itself to its contacts only to its contacts", async () => {
+  await using server = await startServer();
+  await using a = await member(server.port, "a");
+  await using b = await member(server.port, "b");
+  await using c = await member(server.port, "c");
+  assertShape(
+    await b.request({ action: "contacts", time: t(), show_to: "contacts", add: "a" }),
+    200,
+  );
+  for (const client of [a, b, c]) {
+    assert(
+      [200, 201].includes(
+        (await client.request({ action: "join", time: t(), room: "#r" })).response,
+      ),
+    );
+  }
+  const whoR = (client: RawClient) => client.request({ action: "who", time: t(), target: "#r" });
+  const forC = await whoR(c);
+  assertShape(forC, 200);
+  assertEquals([...forC.users].sort(), ["a", "c"]);
+  assertEquals(forC.alert, "2 online in #r");
+  assertEquals([...(await whoR(a)).users].sort(), ["a", "b", "c"]);
+  assertEquals([...(await whoR(b)).users].sort(), ["a", "b", "c"]);
+  // It sees itself online in the server's list too.
+  assertEquals((await b.request({ action: "who", time: t() })).users.includes("b"), true);
+  // Once b adds c, c sees it too.
+  assertShape(await b.request({ action: "contacts", time: t(), add: "c" }), 200);
+  assertEquals([...(await whoR(c)).users].sort(), ["a", "b", "c"]);
+});

@@ -25,9 +25,10 @@ export function onlinePresence(name: string, status: string): ContactPresence {
     : { account_name: name, state: "away", status };
 }
 
-/** Whether `viewer` may see the presence of the session `subject`. */
+/** Whether `viewer` may see the presence of the session `subject` (itself, always). */
 export function shows(subject: Session, viewer: string | null): boolean {
-  return subject.shownTo === null || (viewer !== null && subject.shownTo.has(viewer));
+  if (subject.shownTo === null) return true;
+  return viewer !== null && (viewer === subject.name || subject.shownTo.has(viewer));
 }
 
 /** Presence watchers and what they may see. */

@@ -205,6 +205,13 @@ export function roomHandlers(
     return response(200, `left ${room}`);
   }
 
+  /** Whether an account online on another node shows its presence to `viewer`. */
+  async function shownInStore(name: string, viewer: string): Promise<boolean> {
+    const account = await store.getAccount(name);
+    if (!account?.contactsOnly) return true;
+    return (await store.listContacts(name)).includes(viewer);
+  }
+
   async function who(session: Session, target?: string): Promise<Response> {
     if (session.name === null) {
       return response(401, "Cannot list users: send presence or authenticate first");
@@ -216,12 +223,25 @@ export function roomHandlers(
     if (target.startsWith("#")) {
       const members = rooms.get(target);
       if (!members) return response(404, `Cannot list ${target}: no such room`);
-      let users = [...members].filter((m) => directory.has(m));
+      // Membership is no secret to members, but whether one is online is: a
+      // member that shows itself to its contacts only is listed to them only,
+      // as in `who` and `get_users`.
+      const viewer = session.name;
+      const here = (m: string) => {
+        const s = directory.get(m);
+        return s !== undefined && shows(s, viewer);
+      };
+      let users = [...members].filter(here);
       if (cluster) {
-        // Members online on other nodes hold their names there.
+        // Members online on other nodes hold their names there; whom they
+        // show themselves to is read from their accounts.
         const elsewhere = [...members].filter((m) => !directory.has(m));
         const held = await cluster.held(elsewhere);
-        users = [...members].filter((m) => directory.has(m) || held.has(m));
+        const shown = new Set<string>();
+        for (const name of held) {
+          if (await shownInStore(name, viewer)) shown.add(name);
+        }
+        users = [...members].filter((m) => here(m) || shown.has(m));
       }
       users = users.slice(0, WHO_MAX);
       return response(200, `${users.length} online in ${target}`, { users });
