@@ -89,9 +89,67 @@ export class Tmux implements AsyncDisposable {
     }
   }
 
+  /** The pid of the pane's own process. */
+  async panePid(): Promise<number> {
+    return Number((await this.tmux("display-message", "-p", "-t", "0", "#{pane_pid}")).trim());
+  }
+
   async [Symbol.asyncDispose](): Promise<void> {
     await this.tmux("kill-server").catch(() => "");
   }
+}
+
+/**
+ * A shell line that runs the client, then shows "client exited with status
+ * N" and "echo is echo" (or "-echo", when the client left echo off).
+ */
+const REPORT = '"$@"; echo "client exited with status $?"; ' +
+  'echo "echo is $(stty -a | tr " " "\\n" | grep -x -- "-\\?echo")"; exec sleep 60';
+
+/** Options for {@linkcode startClient}. */
+export interface ClientInTmuxOptions {
+  /** A folder for tmux's config. */
+  dir: string;
+  /** The client's environment, beside TERM=xterm-256color and LC_ALL=C.UTF-8. */
+  env?: Record<string, string>;
+  /**
+   * Runs the client through a shell that reports, once it ends, its exit
+   * status and whether echo is on (see REPORT).
+   * @default {false}
+   */
+  report?: boolean;
+}
+
+/** Starts a tmux of its own (no status line) whose one pane runs `client.ts ARGS`. */
+export async function startClient(args: string[], options: ClientInTmuxOptions): Promise<Tmux> {
+  const config = `${options.dir}/tmux.conf`;
+  await Deno.writeTextFile(config, "set -g status off\n");
+  const term = new Tmux(config);
+  const client = [Deno.execPath(), "run", "-A", `${ROOT}client.ts`, ...args];
+  try {
+    await term.start(options.report ? ["sh", "-c", REPORT, "sh", ...client] : client, {
+      TERM: "xterm-256color",
+      LC_ALL: "C.UTF-8",
+      ...options.env,
+    });
+  } catch (error) {
+    await term[Symbol.asyncDispose]();
+    throw error;
+  }
+  return term;
+}
+
+/** The pid of the client that {@linkcode startClient} started with `report`: the shell's child. */
+export async function reportedClientPid(term: Tmux): Promise<number> {
+  const shell = await term.panePid();
+  const out = await new Deno.Command("ps", { args: ["-o", "pid=", "--ppid", String(shell)] })
+    .output();
+  const children = new TextDecoder().decode(out.stdout);
+  const [pid, ...others] = children.trim().split(/\s+/).map(Number);
+  if (pid === undefined || others.length > 0 || !(pid > 0)) {
+    throw new Error(`Cannot find the client: the shell's children are "${children}"`);
+  }
+  return pid;
 }
 
 /** A server child process on a fixed port, so that it can be killed and started again. */

@@ -1,43 +1,23 @@
 /**
  * The terminal client in tmux, for what only a real terminal shows: the
- * terminal's own idea of character widths, and its modes after Ctrl-C.
+ * terminal's own idea of character widths, and its modes after Ctrl-C or a signal at the password prompt.
  */
 
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { guest, now, register, startServer as startInProcess, tempDir } from "./_helpers.ts";
-import { hasTmux, ROOT, ROWS, Tmux } from "./_tmux.ts";
-
-const CLIENT = `${ROOT}client.ts`;
-
-/** A shell line that runs the client, then reports its exit status and whether echo is on. */
-const REPORT = '"$@"; echo "client exited with status $?"; ' +
-  'echo "echo is $(stty -a | tr " " "\\n" | grep -x -- "-\\?echo")"; exec sleep 60';
+import { hasTmux, reportedClientPid, ROWS, startClient } from "./_tmux.ts";
 
 Deno.test({
   name: "client in a terminal: Ctrl-C at the --login password prompt leaves echo on (exit 130)",
   ignore: !hasTmux(),
   async fn() {
     await using dir = await tempDir();
-    const config = `${dir.path}/tmux.conf`;
-    await Deno.writeTextFile(config, "set -g status off\n");
     await using server = await startInProcess();
     await register(server.port, "alice");
-    await using term = new Tmux(config);
-    await term.start([
-      "sh",
-      "-c",
-      REPORT,
-      "sh",
-      Deno.execPath(),
-      "run",
-      "-A",
-      CLIENT,
-      "127.0.0.1",
-      String(server.port),
-      "--user",
-      "alice",
-      "--login",
-    ], { TERM: "xterm-256color", LC_ALL: "C.UTF-8" });
+    await using term = await startClient(
+      ["127.0.0.1", String(server.port), "--user", "alice", "--login"],
+      { dir: dir.path, report: true },
+    );
     await term.waitFor("Password for alice:");
     await term.type("half a pass");
     await term.press("C-c");
@@ -51,24 +31,64 @@ Deno.test({
 
 Deno.test({
   name:
+    "client in a terminal: a password typed at the --login prompt logs in, and keys reach the screen",
+  ignore: !hasTmux(),
+  async fn() {
+    await using dir = await tempDir();
+    await using server = await startInProcess();
+    await register(server.port, "alice", "alice password");
+    await using term = await startClient(
+      ["127.0.0.1", String(server.port), "--user", "alice", "--login"],
+      { dir: dir.path, report: true },
+    );
+    await term.waitFor("Password for alice:");
+    await term.type("alice password");
+    await term.press("Enter");
+    await term.waitFor(`Logged in as alice on 127.0.0.1:${server.port}`);
+    await term.type("/quit");
+    await term.press("Enter");
+    const text = (await term.waitFor("echo is ")).join("\n");
+    assertStringIncludes(text, "client exited with status 0");
+    assertStringIncludes(text, "echo is echo");
+  },
+});
+
+Deno.test({
+  name:
+    "client in a terminal: SIGTERM or SIGHUP at the --login password prompt leaves echo on (exit 143, 129)",
+  ignore: !hasTmux(),
+  async fn() {
+    await using dir = await tempDir();
+    await using server = await startInProcess();
+    await register(server.port, "alice");
+    for (const [signal, code] of [["SIGTERM", 143], ["SIGHUP", 129]] as const) {
+      await using term = await startClient(
+        ["127.0.0.1", String(server.port), "--user", "alice", "--login"],
+        { dir: dir.path, report: true },
+      );
+      await term.waitFor("Password for alice:");
+      await term.type("half a pass");
+      Deno.kill(await reportedClientPid(term), signal);
+      const screen = await term.waitFor("echo is ");
+      const text = screen.join("\n");
+      assertStringIncludes(text, `client exited with status ${code}`);
+      assertStringIncludes(text, `jim client: cancelled by ${signal}`);
+      assertStringIncludes(text, "echo is echo");
+      assert(!text.includes("half a pass"), text);
+    }
+  },
+});
+
+Deno.test({
+  name:
     "client in a terminal: an emoji with a skin tone keeps the status line on the last row but one",
   ignore: !hasTmux(),
   async fn() {
     await using dir = await tempDir();
-    const config = `${dir.path}/tmux.conf`;
-    await Deno.writeTextFile(config, "set -g status off\n");
     await using server = await startInProcess();
-    await using term = new Tmux(config);
-    await term.start([
-      Deno.execPath(),
-      "run",
-      "-A",
-      CLIENT,
-      "127.0.0.1",
-      String(server.port),
-      "--user",
-      "alice",
-    ], { TERM: "xterm-256color", LC_ALL: "C.UTF-8" });
+    await using term = await startClient(["127.0.0.1", String(server.port), "--user", "alice"], {
+      dir: dir.path,
+    });
     await term.waitFor("Signed in as guest alice");
     await using bob = await guest(server.port, "bob");
     const statusOnItsRow = (s: string[]) =>
@@ -110,21 +130,11 @@ Deno.test({
   ignore: !hasTmux(),
   async fn() {
     await using dir = await tempDir();
-    const config = `${dir.path}/tmux.conf`;
-    await Deno.writeTextFile(config, "set -g status off\n");
     await using server = await startInProcess();
     await register(server.port, "carol");
-    await using term = new Tmux(config);
-    await term.start([
-      Deno.execPath(),
-      "run",
-      "-A",
-      CLIENT,
-      "127.0.0.1",
-      String(server.port),
-      "--user",
-      "alice",
-    ], { TERM: "xterm-256color", LC_ALL: "C.UTF-8" });
+    await using term = await startClient(["127.0.0.1", String(server.port), "--user", "alice"], {
+      dir: dir.path,
+    });
     await term.waitFor("Signed in as guest alice");
     await using bob = await guest(server.port, "bob");
     await term.type("/msg bob");

@@ -102,7 +102,7 @@ Options:
 
 Exit codes: 0 ok, 1 the server refused a request, 2 bad usage,
 3 cannot connect, no answer, not a JIM server, or connection lost,
-130 Ctrl-C at a password prompt.`;
+130 Ctrl-C at a password prompt (129 SIGHUP, 143 SIGTERM while it waits).`;
 
 /**
  * Parses and validates the client's arguments.

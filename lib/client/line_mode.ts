@@ -23,6 +23,8 @@ export const EXIT = {
   connection: 3,
   /** Ctrl-C at a prompt before connecting (128 + SIGINT, as a shell reports it). */
   interrupted: 130,
+  /** A signal at a prompt before connecting: 128 + its number, as a shell reports it. */
+  signalled: { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 },
 } as const;
 
 /** Where line mode writes. */

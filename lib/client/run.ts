@@ -13,7 +13,7 @@ import { CLIENT_HELP, CLIENT_USAGE, type ClientArgs, parseClientArgs } from "./a
 import { ClientCore, IdentifyError } from "./client_core.ts";
 import { ConnectError, TcpTransport, type TlsOptions } from "./connection.ts";
 import { HistoryLog } from "./history_log.ts";
-import { readSecret } from "./secret_prompt.ts";
+import { PromptSignalled, readSecret } from "./secret_prompt.ts";
 import {
   EXIT,
   type LineOutput,
@@ -45,13 +45,13 @@ function isTerminal(stream: { isTerminal(): boolean }): boolean {
 class Cancelled extends Error {}
 
 /** Reads a password without echo; Ctrl-C cancels (the terminal is restored either way). */
-function askPassword(message: string): string {
-  const answer = readSecret(message);
+async function askPassword(message: string): Promise<string> {
+  const answer = await readSecret(message);
   if (answer === null) throw new Cancelled("cancelled");
   return answer;
 }
 
-function password(args: ClientArgs, user: string, interactive: boolean): string {
+async function password(args: ClientArgs, user: string, interactive: boolean): Promise<string> {
   const fromEnv = env("JIM_PASSWORD");
   if (fromEnv !== undefined && fromEnv !== "") return fromEnv;
   if (!interactive) {
@@ -59,12 +59,12 @@ function password(args: ClientArgs, user: string, interactive: boolean): string 
       "Cannot read the password: stdin is not a terminal and JIM_PASSWORD is not set",
     );
   }
-  const first = askPassword(
+  const first = await askPassword(
     args.auth === "register" ? `New password for ${user}:` : `Password for ${user}:`,
   );
   if (first === "") throw new UsageError("Cannot read the password: none given");
   if (args.auth === "register") {
-    const again = askPassword("Repeat the password:");
+    const again = await askPassword("Repeat the password:");
     if (again !== first) throw new UsageError("Cannot register: the passwords differ");
   }
   return first;
@@ -116,11 +116,15 @@ export async function runClient(args: string[]): Promise<number> {
     }
     user = name;
     if (parsed.tls) tls = parsed.caFile === undefined ? {} : { caCerts: [readCa(parsed.caFile)] };
-    if (parsed.auth !== "guest") pass = password(parsed, user, stdinTty);
+    if (parsed.auth !== "guest") pass = await password(parsed, user, stdinTty);
   } catch (error) {
     if (error instanceof Cancelled) {
       console.error("jim client: cancelled");
       return EXIT.interrupted;
+    }
+    if (error instanceof PromptSignalled) {
+      console.error(`jim client: cancelled by ${error.signal}`);
+      return EXIT.signalled[error.signal];
     }
     if (!(error instanceof UsageError)) throw error;
     console.error(`jim client: ${error.message}`);
