@@ -1,8 +1,9 @@
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import { encode, JsonObjectDecoder } from "../lib/protocol/codec.ts";
-import { ClientCore, type CoreEvent, IdentifyError } from "../lib/client/client_core.ts";
+import { ClientCore, IdentifyError } from "../lib/client/client_core.ts";
 import { ConnectError } from "../lib/client/connection.ts";
 import { SERVER_WINDOW } from "../lib/client/conversations.ts";
+import { waitFor, windowText } from "./_client.ts";
 
 // -- a scripted fake server on 127.0.0.1, port 0 --
 
@@ -101,22 +102,6 @@ class FakeServer {
   }
 }
 
-function waitFor(core: ClientCore, pred: (e: CoreEvent) => boolean): Promise<CoreEvent> {
-  return new Promise((resolve) => {
-    let done = false;
-    core.on((e) => {
-      if (!done && pred(e)) {
-        done = true;
-        resolve(e);
-      }
-    });
-  });
-}
-
-function lineText(core: ClientCore, window: string): string[] {
-  return core.conversations.find(window)?.lines.map((l) => l.text) ?? [];
-}
-
 function guest(port: number, extra: Partial<ConstructorParameters<typeof ClientCore>[0]> = {}) {
   return new ClientCore({
     host: "127.0.0.1",
@@ -146,7 +131,7 @@ Deno.test("ClientCore.start() sends presence as a guest and reports the answer",
   const core = guest(server.port);
   await startGuest(server, core);
   assertEquals(core.state, "online");
-  assertEquals(lineText(core, SERVER_WINDOW), [
+  assertEquals(windowText(core, SERVER_WINDOW), [
     `Signed in as guest alice on 127.0.0.1:${server.port}`,
   ]);
   await core.quit();
@@ -217,7 +202,7 @@ Deno.test("ClientCore.sendMessage() gives every answer a human sentence", async 
   await peer.answer(404, "not found");
   assertEquals((await missing).ok, false);
   assertEquals(
-    lineText(core, "nobody").at(-1),
+    windowText(core, "nobody").at(-1),
     "Not sent: nobody called nobody is online or registered",
   );
   const room = core.sendMessage("#x", "hi");
@@ -247,7 +232,7 @@ Deno.test("ClientCore answers probes and tolerates notices between answers", asy
   await peer.answer(200, "2 online", { users: ["alice", "bob"] });
   assertEquals((await who).text, "Online (2): alice, bob");
   assert(core.knownNames.includes("bob"));
-  const lines = lineText(core, SERVER_WINDOW);
+  const lines = windowText(core, SERVER_WINDOW);
   assert(lines.includes("Server notice: maintenance at noon"), lines.join("\n"));
   await core.quit();
   await server.close();
@@ -324,7 +309,7 @@ Deno.test("ClientCore reconnects, re-identifies, re-joins rooms and sends what w
   assertEquals((await queued).ok, true);
   assertEquals(core.state, "online");
   assertEquals(core.queued, 0);
-  const lines = lineText(core, SERVER_WINDOW);
+  const lines = windowText(core, SERVER_WINDOW);
   assert(
     lines.some((l) => l.startsWith(`Connection to 127.0.0.1:${server.port} lost`)),
     lines.join("\n"),
@@ -347,7 +332,7 @@ Deno.test("ClientCore reports queued messages as not sent when it gives up", asy
   assertEquals(outcome.ok, false);
   assertEquals(outcome.text, "Not sent (no connection): are you there");
   assertEquals(core.state, "offline");
-  const lines = lineText(core, SERVER_WINDOW);
+  const lines = windowText(core, SERVER_WINDOW);
   assert(lines.some((l) => l.includes("Reconnect attempt 1 failed")), lines.join("\n"));
   assert(lines.at(-1)!.startsWith("Gave up reconnecting"), lines.join("\n"));
   await core.quit();
@@ -372,7 +357,7 @@ Deno.test("ClientCore stops reconnecting when the server refuses the account wit
       timer = setTimeout(() => reject(new Error("still reconnecting after a 403")), 3000);
     }),
   ]).finally(() => clearTimeout(timer));
-  const lines = lineText(core, SERVER_WINDOW);
+  const lines = windowText(core, SERVER_WINDOW);
   assert(lines.at(-1)!.startsWith("Gave up reconnecting"), lines.join("\n"));
   assertEquals(server.peers.length, 2);
   await core.quit();
@@ -384,13 +369,13 @@ Deno.test("ClientCore.learnOnlineNames() quietly learns who is online, for compl
   const server = new FakeServer();
   const core = guest(server.port);
   const peer = await startGuest(server, core);
-  const before = lineText(core, SERVER_WINDOW).length;
+  const before = windowText(core, SERVER_WINDOW).length;
   const learning = core.learnOnlineNames();
   await peer.expect("who");
   await peer.answer(200, "3 online", { users: ["alice", "bob", "вера"] });
   await learning;
   assertEquals(core.knownNames.sort(), ["bob", "вера"]);
-  assertEquals(lineText(core, SERVER_WINDOW).length, before);
+  assertEquals(windowText(core, SERVER_WINDOW).length, before);
   await core.quit();
   await server.close();
 });
@@ -411,9 +396,9 @@ Deno.test("ClientCore.execute() handles window commands and hints", async () => 
   assertEquals(core.conversations.current.name, SERVER_WINDOW);
   assertEquals((await core.execute({ kind: "switch", target: "zzz" })).ok, false);
   await core.execute({ kind: "help", topic: "join" });
-  assertEquals(lineText(core, SERVER_WINDOW).at(-1), "/join #ROOM: join a room (created if new)");
+  assertEquals(windowText(core, SERVER_WINDOW).at(-1), "/join #ROOM: join a room (created if new)");
   await core.execute({ kind: "clear" });
-  assertEquals(lineText(core, SERVER_WINDOW), []);
+  assertEquals(windowText(core, SERVER_WINDOW), []);
   await core.quit();
   await server.close();
 });
@@ -433,7 +418,10 @@ Deno.test("ClientCore sends a message refused with 429 again after a pause, and 
   assertEquals((await peer.expect("msg")).message, "two");
   await peer.answer(200);
   assertEquals((await second).ok, true);
-  assert(!lineText(core, "bob").some((t) => t.includes("too many")), lineText(core, "bob").join());
+  assert(
+    !windowText(core, "bob").some((t) => t.includes("too many")),
+    windowText(core, "bob").join(),
+  );
   await core.quit();
   await server.close();
 });
@@ -459,7 +447,7 @@ Deno.test("ClientCore shows its own message as pending until the server accepts 
   assertEquals((await refused).ok, false);
   assertEquals(core.conversations.find("zed")!.lines.find((l) => l.own)!.delivery, "refused");
   // The refusal shows where it was typed, and marks the zed window as active.
-  const here = lineText(core, "#general");
+  const here = windowText(core, "#general");
   assert(here.at(-1)!.startsWith("Not sent"), here.join("\n"));
   assertEquals(core.conversations.find("zed")!.unread, 1);
   await core.quit();

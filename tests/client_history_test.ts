@@ -3,41 +3,10 @@
  * conversation, older pages, topics and contacts with live presence.
  */
 import { assert, assertEquals } from "@std/assert";
-import { ClientCore, type CoreEvent } from "../lib/client/client_core.ts";
+import { ClientCore } from "../lib/client/client_core.ts";
 import { SERVER_WINDOW } from "../lib/client/conversations.ts";
 import { login, member, now, register, startServer, tempDir } from "./_helpers.ts";
-
-function client(port: number, user: string): ClientCore {
-  return new ClientCore({
-    host: "127.0.0.1",
-    port,
-    user,
-    auth: "login",
-    password: "correct horse",
-    reconnect: { retries: 0 },
-  });
-}
-
-function waitFor(core: ClientCore, pred: (e: CoreEvent) => boolean): Promise<CoreEvent> {
-  return new Promise((resolve, reject) => {
-    let done = false;
-    const timer = setTimeout(() => {
-      done = true;
-      reject(new Error("no such event within 5 s"));
-    }, 5000);
-    core.on((e) => {
-      if (!done && pred(e)) {
-        done = true;
-        clearTimeout(timer);
-        resolve(e);
-      }
-    });
-  });
-}
-
-function texts(core: ClientCore, window: string): string[] {
-  return (core.conversations.find(window)?.lines ?? []).map((l) => l.text);
-}
+import { accountCore, waitFor, windowText } from "./_client.ts";
 
 Deno.test("ClientCore shows a room's history on join and loads older pages to the first kept", async () => {
   await using server = await startServer({ roomHistory: 120 });
@@ -49,7 +18,7 @@ Deno.test("ClientCore shows a room's history on join and loads older pages to th
   }
   for (let i = 0; i < 150; i++) await bob.response();
   await register(server.port, "alice");
-  const core = client(server.port, "alice");
+  const core = accountCore(server.port, "alice", { retries: 0 });
   await core.start();
   const joined = await core.join("#r");
   assert(joined.ok);
@@ -65,7 +34,7 @@ Deno.test("ClientCore shows a room's history on join and loads older pages to th
   // A live message is shown once.
   await bob.send({ action: "msg", time: now(), to: "#r", message: "live" });
   await waitFor(core, (e) => e.type === "line" && e.line.text === "live");
-  assertEquals(texts(core, "#r").filter((t) => t === "live").length, 1);
+  assertEquals(windowText(core, "#r").filter((t) => t === "live").length, 1);
   await core.quit();
 });
 
@@ -82,7 +51,7 @@ Deno.test("ClientCore loads a direct conversation's history when its window open
   for (const text of ["one", "two"]) {
     await bob.request({ action: "msg", time: now(), to: "alice", message: text });
   }
-  const core = client(server.port, "alice");
+  const core = accountCore(server.port, "alice", { retries: 0 });
   await core.start();
   // The offline mail arrived, opened bob's window, and the history behind it is not shown twice.
   await core.settle();
@@ -90,7 +59,7 @@ Deno.test("ClientCore loads a direct conversation's history when its window open
   await bob.request({ action: "msg", time: now(), to: "alice", message: "three" });
   await three;
   await core.settle();
-  assertEquals(texts(core, "bob").filter((t) => ["zero", "one", "two", "three"].includes(t)), [
+  assertEquals(windowText(core, "bob").filter((t) => ["zero", "one", "two", "three"].includes(t)), [
     "zero",
     "one",
     "two",
@@ -103,11 +72,11 @@ Deno.test("ClientCore /contacts, /add and /remove; presence changes are shown as
   await using server = await startServer();
   await register(server.port, "alice");
   await register(server.port, "bob");
-  const core = client(server.port, "alice");
+  const core = accountCore(server.port, "alice", { retries: 0 });
   await core.start();
   const added = await core.execute({ kind: "add", name: "bob" });
   assertEquals([added.ok, added.text], [true, "bob added to contacts"]);
-  assertEquals(texts(core, SERVER_WINDOW).at(-1), "bob added to contacts");
+  assertEquals(windowText(core, SERVER_WINDOW).at(-1), "bob added to contacts");
   const online = waitFor(core, (e) => e.type === "line" && e.line.text === "bob: online");
   const b = await login(server.port, "bob");
   await online;
@@ -126,7 +95,7 @@ Deno.test("ClientCore /contacts, /add and /remove; presence changes are shown as
   await b.reading;
   await offline;
   await core.execute({ kind: "contacts" });
-  assert(texts(core, SERVER_WINDOW).at(-1)!.startsWith("bob: offline (last seen "));
+  assert(windowText(core, SERVER_WINDOW).at(-1)!.startsWith("bob: offline (last seen "));
   assertEquals(core.contacts.map((c) => c.state), ["offline"]);
   const removed = await core.execute({ kind: "remove", name: "bob" });
   assertEquals(removed.text, "bob removed from contacts");
@@ -155,14 +124,11 @@ Deno.test("ClientCore catches up on a room after a reconnect, each message once"
   let server = await startServer({ dbPath });
   await register(server.port, "alice");
   await register(server.port, "bob");
-  const core = new ClientCore({
-    host: "127.0.0.1",
-    port: server.port,
-    user: "alice",
-    auth: "login",
-    password: "correct horse",
-    // Long enough for bob to talk while alice is away.
-    reconnect: { minDelayMs: 1500, maxDelayMs: 1500, retries: 20 },
+  // Long enough for bob to talk while alice is away.
+  const core = accountCore(server.port, "alice", {
+    minDelayMs: 1500,
+    maxDelayMs: 1500,
+    retries: 20,
   });
   await core.start();
   assert((await core.join("#r")).ok);
@@ -186,7 +152,7 @@ Deno.test("ClientCore catches up on a room after a reconnect, each message once"
   }
   assertEquals(core.state, "reconnecting", "reconnected before bob spoke: nothing to catch up");
   await waitFor(core, (e) => e.type === "line" && e.line.text === "m2");
-  const shown = texts(core, "#r").filter((t) => /^m\d$/.test(t));
+  const shown = windowText(core, "#r").filter((t) => /^m\d$/.test(t));
   assertEquals(shown, ["m0", "m1", "m2"]);
   await core.quit();
   await server.shutdown();
@@ -199,7 +165,7 @@ Deno.test("ClientCore is told of its contacts' presence from login on, without a
     await using earlier = await member(server.port, "alice");
     await earlier.request({ action: "contacts", time: now(), add: "bob" });
   }
-  const core = client(server.port, "alice");
+  const core = accountCore(server.port, "alice", { retries: 0 });
   await core.start();
   await core.settle();
   assertEquals(core.contacts.map((c) => [c.name, c.state]), [["bob", "offline"]]);

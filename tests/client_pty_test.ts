@@ -6,15 +6,13 @@
 
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { login, now, register, tempDir } from "./_helpers.ts";
-import { freePort, hasTmux, ROOT, ROWS, startServer, Tmux } from "./_tmux.ts";
+import { freePort, hasTmux, ROWS, startClient, startServer } from "./_tmux.ts";
 
 Deno.test({
   name: "client in a terminal: types, receives while typing, survives a server restart",
   ignore: !hasTmux(),
   async fn() {
     await using dir = await tempDir();
-    const config = `${dir.path}/tmux.conf`;
-    await Deno.writeTextFile(config, "set -g status off\n");
     const db = `${dir.path}/jim.db`;
     const port = freePort();
     let server = await startServer(port, db);
@@ -22,17 +20,8 @@ Deno.test({
     await register(port, "bob", "bob password");
     let bob = await login(port, "bob", "bob password");
 
-    await using term = new Tmux(config);
     // Through a shell that reports the client's exit status on the screen.
-    await term.start([
-      "sh",
-      "-c",
-      '"$@"; echo "client exited with status $?"; exec sleep 60',
-      "sh",
-      Deno.execPath(),
-      "run",
-      "-A",
-      `${ROOT}client.ts`,
+    await using term = await startClient([
       "127.0.0.1",
       String(port),
       "--user",
@@ -44,7 +33,7 @@ Deno.test({
       "300",
       "--log-dir",
       `${dir.path}/history`,
-    ], { JIM_PASSWORD: "alice password", TERM: "xterm-256color", LC_ALL: "C.UTF-8" });
+    ], { dir: dir.path, env: { JIM_PASSWORD: "alice password" }, report: true });
     await term.waitFor(`Logged in as alice on 127.0.0.1:${port}`);
 
     // Open a window for bob and talk.
@@ -105,6 +94,7 @@ Deno.test({
     await term.type("/quit");
     await term.press("Enter");
     await term.waitFor("client exited with status 0");
+    await term.waitFor("echo is echo");
     await bob[Symbol.asyncDispose]();
     await server.kill();
     const history = await Deno.readTextFile(`${dir.path}/history/bob.log`);
@@ -119,8 +109,6 @@ Deno.test({
   ignore: !hasTmux(),
   async fn() {
     await using dir = await tempDir();
-    const config = `${dir.path}/tmux.conf`;
-    await Deno.writeTextFile(config, "set -g status off\n");
     const db = `${dir.path}/jim.db`;
     const port = freePort();
     const server = await startServer(port, db);
@@ -137,18 +125,10 @@ Deno.test({
       for (let i = 0; i < 80; i++) assertEquals((await carol.response()).response, 200);
     }
 
-    await using term = new Tmux(config);
-    await term.start([
-      Deno.execPath(),
-      "run",
-      "-A",
-      `${ROOT}client.ts`,
-      "127.0.0.1",
-      String(port),
-      "--user",
-      "alice",
-      "--login",
-    ], { JIM_PASSWORD: "alice password", TERM: "xterm-256color", LC_ALL: "C.UTF-8" });
+    await using term = await startClient(
+      ["127.0.0.1", String(port), "--user", "alice", "--login"],
+      { dir: dir.path, env: { JIM_PASSWORD: "alice password" } },
+    );
     await term.waitFor(`Logged in as alice on 127.0.0.1:${port}`);
 
     // Contacts: bob is added, then seen to come online and go.

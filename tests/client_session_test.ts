@@ -5,151 +5,117 @@
  */
 import { assert, assertEquals } from "@std/assert";
 import { DatabaseSync } from "node:sqlite";
-import { ClientCore, type CoreEvent } from "../lib/client/client_core.ts";
+import type { ClientCore } from "../lib/client/client_core.ts";
 import { SERVER_WINDOW } from "../lib/client/conversations.ts";
 import { hashPassword } from "../lib/auth/password.ts";
 import type { JimServer } from "../lib/server/serve.ts";
 import { auth, login, now, RawClient, register, startServer, tempDir } from "./_helpers.ts";
+import { accountCore, waitFor, windowText } from "./_client.ts";
 
-function waitFor(core: ClientCore, pred: (e: CoreEvent) => boolean): Promise<CoreEvent> {
-  return new Promise((resolve, reject) => {
-    let done = false;
-    const timer = setTimeout(() => {
-      done = true;
-      reject(new Error("no such event within 5 s"));
-    }, 5000);
-    core.on((e) => {
-      if (!done && pred(e)) {
-        done = true;
-        clearTimeout(timer);
-        resolve(e);
-      }
-    });
-  });
-}
+/**
+ * alice, registered, logged in through a ClientCore (that reconnects at once
+ * and for long) to a server on a database file that the test may change
+ * while the server is down.
+ */
+class AliceSession implements AsyncDisposable {
+  readonly core: ClientCore;
+  readonly dbPath: string;
+  server: JimServer;
 
-function account(port: number, password = "correct horse"): ClientCore {
-  return new ClientCore({
-    host: "127.0.0.1",
-    port,
-    user: "alice",
-    auth: "login",
-    password,
-    reconnect: { minDelayMs: 5, maxDelayMs: 20, retries: 200 },
-  });
-}
-
-function serverLines(core: ClientCore): string[] {
-  return core.conversations.find(SERVER_WINDOW)?.lines.map((l) => l.text) ?? [];
-}
-
-/** Restarts a server on the same port and database, with `change` run on the file in between. */
-async function restart(
-  server: JimServer,
-  dbPath: string,
-  change: (db: DatabaseSync) => void | Promise<void>,
-  log?: (line: string) => void,
-): Promise<JimServer> {
-  const port = server.port;
-  await server.shutdown();
-  const db = new DatabaseSync(dbPath);
-  try {
-    await change(db);
-  } finally {
-    db.close();
+  private constructor(core: ClientCore, dbPath: string, server: JimServer) {
+    this.core = core;
+    this.dbPath = dbPath;
+    this.server = server;
   }
-  return await startServer({ dbPath, port, ...(log ? { log } : {}) });
+
+  static async start(dir: string): Promise<AliceSession> {
+    const dbPath = `${dir}/jim.db`;
+    const server = await startServer({ dbPath });
+    const core = accountCore(server.port, "alice", { minDelayMs: 5, maxDelayMs: 20, retries: 200 });
+    const session = new AliceSession(core, dbPath, server);
+    try {
+      await register(server.port, "alice");
+      await core.start();
+    } catch (error) {
+      await session[Symbol.asyncDispose]();
+      throw error;
+    }
+    return session;
+  }
+
+  /**
+   * Stops the server, runs `change` on its database file, starts it again
+   * on the same port and resolves once the core is online again.
+   */
+  async restart(
+    change: (db: DatabaseSync) => void | Promise<void>,
+    log?: (line: string) => void,
+  ): Promise<void> {
+    const back = waitFor(this.core, (e) => e.type === "state" && e.state === "online");
+    const port = this.server.port;
+    await this.server.shutdown();
+    const db = new DatabaseSync(this.dbPath);
+    try {
+      await change(db);
+    } finally {
+      db.close();
+    }
+    this.server = await startServer({ dbPath: this.dbPath, port, ...(log ? { log } : {}) });
+    await back;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.core.quit();
+    await this.server.shutdown();
+  }
+}
+
+/** Sets alice's password in the database file (raw SQL, so that her tokens stay). */
+async function changePasswordBehindTokens(db: DatabaseSync, password: string): Promise<void> {
+  const hash = await hashPassword(password, { iterations: 1000 });
+  db.prepare("UPDATE accounts SET password_hash = ? WHERE name = 'alice'").run(hash);
 }
 
 Deno.test("ClientCore reconnects with its session token, without the password", async () => {
   await using dir = await tempDir();
-  const dbPath = `${dir.path}/jim.db`;
-  let server = await startServer({ dbPath });
-  try {
-    await register(server.port, "alice");
-    const core = account(server.port);
-    await core.start();
-    const back = waitFor(core, (e) => e.type === "state" && e.state === "online");
-    // While the server is down, the password changes behind the token's back
-    // (raw SQL, so the token stays): only a token login can still succeed.
-    const other = await hashPassword("another password", { iterations: 1000 });
-    server = await restart(server, dbPath, (db) => {
-      db.prepare("UPDATE accounts SET password_hash = ? WHERE name = 'alice'").run(other);
-    });
-    await back;
-    assertEquals(core.authenticated, true);
-    assert(
-      serverLines(core).some((l) => l.startsWith("Reconnected")),
-      serverLines(core).join("\n"),
-    );
-    await core.quit();
-  } finally {
-    await server.shutdown();
-  }
+  await using alice = await AliceSession.start(dir.path);
+  // While the server is down, the password changes behind the token's back:
+  // only a token login can still succeed.
+  await alice.restart((db) => changePasswordBehindTokens(db, "another password"));
+  assertEquals(alice.core.authenticated, true);
+  const lines = windowText(alice.core, SERVER_WINDOW);
+  assert(lines.some((l) => l.startsWith("Reconnected")), lines.join("\n"));
 });
 
 Deno.test("ClientCore falls back to the password when its token is refused", async () => {
   await using dir = await tempDir();
-  const dbPath = `${dir.path}/jim.db`;
+  await using alice = await AliceSession.start(dir.path);
   const log: string[] = [];
-  let server = await startServer({ dbPath });
-  try {
-    await register(server.port, "alice");
-    const core = account(server.port);
-    await core.start();
-    const back = waitFor(core, (e) => e.type === "state" && e.state === "online");
-    server = await restart(server, dbPath, (db) => {
-      db.exec("DELETE FROM tokens");
-    }, (line) => log.push(line));
-    await back;
-    assertEquals(core.authenticated, true);
-    assert(log.some((l) => l.startsWith('refused token for "alice"')), log.join("\n"));
-    // The password login took a new token: a second restart uses it.
-    const again = waitFor(core, (e) => e.type === "state" && e.state === "online");
-    const other = await hashPassword("another password", { iterations: 1000 });
-    server = await restart(server, dbPath, (db) => {
-      db.prepare("UPDATE accounts SET password_hash = ? WHERE name = 'alice'").run(other);
-    });
-    await again;
-    assertEquals(core.authenticated, true);
-    await core.quit();
-  } finally {
-    await server.shutdown();
-  }
+  await alice.restart((db) => db.exec("DELETE FROM tokens"), (line) => log.push(line));
+  assertEquals(alice.core.authenticated, true);
+  assert(log.some((l) => l.startsWith('refused token for "alice"')), log.join("\n"));
+  // The password login took a new token: a second restart uses it.
+  await alice.restart((db) => changePasswordBehindTokens(db, "another password"));
+  assertEquals(alice.core.authenticated, true);
 });
 
 Deno.test("ClientCore.passwd() changes the password and keeps a working token", async () => {
   await using dir = await tempDir();
-  const dbPath = `${dir.path}/jim.db`;
-  let server = await startServer({ dbPath });
-  try {
-    await register(server.port, "alice");
-    const core = account(server.port);
-    await core.start();
-    const wrong = await core.passwd("wrong wrong", "a new secret");
-    assertEquals([wrong.ok, wrong.text], [false, "Cannot change password: wrong password"]);
-    const ok = await core.passwd("correct horse", "a new secret");
-    assertEquals([ok.ok, ok.text], [true, "Password changed"]);
-    // The old token was revoked; the new one brings it back after a restart
-    // even though the password changes again behind its back.
-    const back = waitFor(core, (e) => e.type === "state" && e.state === "online");
-    const other = await hashPassword("a third one", { iterations: 1000 });
-    server = await restart(server, dbPath, (db) => {
-      db.prepare("UPDATE accounts SET password_hash = ? WHERE name = 'alice'").run(other);
-    });
-    await back;
-    assertEquals(core.authenticated, true);
-    await core.quit();
-  } finally {
-    await server.shutdown();
-  }
+  await using alice = await AliceSession.start(dir.path);
+  const wrong = await alice.core.passwd("wrong wrong", "a new secret");
+  assertEquals([wrong.ok, wrong.text], [false, "Cannot change password: wrong password"]);
+  const ok = await alice.core.passwd("correct horse", "a new secret");
+  assertEquals([ok.ok, ok.text], [true, "Password changed"]);
+  // The old token was revoked; the new one brings it back after a restart
+  // even though the password changes again behind its back.
+  await alice.restart((db) => changePasswordBehindTokens(db, "a third one"));
+  assertEquals(alice.core.authenticated, true);
 });
 
 Deno.test("ClientCore.deleteAccount() deletes the account and carries on as a guest of that name", async () => {
-  await using server = await startServer();
-  await register(server.port, "alice");
-  const core = account(server.port);
-  await core.start();
+  await using dir = await tempDir();
+  await using alice = await AliceSession.start(dir.path);
+  const { core, server } = alice;
   assertEquals((await core.join("#r")).ok, true);
   const outcome = await core.deleteAccount("correct horse");
   assertEquals([outcome.ok, outcome.text], [
@@ -165,5 +131,4 @@ Deno.test("ClientCore.deleteAccount() deletes the account and carries on as a gu
   assertEquals(who.users, ["alice"], "online again, as a guest");
   // Its membership is gone; the room, kept since an account was in it, lives on empty.
   assertEquals((await b.request({ action: "who", time: now(), target: "#r" })).users, []);
-  await core.quit();
 });

@@ -5,27 +5,58 @@
 
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { guest, now, register, startServer as startInProcess, tempDir } from "./_helpers.ts";
-import { hasTmux, reportedClientPid, ROWS, startClient } from "./_tmux.ts";
+import { hasTmux, reportedClientPid, ROWS, startClient, type Tmux } from "./_tmux.ts";
+
+/**
+ * alice's client at its --login password prompt, in tmux through the
+ * reporting shell, against a server of its own where alice has `password`.
+ */
+async function atLoginPrompt(
+  password = "correct horse",
+): Promise<{ term: Tmux; port: number } & AsyncDisposable> {
+  const dir = await tempDir();
+  const server = await startInProcess();
+  let term: Tmux | undefined;
+  const dispose = async () => {
+    await term?.[Symbol.asyncDispose]();
+    await server.shutdown();
+    await dir[Symbol.asyncDispose]();
+  };
+  try {
+    await register(server.port, "alice", password);
+    term = await startClient(["127.0.0.1", String(server.port), "--user", "alice", "--login"], {
+      dir: dir.path,
+      report: true,
+    });
+    await term.waitFor("Password for alice:");
+    return { term, port: server.port, [Symbol.asyncDispose]: dispose };
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
+}
+
+/**
+ * Waits for the client to end; asserts its exit status, that echo is on
+ * again and that `typed` was never shown. Returns the screen's text.
+ */
+async function assertEnded(term: Tmux, status: number, typed: string): Promise<string> {
+  const text = (await term.waitFor("echo is ")).join("\n");
+  assertStringIncludes(text, `client exited with status ${status}`);
+  assertStringIncludes(text, "echo is echo");
+  assert(!text.includes(typed), text);
+  return text;
+}
 
 Deno.test({
   name: "client in a terminal: Ctrl-C at the --login password prompt leaves echo on (exit 130)",
   ignore: !hasTmux(),
   async fn() {
-    await using dir = await tempDir();
-    await using server = await startInProcess();
-    await register(server.port, "alice");
-    await using term = await startClient(
-      ["127.0.0.1", String(server.port), "--user", "alice", "--login"],
-      { dir: dir.path, report: true },
-    );
-    await term.waitFor("Password for alice:");
+    await using prompt = await atLoginPrompt();
+    const { term } = prompt;
     await term.type("half a pass");
     await term.press("C-c");
-    const screen = await term.waitFor("echo is ");
-    const text = screen.join("\n");
-    assertStringIncludes(text, "client exited with status 130");
-    assertStringIncludes(text, "echo is echo");
-    assert(!text.includes("half a pass"), text);
+    await assertEnded(term, 130, "half a pass");
   },
 });
 
@@ -34,22 +65,14 @@ Deno.test({
     "client in a terminal: a password typed at the --login prompt logs in, and keys reach the screen",
   ignore: !hasTmux(),
   async fn() {
-    await using dir = await tempDir();
-    await using server = await startInProcess();
-    await register(server.port, "alice", "alice password");
-    await using term = await startClient(
-      ["127.0.0.1", String(server.port), "--user", "alice", "--login"],
-      { dir: dir.path, report: true },
-    );
-    await term.waitFor("Password for alice:");
+    await using prompt = await atLoginPrompt("alice password");
+    const { term } = prompt;
     await term.type("alice password");
     await term.press("Enter");
-    await term.waitFor(`Logged in as alice on 127.0.0.1:${server.port}`);
+    await term.waitFor(`Logged in as alice on 127.0.0.1:${prompt.port}`);
     await term.type("/quit");
     await term.press("Enter");
-    const text = (await term.waitFor("echo is ")).join("\n");
-    assertStringIncludes(text, "client exited with status 0");
-    assertStringIncludes(text, "echo is echo");
+    await assertEnded(term, 0, "alice password");
   },
 });
 
@@ -58,23 +81,13 @@ Deno.test({
     "client in a terminal: SIGTERM or SIGHUP at the --login password prompt leaves echo on (exit 143, 129)",
   ignore: !hasTmux(),
   async fn() {
-    await using dir = await tempDir();
-    await using server = await startInProcess();
-    await register(server.port, "alice");
-    for (const [signal, code] of [["SIGTERM", 143], ["SIGHUP", 129]] as const) {
-      await using term = await startClient(
-        ["127.0.0.1", String(server.port), "--user", "alice", "--login"],
-        { dir: dir.path, report: true },
-      );
-      await term.waitFor("Password for alice:");
+    for (const [signal, status] of [["SIGTERM", 143], ["SIGHUP", 129]] as const) {
+      await using prompt = await atLoginPrompt();
+      const { term } = prompt;
       await term.type("half a pass");
       Deno.kill(await reportedClientPid(term), signal);
-      const screen = await term.waitFor("echo is ");
-      const text = screen.join("\n");
-      assertStringIncludes(text, `client exited with status ${code}`);
+      const text = await assertEnded(term, status, "half a pass");
       assertStringIncludes(text, `jim client: cancelled by ${signal}`);
-      assertStringIncludes(text, "echo is echo");
-      assert(!text.includes("half a pass"), text);
     }
   },
 });
