@@ -71,7 +71,9 @@ Options:
   --room-senders N           room: senders (default 5)
   --room-window N            room: messages in flight per sender (default 8)
   --room-rate N              room: messages/s of the second phase (default 50% of the maximum)
-  --idle N                   idle: connections (default 10000)
+  --idle N                   idle: connections (default 10000; 1000 with --cluster)
+  --idle-seconds N           idle with --cluster: seconds each idle phase is measured
+                             (default 60; quick 5)
   --connect-batch N          connections opened at once (default 8: ngircd's backlog is 10)
   --storm-concurrency N      storm: concurrent login loops (default 4)
   --storm-rate N             storm: direct messages/s beside it (default 2000)
@@ -82,12 +84,14 @@ Options:
   --offline-accounts N       offline: recipient accounts (default 100)
   --offline-senders N        offline: sending connections (default 50)
   --server-arg ARG           extra argument for the jim server (repeatable)
-  --cluster N                direct and room only, jim only: the same workloads on one
-                             node without --cluster, then on 1..N nodes sharing a
+  --cluster N                direct, room and idle only, jim only: the same workloads on
+                             one node without --cluster, then on 1..N nodes sharing a
                              nats-server (-js) and a PostgreSQL the bench starts on free
                              loopback ports; clients spread over the nodes so that most
                              deliveries cross nodes; CPU/delivery counts every jim node
-                             and nats-server (needs nats-server and postgresql installed)
+                             and nats-server (needs nats-server and postgresql installed);
+                             idle: a plain node and one clustered node, each with 0 and
+                             then --idle logged-in connections, their CPU and NATS's
   --profile DIR              run the jim server with --cpu-prof into DIR
   --no-install               do not apt-get install ngircd or nats-server when missing
   --help                     this text
@@ -111,6 +115,8 @@ export interface BenchOptions {
   roomSenders: number;
   roomWindow: number;
   idle: number;
+  /** `--cluster` idle: seconds each idle phase is measured */
+  idleSeconds: number;
   connectBatch: number;
   stormConcurrency: number;
   stormRate: number;
@@ -128,8 +134,11 @@ export interface BenchOptions {
 
 const WORKLOADS = ["direct", "room", "idle", "storm", "reconnect", "offline"];
 const TARGETS = ["jim", "relay", "ngircd", "nats"];
-/** What `--cluster` runs: the hot path, where the NATS hop adds its cost. */
-const CLUSTER_WORKLOADS = ["direct", "room"];
+/**
+ * What `--cluster` runs: the hot path, where the NATS hop adds its cost, and
+ * what an idle node spends (claim and liveness renewals).
+ */
+const CLUSTER_WORKLOADS = ["direct", "room", "idle"];
 /**
  * The quick run (CI) leaves nats out unless named: it would add about 30% to
  * the run, and an apt-get install on a fresh machine. The full suite keeps it
@@ -187,6 +196,7 @@ export function parseBenchArgs(args: string[]): BenchOptions | null {
     "room-senders",
     "room-window",
     "idle",
+    "idle-seconds",
     "connect-batch",
     "storm-concurrency",
     "storm-rate",
@@ -229,7 +239,7 @@ export function parseBenchArgs(args: string[]): BenchOptions | null {
   if (cluster) {
     for (const w of only) {
       if (!CLUSTER_WORKLOADS.includes(w)) {
-        throw new UsageError(`Cannot parse --only: --cluster runs direct and room only`);
+        throw new UsageError(`Cannot parse --only: --cluster runs direct, room and idle only`);
       }
     }
   }
@@ -254,7 +264,8 @@ export function parseBenchArgs(args: string[]): BenchOptions | null {
     roomSizes,
     roomSenders: positive(flags["room-senders"], "room-senders", q(5, 3)),
     roomWindow: positive(flags["room-window"], "room-window", 8),
-    idle: positive(flags.idle, "idle", q(10000, 200)),
+    idle: positive(flags.idle, "idle", cluster ? q(1000, 100) : q(10000, 200)),
+    idleSeconds: positive(flags["idle-seconds"], "idle-seconds", q(60, 5)),
     connectBatch: positive(flags["connect-batch"], "connect-batch", 8),
     stormConcurrency: positive(flags["storm-concurrency"], "storm-concurrency", q(4, 2)),
     stormRate: positive(flags["storm-rate"], "storm-rate", q(2000, 200)),
@@ -1255,6 +1266,65 @@ async function cluster(ctx: Context): Promise<void> {
             );
           }));
       }
+    }
+  }
+  if (o.only.has("idle")) {
+    // A plain node and one clustered node: what each spends doing nothing,
+    // first with no connections, then holding `--idle` logged-in guests (each
+    // a name claimed in the cluster).
+    for (const layout of layouts.slice(0, 2)) {
+      progress(
+        `cluster idle: ${layout.label}, 0 then ${o.idle} connections, ${o.idleSeconds} s each`,
+      );
+      await withNodes(layout, (nodes) =>
+        gensFor(nodes, 1)(async (gens) => {
+          const node = nodes[0]!;
+          const idleFor = async (connections: number) => {
+            const before = await sampleProcess(node.pid);
+            const natsBefore = layout.clustered ? await sampleProcess(nats.pid) : null;
+            const t0 = performance.now();
+            await delay(o.idleSeconds * 1000);
+            const after = await sampleProcess(node.pid);
+            const natsAfter = layout.clustered ? await sampleProcess(nats.pid) : null;
+            const seconds = (performance.now() - t0) / 1000;
+            const cpu = (after.cpuSeconds - before.cpuSeconds) / seconds;
+            const natsCpu = natsBefore && natsAfter
+              ? (natsAfter.cpuSeconds - natsBefore.cpuSeconds) / seconds
+              : null;
+            return { connections, seconds, cpu, natsCpu, after };
+          };
+          await delay(1000);
+          const empty = await idleFor(0);
+          await gens[0]!.send({ cmd: "idle-connect", connections: o.idle });
+          // Past the logins' own work (and the first renewal of every claim).
+          await delay(3000);
+          const held = await idleFor(o.idle);
+          for (const m of [empty, held]) {
+            const notes = [`node CPU ${(m.cpu * 100).toFixed(2)}% of a core`];
+            if (m.natsCpu !== null) {
+              notes.push(`nats-server ${(m.natsCpu * 100).toFixed(2)}% of a core`);
+            }
+            if (m === held) {
+              const per = (held.cpu - empty.cpu) * 1e6 / held.connections;
+              notes.push(`${per.toFixed(1)} µs/s per connection over 0 connections`);
+              if (held.natsCpu !== null && empty.natsCpu !== null) {
+                const natsPer = (held.natsCpu - empty.natsCpu) * 1e6 / held.connections;
+                notes.push(`nats-server ${natsPer.toFixed(1)} µs/s per connection`);
+              }
+            }
+            ctx.rows.push({
+              workload: `cluster idle ${m.connections}: ${Math.round(m.seconds)} s`,
+              target: layout.label,
+              // CPU of the node and NATS together, in ms per second.
+              value: (m.cpu + (m.natsCpu ?? 0)) * 1000,
+              unit: "CPU ms/s",
+              rssBytes: m.after.rssBytes,
+              key: `cluster-idle${m.connections}`,
+              notes,
+              raw: m,
+            });
+          }
+        }));
     }
   }
   hopNotes(ctx.rows);

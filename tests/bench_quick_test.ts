@@ -91,20 +91,24 @@ Deno.test("parseBenchArgs() runs nats by default, but not in a quick run unless 
 
 // -- Histogram --
 
-Deno.test("parseBenchArgs() --cluster runs jim's direct and room only, and refuses the rest", () => {
+Deno.test("parseBenchArgs() --cluster runs jim's direct, room and idle only, and refuses the rest", () => {
   const o = parseBenchArgs(["--cluster", "3"])!;
   assertEquals(o.cluster, 3);
   assertEquals([...o.targets], ["jim"]);
-  assertEquals([...o.only], ["direct", "room"]);
+  assertEquals([...o.only], ["direct", "room", "idle"]);
+  assertEquals([o.idle, o.idleSeconds], [1000, 60]);
   assertEquals(parseBenchArgs(["--quick"])!.cluster, null);
+  assertEquals(parseBenchArgs(["--quick"])!.idle, 200);
+  assertEquals(parseBenchArgs([])!.idle, 10000);
   assertEquals([...parseBenchArgs(["--cluster", "2", "--only", "room"])!.only], ["room"]);
+  assertEquals([...parseBenchArgs(["--cluster", "2", "--only", "idle"])!.only], ["idle"]);
   for (
     const [args, message] of [
       [["--cluster", "0"], "Cannot parse --cluster: 0"],
       [["--cluster", "1.5"], "Cannot parse --cluster: must be a whole number 1..9"],
       [
-        ["--cluster", "2", "--only", "idle"],
-        "Cannot parse --only: --cluster runs direct and room only",
+        ["--cluster", "2", "--only", "storm"],
+        "Cannot parse --only: --cluster runs direct, room and idle only",
       ],
       [["--cluster", "2", "--targets", "nats"], "Cannot parse --targets: --cluster runs jim only"],
     ] as const
