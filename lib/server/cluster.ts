@@ -123,6 +123,12 @@ const MEMBERS_SUBJECT = "jim.members";
  * them. A node whose record is gone is dead: the others drop its members.
  */
 const NODES_BUCKET = "jim_nodes";
+
+/**
+ * Claim renewals in flight at once: their writes share syscalls on both
+ * sides, and a round of 10,000 names takes well under the period.
+ */
+const RENEW_IN_FLIGHT = 64;
 /** A node that starts asks here for the rooms' members and topics; each node answers. */
 const STATE_SUBJECT = "jim.state";
 /** Published on a name's subject: mail was stored for it. */
@@ -261,6 +267,8 @@ export class Cluster {
   readonly #heard = new Map<string, number>();
   /** Whether a check of the other nodes' liveness is under way. */
   #checking = false;
+  /** Whether a round of claim renewals is under way. */
+  #renewing = false;
   readonly #log: (line: string) => void;
   readonly #requestTimeoutMs: number;
   readonly #statePartBytes: number;
@@ -703,36 +711,63 @@ export class Cluster {
   }
 
   /**
-   * Writes every claim again on its revision, which restarts its TTL. A claim
-   * that expired (NATS was away longer than the TTL) is created again; one
-   * another node holds now is lost, and the session here is dropped.
+   * Writes every claim again on its revision, which restarts its TTL, up to
+   * {@linkcode RENEW_IN_FLIGHT} at a time: one after another, each waited a
+   * round trip, a round of thousands outlasted the period (and cost a write
+   * syscall and a wakeup per name on both sides). A round still going when
+   * the next is due lets it pass: the two would write the same revision, and
+   * the loser would take the winner's fresh claim for another node's.
    */
   async #renew(): Promise<void> {
-    for (const [name, claim] of [...this.#claims]) {
+    if (this.#renewing) return;
+    this.#renewing = true;
+    try {
+      const claims = [...this.#claims];
+      let next = 0;
+      const worker = async () => {
+        while (next < claims.length) {
+          const [name, claim] = claims[next++]!;
+          await this.#renewClaim(name, claim);
+        }
+      };
+      await Promise.all(
+        Array.from({ length: Math.min(RENEW_IN_FLIGHT, claims.length) }, worker),
+      );
+    } finally {
+      this.#renewing = false;
+    }
+  }
+
+  /**
+   * Renews one claim. One that expired (NATS was away longer than the TTL)
+   * is created again; one another node holds now is lost, and the session
+   * here is dropped.
+   */
+  async #renewClaim(name: string, claim: Claim): Promise<void> {
+    if (this.#claims.get(name) !== claim) return; // released or moved since the round began
+    try {
       try {
-        try {
-          claim.revision = await this.#kv.update(
-            claim.key,
-            this.#value(name, claim.account),
-            claim.revision,
-          );
-          continue;
-        } catch (e) {
-          if (!isWrongRevision(e)) throw e;
-        }
-        const revision = await this.#create(claim.key, name, claim.account);
-        if (this.#claims.get(name) !== claim) continue; // released meanwhile
-        if (revision !== null) {
-          claim.revision = revision;
-          continue;
-        }
-        this.#claims.delete(name);
-        claim.sub.unsubscribe();
-        this.#log(`lost the claim on ${name} to another node`);
-        this.#handlers?.lost(name);
+        claim.revision = await this.#kv.update(
+          claim.key,
+          this.#value(name, claim.account),
+          claim.revision,
+        );
+        return;
       } catch (e) {
-        this.#log(`cannot renew the claim on ${name}: ${e}`);
+        if (!isWrongRevision(e)) throw e;
       }
+      const revision = await this.#create(claim.key, name, claim.account);
+      if (this.#claims.get(name) !== claim) return; // released meanwhile
+      if (revision !== null) {
+        claim.revision = revision;
+        return;
+      }
+      this.#claims.delete(name);
+      claim.sub.unsubscribe();
+      this.#log(`lost the claim on ${name} to another node`);
+      this.#handlers?.lost(name);
+    } catch (e) {
+      this.#log(`cannot renew the claim on ${name}: ${e}`);
     }
   }
 
