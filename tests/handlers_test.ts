@@ -387,10 +387,10 @@ Deno.test("Messaging.deliverStored(): mail goes out with its ids, and is dropped
   assertEquals(bob.session.written, ids[1]);
   // Unacknowledged mail that the connection could not write is not stored twice.
   const unsent = [
-    new Outgoing(mail("3")),
+    messaging.received(mail("3"), true),
     new Outgoing({ ...mail("4"), to: "carol" }),
   ];
-  messaging.markGuest(unsent[0]!);
+  assertEquals(unsent.map((out) => messaging.isGuest(out)), [true, false]);
   await messaging.keepUnsent("bob", unsent);
   messaging.acknowledge(bob.session);
   // The next login reads the store after the acknowledgement is written.

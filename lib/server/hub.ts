@@ -95,8 +95,7 @@ export class Hub {
         direct: async (to, message, guest) => {
           const target = this.#directory.get(to);
           if (!target) return false;
-          const out = new Outgoing(message);
-          if (guest) this.#messaging.markGuest(out);
+          const out = this.#messaging.received(message, guest);
           this.#sessions.direct(target, out);
           // Answered once written to the socket (or, for a connection that
           // closed first, kept with its unsent messages): a node killed after

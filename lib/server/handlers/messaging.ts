@@ -17,6 +17,19 @@ import type { HandlerContext, Handlers } from "./context.ts";
 /** Offline messages handed to a connection per round of delivery. */
 const OFFLINE_BATCH = 100;
 
+/**
+ * A direct message sent by a guest: stored as a guest's if it ends up in the
+ * offline store, and another node is told so. A class of its own, not a
+ * WeakSet of messages: adding each guest's message to one cost about a
+ * microsecond (a fifth of a direct message's CPU; docs/performance.md).
+ */
+class GuestOutgoing<T> extends Outgoing<T> {}
+
+/** A message to deliver, marked as a guest's when `guest`. */
+function outgoing<T>(value: T, guest: boolean): Outgoing<T> {
+  return guest ? new GuestOutgoing(value) : new Outgoing(value);
+}
+
 /** What messaging is given. */
 export type MessagingContext = Pick<
   HandlerContext,
@@ -44,8 +57,6 @@ export class Messaging {
   readonly #log: MessagingContext["log"];
   /** Offline messages being delivered: already in the store, never to be stored again. */
   readonly #fromStore = new WeakSet<Outgoing>();
-  /** Direct messages sent by guests: marked as such if they end up in the offline store. */
-  readonly #fromGuest = new WeakSet<Outgoing>();
   /** Acknowledgements being written, by account: a next login reads the store after them. */
   readonly #acks = new Map<string, Promise<void>>();
 
@@ -69,12 +80,12 @@ export class Messaging {
 
   /** Whether a direct message was sent by a guest (another node is told so). */
   isGuest(out: Outgoing): boolean {
-    return this.#fromGuest.has(out);
+    return out instanceof GuestOutgoing;
   }
 
-  /** Marks a direct message from another node as a guest's. */
-  markGuest(out: Outgoing): void {
-    this.#fromGuest.add(out);
+  /** A direct message from another node, to deliver here (`guest`: sent by a guest). */
+  received<T>(message: T, guest: boolean): Outgoing<T> {
+    return outgoing(message, guest);
   }
 
   /**
@@ -115,7 +126,7 @@ export class Messaging {
       if (m.action !== "msg" || m.to !== name || this.#fromStore.has(out)) continue;
       // Each was answered 200: it is kept past the mailbox's limits, which
       // is bounded by what one connection may have queued.
-      const message: DeliveredMsg = this.#fromGuest.has(out) ? { ...m, guest: true } : m;
+      const message: DeliveredMsg = out instanceof GuestOutgoing ? { ...m, guest: true } : m;
       kept.push(
         this.#store.enqueueOffline(name, message, { total: Infinity }).then(
           () => {},
@@ -192,14 +203,17 @@ export class Messaging {
     if (from !== undefined && from !== me) {
       return response(403, `Cannot send as ${from}: you are ${me}`);
     }
-    const out = new Outgoing<DeliveredMsg>({
+    // Marked for another node, which learns from it that the sender is a
+    // guest, and for the offline store if its reader drops it.
+    const guest = !session.account;
+    const out = outgoing<DeliveredMsg>({
       action: "msg",
       time: unixTime(),
       from: me,
       to,
       encoding,
       message,
-    });
+    }, guest);
     if (to.startsWith("#")) {
       const members = this.#rooms.get(to);
       if (!members) return response(404, `Cannot send to ${to}: no such room`);
@@ -221,8 +235,6 @@ export class Messaging {
       );
       return response(200);
     }
-    // Marked for another node, which learns from it that the sender is a guest.
-    if (!session.account) this.#fromGuest.add(out);
     const delivered = this.#router.direct(to, out, (target) => {
       let sent: Outgoing = out;
       if (this.#settings.directHistory > 0 && (session.account || target.account)) {
@@ -231,11 +243,8 @@ export class Messaging {
           out.value,
           this.#settings.directHistory,
         );
-        if (target.ids) sent = new Outgoing({ ...out.value, history_id: id });
+        if (target.ids) sent = outgoing({ ...out.value, history_id: id }, guest);
       }
-      // Marked before it is handed over: if it ends up in the offline store
-      // (its reader dropped), it is stored as a guest's.
-      if (!session.account) this.#fromGuest.add(sent);
       return sent;
     });
     if (delivered === true) return response(200);
@@ -258,7 +267,7 @@ export class Messaging {
     const account = await this.#store.getAccount(to);
     if (!account) {
       // A guest may have come online while the store answered.
-      const late = new Outgoing(message);
+      const late = outgoing(message, !session.account);
       if (await this.#router.direct(to, late, () => late)) return response(200);
       return response(404, `Cannot send to ${to}: no such user`);
     }
