@@ -7,17 +7,25 @@
 
 import { JsonObjectDecoder } from "../lib/protocol/codec.ts";
 import { type JimServer, serve, type ServeOptions } from "../lib/server/serve.ts";
+import { clusterSize, startClusteredServer } from "./_cluster.ts";
 
-/** Starts a server for a test: loopback, port 0, in-memory store, cheap hashing. */
+/**
+ * Starts a server for a test: loopback, port 0, in-memory store, cheap hashing.
+ * With `JIM_TEST_CLUSTER=N` (tests/cluster_suite.ts), N nodes on NATS and
+ * PostgreSQL behind one port instead, unless the test builds its own cluster.
+ */
 export function startServer(options: ServeOptions = {}): Promise<JimServer> {
-  return serve({
+  const full: ServeOptions = {
     port: 0,
     hostname: "127.0.0.1",
     dbPath: ":memory:",
     hashIterations: 1000,
     rateLimit: 0,
     ...options,
-  });
+  };
+  const size = clusterSize();
+  if (size > 0 && options.cluster === undefined) return startClusteredServer(size, full);
+  return serve(full);
 }
 
 /** A temporary directory removed on dispose. */
