@@ -202,24 +202,24 @@ export async function startClusteredServer(
   options: ServeOptions,
 ): Promise<ClusteredServer> {
   const nats = await startNats();
+  // In start order, so that a seed picks the same nodes again.
   const nodes: JimServer[] = [];
   try {
     const given = options.store ? shareStore(options.store, size) : null;
     const url = given ? null : await database(options.dbPath);
-    const node = async () =>
-      nodes.push(
-        await serve({
-          claimTtlMs: CLAIM_TTL_MS,
-          ...options,
-          store: given ?? await PgStore.open(url!, { maxConnections: 4 }),
-          cluster: nats.url,
-        }),
-      );
+    const node = async (i: number) => {
+      nodes[i] = await serve({
+        claimTtlMs: CLAIM_TTL_MS,
+        ...options,
+        store: given ?? await PgStore.open(url!, { maxConnections: 4 }),
+        cluster: nats.url,
+      });
+    };
     // The first migrates the schema; the others find it done.
-    await node();
-    await Promise.all(Array.from({ length: size - 1 }, node));
+    await node(0);
+    await Promise.all(Array.from({ length: size - 1 }, (_, i) => node(i + 1)));
   } catch (e) {
-    for (const n of nodes) await n.shutdown().catch(() => {});
+    for (const n of nodes) await n?.shutdown().catch(() => {});
     await nats.stop();
     throw e;
   }
