@@ -7,7 +7,10 @@
 
 import { JsonObjectDecoder } from "../lib/protocol/codec.ts";
 import { type JimServer, serve, type ServeOptions } from "../lib/server/serve.ts";
-import { clusterSize, startClusteredServer } from "./_cluster.ts";
+import { clusterSize, ignoreExcludedTests, startClusteredServer } from "./_cluster.ts";
+
+// Clustered, the tests tests/cluster_suite.ts excludes are registered as ignored.
+if (clusterSize() > 0) ignoreExcludedTests();
 
 /**
  * Starts a server for a test: loopback, port 0, in-memory store, cheap hashing.

@@ -42,14 +42,18 @@ export const LEFT_OUT: Readonly<Record<string, string>> = {
   "tests/client_process_test.ts": "the terminal client in a child process",
   "tests/client_pty_test.ts": "the terminal client's UI",
   "tests/client_requeue_test.ts": "client behaviour; what it asks of the server is in server_test",
-  "tests/client_session_test.ts": "client behaviour; what it asks of the server is in session_token_test",
+  "tests/client_session_test.ts":
+    "client behaviour; what it asks of the server is in session_token_test",
   "tests/client_tty_test.ts": "the terminal client's UI",
   "tests/cluster_test.ts": "starts its own nodes",
   "tests/crash_test.ts": "kills a child server process and opens its SQLite file",
   "tests/db_files_test.ts": "SQLite files and their permissions",
+  "tests/fd_limit_test.ts": "descriptor limits of a child server process",
   "tests/http_rebinding_test.ts": "the HTTP listener (the forwarder is plain TCP)",
   "tests/http_sniff_test.ts": "the HTTP listener (the forwarder is plain TCP)",
   "tests/http_test.ts": "the HTTP listener and WebSocket (the forwarder is plain TCP)",
+  "tests/pg_store_test.ts": "the PostgreSQL store's own tests, with a child server on it",
+  "tests/server_cli_test.ts": "the server's command line, in a child process",
   "tests/store_lock_test.ts": "SQLite write locks",
   "tests/tls_test.ts": "the TLS listener (the forwarder is plain TCP)",
   "tests/web_test.ts": "the browser client over the HTTP listener",
@@ -58,22 +62,80 @@ export const LEFT_OUT: Readonly<Record<string, string>> = {
 /**
  * Tests of the clustered files left out by name, each with why: a limit or a
  * measure that is one process's by nature, or a cluster bug listed in
- * docs/cluster.md "Not done yet".
+ * docs/cluster.md "Not done yet". Clustered, they are registered as ignored
+ * (tests/_cluster.ts), so a run reports how many.
  */
-export const EXCLUDED_TESTS: Readonly<Record<string, string>> = {};
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
-}
-
-/** `deno test`'s `--filter` that runs every test but the excluded ones. */
-export function exclusionFilter(names: readonly string[]): string | null {
-  if (names.length === 0) return null;
-  return `/^(?!(?:${names.map(escapeRegExp).join("|")})$)/`;
-}
+export const EXCLUDED_TESTS: Readonly<Record<string, string>> = {
+  "caps: past --max-per-address a connection gets 503 and is closed; a freed slot is reused":
+    "one node's limit by nature: --max-per-address counts the connections of the node it is on",
+  "caps: past --max-connections a connection gets 503 'server is full' and is closed":
+    "one node's limit by nature: --max-connections counts the connections of the node it is on",
+  "brute force: concurrent guesses on many connections cannot get past the limit":
+    "one node's limit by nature: --auth-failures counts the failures one node sees",
+  "brute force: a flood of registrations from one address hashes only a few at a time":
+    "one node's limit by nature: --register-pending counts one node's hashing",
+  "hashing: the queue is bounded: registrations beyond it get 429, a login still gets in":
+    "one node's limit by nature: --hash-queue is one node's queue",
+  "hashing: --register-limit bounds the accounts one address creates per hour":
+    "one node's limit by nature: --register-limit counts the accounts one node created",
+  "shutdown: queued registrations are refused with 503 and none is created after the signal, within the grace":
+    "one node's limit by nature: it counts one registration hashing at the signal; each node hashes one",
+  "history: the age limit drops old messages from pages and from the file": "opens the SQLite file",
+  "start: stored memberships beyond the caps stay on disk but are not loaded":
+    "opens the SQLite file",
+  "slow consumer: offline mail being delivered to a reader that stops reading is not stored twice":
+    "opens the SQLite file",
+  "offline mail survives a server restart on the same database file":
+    "cluster bug (docs/cluster.md, Not done yet): a name released by a quit may still be claimed when its owner logs in on another node at once (409)",
+  "messages queued for an account that quits without reading them are kept, not lost":
+    "cluster bug (docs/cluster.md, Not done yet): a name released by a quit may still be claimed when its owner logs in on another node at once",
+  "pipelined messages overlap in the store but their answers keep request order":
+    "cluster bug (docs/cluster.md, Not done yet): not yet looked into",
+  "messages sent while offline mail is being delivered arrive after it, in order":
+    "cluster bug (docs/cluster.md, Not done yet): a message from another node may overtake offline mail being delivered",
+  "a recipient that cannot keep up with its offline mail and new messages is dropped, and nothing overtakes":
+    "cluster bug (docs/cluster.md, Not done yet): a message from another node may overtake offline mail being delivered",
+  "a name being registered cannot be taken by a guest while its password hashes":
+    "cluster bug (docs/cluster.md, Not done yet): a name being registered is reserved on its node only",
+  "probes: a bare client someone's contact list named is probed once; not answering costs it nothing":
+    "cluster bug (docs/cluster.md, Not done yet): contacts and probes see only the node they are on",
+  "transcript: the contacts lessons and the 2018 contact list share one list per name":
+    "cluster bug (docs/cluster.md, Not done yet): contacts and probes see only the node they are on",
+  "contacts: an account's list persists across logins and restarts; a guest's moves to its account":
+    "cluster bug (docs/cluster.md, Not done yet): contacts and probes see only the node they are on",
+  "pubkey_need: an account's announced key is kept while it is offline; a guest's only while online":
+    "cluster bug (docs/cluster.md, Not done yet): a guest's public key is known on its node only",
+  "history: non-members, guests and third parties are refused or see nothing":
+    "cluster bug (docs/cluster.md, Not done yet): room history is kept by the node that fanned a message out",
+  "history: live room messages carry ids only for members that asked for history":
+    "cluster bug (docs/cluster.md, Not done yet): room history is kept by the node that fanned a message out",
+  "history: deleting an account deletes the history it sent and was sent":
+    "cluster bug (docs/cluster.md, Not done yet): room history is kept by the node that fanned a message out",
+  "topic: members set it, joiners that ask see it, members that asked are told":
+    "cluster bug (docs/cluster.md, Not done yet): a topic set on one node is not told to members on others",
+  "offline mail: a clean quit after the mail arrived removes it from the store":
+    "cluster bug (docs/cluster.md, Not done yet): not yet looked into",
+  "presence: a sees b come online, change status and go offline, within 100 ms; c sees none of it":
+    "cluster bug (docs/cluster.md, Not done yet): presence is pushed to watchers on the same node only",
+  "presence: an account that shows itself to its contacts only is hidden from others":
+    "cluster bug (docs/cluster.md, Not done yet): presence is pushed to watchers on the same node only",
+  "presence: a course client whose list names b is never pushed anything":
+    "cluster bug (docs/cluster.md, Not done yet): presence is pushed to watchers on the same node only",
+  "a message answered 200 reaches a dropped slow reader's next login, past a full mailbox":
+    "cluster bug (docs/cluster.md, Not done yet): what a dropped reader's node could not write may be stored after the reader logged in on another node",
+  "a guest's messages kept for a dropped reader are marked as from a guest":
+    "cluster bug (docs/cluster.md, Not done yet): what a dropped reader's node could not write may be stored after the reader logged in on another node",
+  "history: 500 room messages; a joining member gets the last ones in order and pages back to the first kept":
+    "cluster bug (docs/cluster.md, Not done yet): room history is kept by the node that fanned a message out",
+  "history: direct conversations keep their last N, offline mail included":
+    "cluster bug (docs/cluster.md, Not done yet): not yet looked into (the last N of a conversation differ by node)",
+  "authenticate: when the store fails (disk full) the answer is 500 and the connection stays logged out":
+    "cluster bug (docs/cluster.md, Not done yet): who (everyone online) lists the node it is asked on only",
+  "join: no room is created beyond --max-rooms; existing rooms can still be joined":
+    "cluster bug (docs/cluster.md, Not done yet): --max-rooms may miss rooms created on other nodes",
+};
 
 if (import.meta.main) {
-  const filter = exclusionFilter(Object.keys(EXCLUDED_TESTS));
   const args = [
     "test",
     "--allow-net=127.0.0.1",
@@ -82,7 +144,6 @@ if (import.meta.main) {
     "--allow-run",
     "--allow-env",
     "--allow-sys",
-    ...(filter !== null ? ["--filter", filter] : []),
     ...Deno.args,
     ...CLUSTER_FILES,
   ];

@@ -46,7 +46,9 @@ Deno.test("a message answered 200 reaches a dropped slow reader's next login, pa
   // server's queue, and the server drops it with dozens of messages unsent.
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
   await conn.write(encoder.encode(JSON.stringify(auth("slow", "correct horse")) + "\n"));
+  const online = Date.now() + 5000;
   while ((await al.request({ action: "who", time: now(), target: "slow" })).users.length === 0) {
+    assert(Date.now() < online, "slow never showed online");
     await new Promise((r) => setTimeout(r, 10));
   }
   const pad = "x".repeat(480);
@@ -160,7 +162,9 @@ Deno.test("a guest's messages kept for a dropped reader are marked as from a gue
   await using g = await guest(server.port, "visitor");
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
   await conn.write(encoder.encode(JSON.stringify(auth("slow", "correct horse")) + "\n"));
+  const online = Date.now() + 5000;
   while ((await g.request({ action: "who", time: now(), target: "slow" })).users.length === 0) {
+    assert(Date.now() < online, "slow never showed online");
     await new Promise((r) => setTimeout(r, 10));
   }
   const pad = "x".repeat(480);
