@@ -11,6 +11,8 @@
  * - **Direct messages** to a name held on another node are a request on
  *   `jim.user.<name>`, answered by the owning node once the message is queued
  *   to its session; no responders means nobody holds the name: offline.
+ *   `who NAME` is a request on the same subject, answered with the session's
+ *   status when the asker may see it.
  * - **Room messages** are published once on `jim.room.<room>`; every node
  *   fans them out to its local members.
  * - **Rooms** are created in the KV bucket `jim_rooms` by the first join
@@ -81,6 +83,11 @@ export interface ClusterHandlers {
   room(room: string, from: string, message: Record<string, unknown>): void;
   /** A name this node held is held by another node now (its claim was lost): drop it here. */
   lost(name: string): void;
+  /**
+   * `who NAME` asked on another node by `viewer`: the status of the session
+   * here holding `name`, or null when none does or it hides from `viewer`.
+   */
+  whois(name: string, viewer: string): { status: string } | null;
   /** Another node's member joined (`joined`) or left a room; `account`: an account, kept. */
   member(room: string, name: string, joined: boolean, account: boolean): void;
   /**
@@ -787,6 +794,10 @@ export class Cluster {
           this.#handlers.mail(name);
           return;
         }
+        if (typeof body?.who === "string") {
+          msg.respond(JSON.stringify(this.#handlers.whois(name, body.who)));
+          return;
+        }
         void this.#answerDirect(name, body, (answer) => msg.respond(answer));
       },
     });
@@ -813,6 +824,27 @@ export class Cluster {
     // Not here any more: the sender stores it, after what the session left.
     if (!delivered) await this.#releasing.get(name);
     respond(delivered ? "1" : "0");
+  }
+
+  /**
+   * Asks the node holding `name` whether `viewer` sees it online, and its
+   * status: null when no node holds it or it hides from `viewer`.
+   */
+  async whois(name: string, viewer: string): Promise<{ status: string } | null> {
+    try {
+      const reply = await this.#nc.request(
+        `jim.user.${token(name)}`,
+        JSON.stringify({ who: viewer }),
+        { timeout: this.#requestTimeoutMs },
+      );
+      const answer = JSON.parse(decoder.decode(reply.data));
+      return answer === null
+        ? null
+        : { status: typeof answer.status === "string" ? answer.status : "" };
+    } catch (e) {
+      if (e instanceof RequestError && e.isNoResponders()) return null;
+      throw e;
+    }
   }
 
   /**

@@ -22,7 +22,7 @@ import { Identity } from "./handlers/identity.ts";
 import { Messaging } from "./handlers/messaging.ts";
 import { roomHandlers, tellTopic } from "./handlers/rooms.ts";
 import { History } from "./history.ts";
-import { Presence } from "./presence.ts";
+import { Presence, shows } from "./presence.ts";
 import { RoomState } from "./room_state.ts";
 import { LocalRouter, type Router } from "./router.ts";
 import { type Peer, type Session, Sessions } from "./sessions.ts";
@@ -106,6 +106,10 @@ export class Hub {
         },
         mail: (name) => {
           if (this.#directory.get(name)?.account) this.#messaging.mailStored(name);
+        },
+        whois: (name, viewer) => {
+          const target = this.#directory.get(name);
+          return target && shows(target, viewer) ? { status: target.status } : null;
         },
         lost: (name) => {
           // Another node holds the name now: whoever holds it here must go.

@@ -247,8 +247,12 @@ export function roomHandlers(
       return response(200, `${users.length} online in ${target}`, { users });
     }
     const online = directory.get(target);
-    if (online && shows(online, session.name)) {
-      const status = online.status ? `: ${online.status}` : "";
+    // Held on another node, that node says whether the asker sees it.
+    const seen = online
+      ? (shows(online, session.name) ? { status: online.status } : null)
+      : await cluster?.whois(target, session.name) ?? null;
+    if (seen) {
+      const status = seen.status ? `: ${seen.status}` : "";
       return response(200, `${target} is online${status}`, { users: [target] });
     }
     if (await store.getAccount(target)) {
