@@ -717,6 +717,11 @@ export class Cluster {
     this.#released.add(done);
   }
 
+  /** Resolves once every name let go so far is free (its claim deleted), for any node to take. */
+  async released(): Promise<void> {
+    await Promise.all([...this.#released]);
+  }
+
   /**
    * Writes every claim again on its revision, which restarts its TTL, up to
    * {@linkcode RENEW_IN_FLIGHT} at a time: one after another, each waited a
@@ -1050,6 +1055,10 @@ export class ClusterDirectory<H> extends LocalDirectory<H> {
     if (!super.release(name, holder)) return false;
     this.#cluster.release(name, settled);
     return true;
+  }
+
+  override settled(): Promise<void> {
+    return this.#cluster.released();
   }
 }
 

@@ -137,6 +137,8 @@ export class Connection implements Peer {
   /** The reader, paused until the queue is down to a quarter (see run). */
   #roomWaiter: ((ok: boolean) => void) | null = null;
   #closing = false;
+  /** Closing and still leaving the hub (see close): the socket stays open until it has left. */
+  #leaving = false;
   #closed = false;
   /** Set once this connection has left the hub (see #leave). */
   #left: Promise<void> | null = null;
@@ -220,11 +222,16 @@ export class Connection implements Peer {
     this.closingAt = performance.now();
     this.#log(`${this.#label()}: closing: ${reason}`);
     // Leave the hub now: later messages for this name are answered as for
-    // anyone offline, not queued here and lost with the socket.
-    void this.#leave([]);
+    // anyone offline, not queued here and lost with the socket. The socket
+    // closes once that is done (the name is free on every node: a client
+    // that reconnects at once, to any node, may take it again) and the
+    // writer has emptied the queue, whichever comes last.
+    this.#leaving = true;
+    void this.#leave([]).then(() => {
+      this.#leaving = false;
+      if (!this.#writing && this.#queue.length === 0) this.#finish();
+    });
     this.#scheduleFlush();
-    // The writer closes the socket once the queue is empty.
-    if (!this.#writing && this.#queue.length === 0) this.#finish();
   }
 
   /** Sends an unsolicited object (probe, notice) outside any request. */
@@ -516,7 +523,7 @@ export class Connection implements Peer {
     }
     if (this.#queue.length === 0) {
       for (const w of this.#drainWaiters.splice(0)) w.resolve(true);
-      if (this.#closing) this.#finish();
+      if (this.#closing && !this.#leaving) this.#finish();
     }
   }
 

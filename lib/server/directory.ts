@@ -56,6 +56,11 @@ export interface Directory<H> {
    * (what the holder left is stored).
    */
   release(name: string, holder: H, settled?: Promise<unknown>): boolean;
+  /**
+   * Resolves once every name let go so far is free for anyone to take: at
+   * once here, and in a cluster once its claim is deleted.
+   */
+  settled(): Promise<void>;
   /** The names held, in the order they were taken. */
   keys(): IterableIterator<string>;
   /** The holders, in the order they took their names. */
@@ -109,6 +114,10 @@ export class LocalDirectory<H> implements Directory<H> {
   release(name: string, holder: H, _settled?: Promise<unknown>): boolean {
     if (this.#held.get(name) !== holder) return false;
     return this.#held.delete(name);
+  }
+
+  settled(): Promise<void> {
+    return Promise.resolve();
   }
 
   keys(): IterableIterator<string> {

@@ -255,6 +255,7 @@ export class Hub {
    * Forgets a closing connection. `unsent` holds what its queue still had:
    * the direct messages among them go to the offline store if it is an
    * account. A connection may call again with what it failed to write later.
+   * Resolves once that is stored and the name is free on every node.
    */
   async disconnect(session: Session, unsent: readonly Outgoing[] = []): Promise<void> {
     const name = session.name;
@@ -267,6 +268,7 @@ export class Hub {
     const kept = name !== null && session.account && this.#settings.offlineStore
       ? this.#messaging.keepUnsent(name, unsent)
       : null;
+    let freed: Promise<void> | null = null;
     if (held !== null) {
       this.#presence.forget(session);
       // In a cluster, another node may take the name (and read its mailbox)
@@ -275,6 +277,7 @@ export class Hub {
         ? Promise.all([kept, this.#messaging.acknowledged(name)])
         : undefined;
       if (name !== null && this.#directory.release(name, session, settled)) {
+        freed = this.#directory.settled();
         this.#presence.usersChanged();
         const now = Date.now();
         this.#presence.announce(name, session, now);
@@ -289,6 +292,7 @@ export class Hub {
       }
     }
     await kept;
+    await freed;
   }
 
   /**

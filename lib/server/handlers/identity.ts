@@ -197,6 +197,8 @@ export class Identity {
     this.#presence.usersChanged();
     if (old !== null) this.#presence.announce(old, session);
     this.#presence.announce(name, session);
+    // Answered once the old name is free on every node, for whoever takes it next.
+    if (old !== null) await this.#directory.settled();
     return response(200);
   }
 
