@@ -189,6 +189,10 @@ export class Identity {
         const members = this.#rooms.get(room);
         members?.delete(old);
         members?.add(name);
+        // The other nodes too: the new name joins before the old leaves, so
+        // that a room with no other member is not dropped there meanwhile.
+        this.#rooms.tell(room, name, true, session.account);
+        this.#rooms.tell(room, old, false, false);
       }
     }
     session.name = name;
