@@ -3,8 +3,9 @@
  * below, each with `JIM_TEST_CLUSTER=3`, so that every `startServer` in them is
  * three jim nodes on a throwaway nats-server and PostgreSQL database behind
  * one port that sends each connection to a random node (tests/_cluster.ts).
- * `JIM_TEST_SEED` reproduces a run's spread; it is printed. Extra arguments go
- * to `deno test` (say, `--filter`).
+ * `JIM_TEST_SEED` reproduces a run's spread; it is printed. `JIM_TEST_ALL=1`
+ * runs the excluded tests too. Extra arguments go to `deno test` (say,
+ * `--filter`).
  *
  * Every test file that starts a server is in exactly one of the lists
  * (tests/cluster_suite_test.ts checks it).
@@ -85,10 +86,8 @@ export const EXCLUDED_TESTS: Readonly<Record<string, string>> = {
     "opens the SQLite file",
   "slow consumer: offline mail being delivered to a reader that stops reading is not stored twice":
     "opens the SQLite file",
-  "offline mail survives a server restart on the same database file":
-    "cluster bug (docs/cluster.md, Not done yet): a name released by a quit may still be claimed when its owner logs in on another node at once (409)",
   "messages queued for an account that quits without reading them are kept, not lost":
-    "cluster bug (docs/cluster.md, Not done yet): a name released by a quit may still be claimed when its owner logs in on another node at once",
+    "cluster bug (docs/cluster.md, Not done yet): not yet looked into (times out waiting for the kept messages)",
   "pipelined messages overlap in the store but their answers keep request order":
     "cluster bug (docs/cluster.md, Not done yet): not yet looked into",
   "messages sent while offline mail is being delivered arrive after it, in order":
@@ -111,10 +110,6 @@ export const EXCLUDED_TESTS: Readonly<Record<string, string>> = {
     "cluster bug (docs/cluster.md, Not done yet): room history is kept by the node that fanned a message out",
   "history: deleting an account deletes the history it sent and was sent":
     "cluster bug (docs/cluster.md, Not done yet): room history is kept by the node that fanned a message out",
-  "topic: members set it, joiners that ask see it, members that asked are told":
-    "cluster bug (docs/cluster.md, Not done yet): a topic set on one node is not told to members on others",
-  "offline mail: a clean quit after the mail arrived removes it from the store":
-    "cluster bug (docs/cluster.md, Not done yet): not yet looked into",
   "presence: a sees b come online, change status and go offline, within 100 ms; c sees none of it":
     "cluster bug (docs/cluster.md, Not done yet): presence is pushed to watchers on the same node only",
   "presence: an account that shows itself to its contacts only is hidden from others":
@@ -133,6 +128,8 @@ export const EXCLUDED_TESTS: Readonly<Record<string, string>> = {
     "cluster bug (docs/cluster.md, Not done yet): who (everyone online) lists the node it is asked on only",
   "join: no room is created beyond --max-rooms; existing rooms can still be joined":
     "cluster bug (docs/cluster.md, Not done yet): --max-rooms may miss rooms created on other nodes",
+  "history, rooms and topics survive a restart; ids keep increasing":
+    "cluster bug (docs/cluster.md, Not done yet): room history is kept by the node that fanned a message out",
 };
 
 if (import.meta.main) {
