@@ -317,6 +317,7 @@ Deno.test("Cluster.sync() takes an answer sent in many small parts whole", async
   const handlers = (snapshot: RoomSnapshot[], seen: string[]): ClusterHandlers => ({
     direct: () => false,
     mail: () => {},
+    whois: () => null,
     room: () => {},
     lost: () => {},
     member: (room, name, joined, account) => seen.push(`${room} ${name} ${joined} ${account}`),
