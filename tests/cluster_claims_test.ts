@@ -14,6 +14,7 @@ function quietHandlers(lost: string[]): ClusterHandlers {
   return {
     direct: () => false,
     mail: () => {},
+    whois: () => null,
     room: () => {},
     lost: (name) => lost.push(name),
     member: () => {},
