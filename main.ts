@@ -9,9 +9,10 @@
  * @module
  */
 
-import { promptSecret } from "@std/cli/prompt-secret";
 import { runAdmin } from "./lib/admin/admin.ts";
 import { runClient } from "./lib/client/run.ts";
+import { EXIT } from "./lib/client/line_mode.ts";
+import { PromptSignalled, readSecret } from "./lib/client/secret_prompt.ts";
 import { runServerCommand } from "./lib/cli/server_main.ts";
 
 /** `jim --help`. */
@@ -35,10 +36,22 @@ async function main(args: string[]): Promise<number> {
         stdout: (line) => console.log(line),
         stderr: (line) => console.error(line),
         env: Deno.env,
-        promptPassword: (prompt) => {
-          if (!Deno.stdin.isTerminal()) return Promise.resolve(null);
-          const answer: unknown = promptSecret(prompt, { mask: "" });
-          return Promise.resolve(typeof answer === "string" ? answer : null);
+        promptPassword: async (prompt) => {
+          if (!Deno.stdin.isTerminal()) return null;
+          // As the client's: the terminal is restored on Ctrl-C and on a signal.
+          let answer: string | null;
+          try {
+            answer = await readSecret(prompt.trimEnd());
+          } catch (error) {
+            if (!(error instanceof PromptSignalled)) throw error;
+            console.error(`jim admin: cancelled by ${error.signal}`);
+            Deno.exit(EXIT.signalled[error.signal]);
+          }
+          if (answer === null) {
+            console.error("jim admin: cancelled");
+            Deno.exit(EXIT.interrupted);
+          }
+          return answer;
         },
       });
     case "-h":

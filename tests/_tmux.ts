@@ -113,6 +113,12 @@ export interface ClientInTmuxOptions {
   /** The client's environment, beside TERM=xterm-256color and LC_ALL=C.UTF-8. */
   env?: Record<string, string>;
   /**
+   * The entry to run, beside the repository's root: `main.ts` runs `jim`
+   * (then `args` start with its command, e.g. `admin`).
+   * @default {"client.ts"}
+   */
+  entry?: "client.ts" | "main.ts";
+  /**
    * Runs the client through a shell that reports, once it ends, its exit
    * status and whether echo is on (see REPORT).
    * @default {false}
@@ -120,12 +126,12 @@ export interface ClientInTmuxOptions {
   report?: boolean;
 }
 
-/** Starts a tmux of its own (no status line) whose one pane runs `client.ts ARGS`. */
+/** Starts a tmux of its own (no status line) whose one pane runs `client.ts ARGS` (or `entry`). */
 export async function startClient(args: string[], options: ClientInTmuxOptions): Promise<Tmux> {
   const config = `${options.dir}/tmux.conf`;
   await Deno.writeTextFile(config, "set -g status off\n");
   const term = new Tmux(config);
-  const client = [Deno.execPath(), "run", "-A", `${ROOT}client.ts`, ...args];
+  const client = [Deno.execPath(), "run", "-A", `${ROOT}${options.entry ?? "client.ts"}`, ...args];
   try {
     await term.start(options.report ? ["sh", "-c", REPORT, "sh", ...client] : client, {
       TERM: "xterm-256color",

@@ -1,6 +1,7 @@
 /**
  * The terminal client in tmux, for what only a real terminal shows: the
- * terminal's own idea of character widths, and its modes after Ctrl-C or a signal at the password prompt.
+ * terminal's own idea of character widths, and its modes after Ctrl-C or a signal at a
+ * password prompt (the client's, and jim admin's).
  */
 
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
@@ -177,5 +178,33 @@ Deno.test({
     assertEquals(parts.join(""), "a".repeat(600));
     await term.type("/quit");
     await term.press("Enter");
+  },
+});
+
+Deno.test({
+  name:
+    "jim admin in a terminal: Ctrl-C, SIGTERM or SIGHUP at the reset-password prompt leaves echo on (exit 130, 143, 129)",
+  ignore: !hasTmux(),
+  async fn() {
+    await using dir = await tempDir();
+    const db = `${dir.path}/jim.db`;
+    {
+      await using server = await startInProcess({ dbPath: db });
+      await register(server.port, "alice");
+    }
+    const cases = [["C-c", 130], ["SIGTERM", 143], ["SIGHUP", 129]] as const;
+    for (const [how, status] of cases) {
+      await using term = await startClient(["admin", "reset-password", "alice", "--db", db], {
+        dir: dir.path,
+        entry: "main.ts",
+        report: true,
+      });
+      await term.waitFor("New password for alice:");
+      await term.type("half a pass");
+      if (how === "C-c") await term.press("C-c");
+      else Deno.kill(await reportedClientPid(term), how);
+      const text = await assertEnded(term, status, "half a pass");
+      assertStringIncludes(text, how === "C-c" ? "jim admin: cancelled" : `cancelled by ${how}`);
+    }
   },
 });
