@@ -90,8 +90,6 @@ export const EXCLUDED_TESTS: Readonly<Record<string, string>> = {
     "opens the SQLite file",
   "messages queued for an account that quits without reading them are kept, not lost":
     "cluster bug (docs/cluster.md, Not done yet): not yet looked into (times out waiting for the kept messages)",
-  "pipelined messages overlap in the store but their answers keep request order":
-    "cluster bug (docs/cluster.md, Not done yet): not yet looked into",
   "messages sent while offline mail is being delivered arrive after it, in order":
     "cluster bug (docs/cluster.md, Not done yet): a message from another node may overtake offline mail being delivered",
   "a recipient that cannot keep up with its offline mail and new messages is dropped, and nothing overtakes":

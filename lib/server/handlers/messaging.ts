@@ -59,6 +59,8 @@ export class Messaging {
   readonly #fromStore = new WeakSet<Outgoing>();
   /** Acknowledgements being written, by account: a next login reads the store after them. */
   readonly #acks = new Map<string, Promise<void>>();
+  /** Account lookups of offline mail under way, by recipient, in call order (see #inTurn). */
+  readonly #turns = new Map<string, Promise<void>>();
 
   /** The handler of `msg`. */
   readonly handlers: Pick<Handlers, "msg"> = {
@@ -263,8 +265,24 @@ export class Messaging {
     );
   }
 
+  /**
+   * `lookup`, taken in the order the calls for `to` were made: the store
+   * writes one mailbox's messages in the order they are handed to it, and
+   * with several database connections a later lookup may answer first.
+   */
+  #inTurn<T>(to: string, lookup: Promise<T>): Promise<T> {
+    const previous = this.#turns.get(to);
+    const turn = previous ? previous.then(() => lookup) : lookup;
+    const settled = turn.then(() => {}, () => {});
+    this.#turns.set(to, settled);
+    void settled.then(() => {
+      if (this.#turns.get(to) === settled) this.#turns.delete(to);
+    });
+    return turn;
+  }
+
   async #msgOffline(session: Session, to: string, message: DeliveredMsg): Promise<Response> {
-    const account = await this.#store.getAccount(to);
+    const account = await this.#inTurn(to, this.#store.getAccount(to));
     if (!account) {
       // A guest may have come online while the store answered.
       const late = outgoing(message, !session.account);
