@@ -313,3 +313,58 @@ Deno.test("cluster failover: a node killed with messages in flight: every 200/20
   // The kill came mid-stream: some messages were stored while nobody held the names.
   assertEquals((codes.get(202) ?? 0) > 0, true, answers);
 });
+
+Deno.test("cluster failover: a reader on another node that does not read costs its sender no 500", async () => {
+  await using c = await startCluster({ size: 2 });
+  const [n1, n2] = c.nodes;
+  await register(n1!.port, "slow");
+  await register(n1!.port, "al");
+  await using al = await loginWhenFree(n1!.port, "al", 5000);
+  // slow logs in on node 2 and never reads: the kernel's buffers fill, then
+  // messages wait unwritten in node 2's queue.
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: n2!.port });
+  try {
+    await conn.write(
+      new TextEncoder().encode(JSON.stringify(auth("slow", "correct horse")) + "\n"),
+    );
+    const pad = "é".repeat(480);
+    const codes = new Map<number, number>();
+    const answers = () => `answers: ${JSON.stringify([...codes])}`;
+    const deadline = Date.now() + 60_000;
+    let sent = 0;
+    const send = async (count: number) => {
+      const lines = [];
+      for (let i = 0; i < count; i++) {
+        lines.push(
+          JSON.stringify({ action: "msg", time: now(), to: "slow", message: `m${sent++} ${pad}` }),
+        );
+      }
+      await al.writeRaw(lines.join("\n") + "\n");
+      for (let i = 0; i < count; i++) {
+        const r = await al.response(10_000);
+        codes.set(r.response, (codes.get(r.response) ?? 0) + 1);
+      }
+    };
+    // Online on node 2 once a message to it is answered 200 (not stored).
+    for (;;) {
+      if (Date.now() > deadline) throw new Error(`never online: ${answers()}`);
+      await send(1);
+      if (codes.has(200)) break;
+    }
+    // Pipelined until the kernel's buffers are full: answers slow down, as
+    // messages wait in node 2's queue.
+    for (;;) {
+      if (Date.now() > deadline) throw new Error(`never stalled: ${answers()}`);
+      const began = Date.now();
+      await send(64);
+      if (Date.now() - began > 400) break;
+    }
+    // Then one at a time, as jim's client sends: each waits in the queue.
+    for (let i = 0; i < 3; i++) await send(1);
+    // Queued and not written, as on one server: 200, never a 500 for slowness.
+    assertEquals(codes.get(500) ?? 0, 0, answers());
+    assertEquals(codes.get(200)! > 64, true, answers());
+  } finally {
+    conn.close();
+  }
+});

@@ -68,9 +68,9 @@ export interface ClusterOptions {
 /** What a node does with what other nodes send it. */
 export interface ClusterHandlers {
   /**
-   * A direct message for a name held here: true once it is written to the
-   * holder's connection (or kept for it), false when nobody here holds it
-   * (any more).
+   * A direct message for a name held here: queued to the holder at once,
+   * and true once it is written to its connection (or kept for it); false,
+   * not a promise, when nobody here holds it (any more).
    */
   direct(
     to: string,
@@ -278,6 +278,8 @@ export class Cluster {
   #renewing = false;
   readonly #log: (line: string) => void;
   readonly #requestTimeoutMs: number;
+  /** How long a direct message from another node may wait to be written before it is answered. */
+  readonly #writtenWaitMs: number;
   readonly #statePartBytes: number;
   /** Names claimed by this node → the claim's KV revision and the subscription for direct messages. */
   readonly #claims = new Map<string, Claim>();
@@ -347,6 +349,7 @@ export class Cluster {
       },
     });
     this.#requestTimeoutMs = options.requestTimeoutMs ?? 2000;
+    this.#writtenWaitMs = Math.floor(this.#requestTimeoutMs / 4);
     this.#statePartBytes = options.statePartBytes ?? 128 * 1024;
     this.#renewer = setInterval(() => {
       void this.#renew();
@@ -815,16 +818,31 @@ export class Cluster {
     respond: (answer: string) => void,
   ): Promise<void> {
     let delivered = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       if (body?.message !== null && typeof body?.message === "object") {
-        delivered = await this.#handlers!.direct(
+        const handed = this.#handlers!.direct(
           name,
           body.message as Record<string, unknown>,
           body.guest === true,
         );
+        // Queued to a session here: answered once it is written, but no
+        // later than a quarter of the request timeout, so that a reader too
+        // slow to take it costs its sender no 500 (it is then answered as on
+        // one server: queued, and stored if the reader is dropped).
+        delivered = handed instanceof Promise
+          ? await Promise.race([
+            handed,
+            new Promise<boolean>((resolve) =>
+              timer = setTimeout(() => resolve(true), this.#writtenWaitMs)
+            ),
+          ])
+          : handed;
       }
     } catch (e) {
       this.#log(`cannot deliver a direct message from the cluster: ${e}`);
+    } finally {
+      clearTimeout(timer);
     }
     // Not here any more: the sender stores it, after what the session left.
     if (!delivered) await this.#releasing.get(name);

@@ -92,7 +92,7 @@ export class Hub {
         isGuest: (out) => this.#messaging.isGuest(out),
       });
       cluster.serve({
-        direct: async (to, message, guest) => {
+        direct: (to, message, guest) => {
           const target = this.#directory.get(to);
           if (!target) return false;
           const out = this.#messaging.received(message, guest);
@@ -100,9 +100,11 @@ export class Hub {
           // Answered once written to the socket (or, for a connection that
           // closed first, kept with its unsent messages): a node killed after
           // answering 200 has delivered it.
-          if (target.delivering) await target.delivering;
-          await target.peer.drain();
-          return true;
+          return (async () => {
+            if (target.delivering) await target.delivering;
+            await target.peer.drain();
+            return true;
+          })();
         },
         mail: (name) => {
           if (this.#directory.get(name)?.account) this.#messaging.mailStored(name);
