@@ -639,7 +639,9 @@ Deno.test("messages queued for an account that quits without reading them are ke
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
   const encoder = new TextEncoder();
   await conn.write(encoder.encode(JSON.stringify(auth("cy", "correct horse")) + "\n"));
+  const online = Date.now() + 5000;
   while (!(await al.request({ action: "who", time: t(), target: "cy" })).alert.includes("online")) {
+    assert(Date.now() < online, "cy never showed online");
     await new Promise((r) => setTimeout(r, 10));
   }
   const total = 20_000;
@@ -662,7 +664,9 @@ Deno.test("messages queued for an account that quits without reading them are ke
   }
   assertShape(after, 202);
   // The server gives up on writing to cy after the grace period.
+  const gaveUp = Date.now() + 10_000;
   while (!log.some((l) => l.includes("cy: closing: did not read its last answers"))) {
+    assert(Date.now() < gaveUp, "the server never gave up on cy");
     await new Promise((r) => setTimeout(r, 20));
   }
   // cy reads what reached the socket before the server gave up on it.
