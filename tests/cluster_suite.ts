@@ -132,6 +132,8 @@ export const EXCLUDED_TESTS: Readonly<Record<string, string>> = {
     "cluster bug (docs/cluster.md, Not done yet): room history is kept by the node that fanned a message out",
   "offline mail: a request after the mail arrived removes it from the store":
     "cluster bug (docs/cluster.md, Not done yet): a login right after the same account closed its connection may get 409 on another node",
+  "rooms: an account's room lives on when empty; a guests' room goes with its history":
+    "cluster bug (docs/cluster.md, Not done yet): a guests' room emptied on one node may still exist for a join on another node (200, not 201) just after",
 };
 
 if (import.meta.main) {
