@@ -126,8 +126,6 @@ export const EXCLUDED_TESTS: Readonly<Record<string, string>> = {
     "cluster bug (docs/cluster.md, Not done yet): not yet looked into (the last N of a conversation differ by node)",
   "authenticate: when the store fails (disk full) the answer is 500 and the connection stays logged out":
     "cluster bug (docs/cluster.md, Not done yet): who (everyone online) lists the node it is asked on only",
-  "join: no room is created beyond --max-rooms; existing rooms can still be joined":
-    "cluster bug (docs/cluster.md, Not done yet): --max-rooms may miss rooms created on other nodes",
   "history, rooms and topics survive a restart; ids keep increasing":
     "cluster bug (docs/cluster.md, Not done yet): room history is kept by the node that fanned a message out",
   "offline mail: a request after the mail arrived removes it from the store":

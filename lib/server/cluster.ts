@@ -988,6 +988,15 @@ export class Cluster {
     this.#roomsKv.delete(token(room)).catch((e) => this.#log(`cannot drop the room ${room}: ${e}`));
   }
 
+  /**
+   * Resolves once what other nodes published before now has reached this
+   * node (the server answers a ping after the messages it queued for it),
+   * and what this node published has reached the server.
+   */
+  async caughtUp(): Promise<void> {
+    await this.#nc.flush();
+  }
+
   /** Tells the other nodes that `name` joined or left a room here. */
   publishMember(room: string, name: string, joined: boolean, account: boolean): void {
     // A guest of a node that died may be back here under its name.
