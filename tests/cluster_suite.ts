@@ -104,12 +104,6 @@ export const EXCLUDED_TESTS: Readonly<Record<string, string>> = {
     "cluster bug (docs/cluster.md, Not done yet): contacts and probes see only the node they are on",
   "pubkey_need: an account's announced key is kept while it is offline; a guest's only while online":
     "cluster bug (docs/cluster.md, Not done yet): a guest's public key is known on its node only",
-  "history: non-members, guests and third parties are refused or see nothing":
-    "cluster bug (docs/cluster.md, Not done yet): room history is kept by the node that fanned a message out",
-  "history: live room messages carry ids only for members that asked for history":
-    "cluster bug (docs/cluster.md, Not done yet): room history is kept by the node that fanned a message out",
-  "history: deleting an account deletes the history it sent and was sent":
-    "cluster bug (docs/cluster.md, Not done yet): room history is kept by the node that fanned a message out",
   "presence: a sees b come online, change status and go offline, within 100 ms; c sees none of it":
     "cluster bug (docs/cluster.md, Not done yet): presence is pushed to watchers on the same node only",
   "presence: an account that shows itself to its contacts only is hidden from others":
@@ -120,14 +114,8 @@ export const EXCLUDED_TESTS: Readonly<Record<string, string>> = {
     "cluster bug (docs/cluster.md, Not done yet): what a dropped reader's node could not write may be stored after the reader logged in on another node",
   "a guest's messages kept for a dropped reader are marked as from a guest":
     "cluster bug (docs/cluster.md, Not done yet): what a dropped reader's node could not write may be stored after the reader logged in on another node",
-  "history: 500 room messages; a joining member gets the last ones in order and pages back to the first kept":
-    "cluster bug (docs/cluster.md, Not done yet): room history is kept by the node that fanned a message out",
-  "history: direct conversations keep their last N, offline mail included":
-    "cluster bug (docs/cluster.md, Not done yet): not yet looked into (the last N of a conversation differ by node)",
   "authenticate: when the store fails (disk full) the answer is 500 and the connection stays logged out":
     "cluster bug (docs/cluster.md, Not done yet): who (everyone online) lists the node it is asked on only",
-  "history, rooms and topics survive a restart; ids keep increasing":
-    "cluster bug (docs/cluster.md, Not done yet): room history is kept by the node that fanned a message out",
   "offline mail: a request after the mail arrived removes it from the store":
     "cluster bug (docs/cluster.md, Not done yet): a login right after the same account closed its connection may get 409 on another node",
   "rooms: an account's room lives on when empty; a guests' room goes with its history":

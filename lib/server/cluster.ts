@@ -80,7 +80,12 @@ export interface ClusterHandlers {
   /** Mail was stored for a name held here after its session may have read the mailbox. */
   mail(name: string): void;
   /** A room message from another node, for this node's members of the room. */
-  room(room: string, from: string, message: Record<string, unknown>): void;
+  room(
+    room: string,
+    from: string,
+    message: Record<string, unknown>,
+    historyId: number | undefined,
+  ): void;
   /** A name this node held is held by another node now (its claim was lost): drop it here. */
   lost(name: string): void;
   /**
@@ -914,8 +919,9 @@ export class Cluster {
       callback: (err, msg) => {
         if (err || !this.#handlers) return;
         try {
-          const { node, from, message } = JSON.parse(decoder.decode(msg.data));
-          if (node !== this.nodeId) this.#handlers.room(room, from, message);
+          const { node, from, message, id } = JSON.parse(decoder.decode(msg.data));
+          const historyId = Number.isSafeInteger(id) && id > 0 ? id : undefined;
+          if (node !== this.nodeId) this.#handlers.room(room, from, message, historyId);
         } catch (e) {
           this.#log(`bad room message from the cluster: ${e}`);
         }
@@ -1022,11 +1028,11 @@ export class Cluster {
     return new Set(names.filter((name, i) => holders[i] === name));
   }
 
-  /** Publishes a room message for the other nodes' members. */
-  publishRoom(room: string, from: string, message: unknown): void {
+  /** Publishes a room message (with its history id, if kept) for the other nodes' members. */
+  publishRoom(room: string, from: string, message: unknown, historyId?: number): void {
     this.#nc.publish(
       `jim.room.${token(room)}`,
-      JSON.stringify({ node: this.nodeId, from, message }),
+      JSON.stringify({ node: this.nodeId, from, message, id: historyId }),
     );
   }
 
@@ -1127,13 +1133,14 @@ export class ClusterRouter<S> implements Router<S> {
     from: string,
     out: Outgoing,
     formFor: FormFor<S>,
+    historyId?: number,
   ): void {
     for (const member of members) {
       if (member === from) continue;
       const target = this.#directory.get(member);
       if (target !== undefined) this.#delivery.room(target, formFor(target));
     }
-    this.#cluster.publishRoom(room, from, out.value);
+    this.#cluster.publishRoom(room, from, out.value, historyId);
   }
 
   watchRoom(room: string, watch: boolean): Promise<void> | void {

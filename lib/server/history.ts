@@ -22,6 +22,19 @@ export interface HistoryOptions {
   historyAgeMs: number;
   /** Where to write log lines. */
   log: (line: string) => void;
+  /**
+   * Several nodes share the store: ids come from it (when it assigns them),
+   * so that every node's are one sequence.
+   */
+  shared?: boolean;
+}
+
+/** A message kept with an id the store assigned (see {@linkcode History.keepShared}). */
+export interface SharedKeep {
+  /** Null when the store could not assign one. */
+  id: number | null;
+  /** Settles once it is written (or failed, which is logged). */
+  kept: Promise<void>;
 }
 
 /** Which page of a conversation to read. */
@@ -38,11 +51,26 @@ export class History {
   readonly #log: (line: string) => void;
   /** The last history id assigned. */
   #lastId = 0;
+  /** Assigns ids, when the store does (see {@linkcode HistoryOptions.shared}). */
+  readonly #nextIds: ((count: number) => Promise<number>) | null;
+  /** Calls waiting for an id, in call order: asked of the store together, one batch at a time. */
+  #waiting: ((id: number | null) => void)[] = [];
+  /** Whether a batch is being asked of the store. */
+  #asking = false;
 
   constructor(options: HistoryOptions) {
     this.#store = options.store;
     this.#historyAgeMs = options.historyAgeMs;
     this.#log = options.log;
+    const store = options.store;
+    this.#nextIds = options.shared && store.nextHistoryIds
+      ? (count) => store.nextHistoryIds!(count)
+      : null;
+  }
+
+  /** Whether ids come from the store (nodes that share it), so that keeping one is awaited. */
+  get shared(): boolean {
+    return this.#nextIds !== null;
   }
 
   /** Goes on from the last id the store holds. */
@@ -57,10 +85,62 @@ export class History {
    */
   keep(conversation: string, message: DeliveredMsg, keep: number): number {
     const id = ++this.#lastId;
-    this.#store.appendHistory(conversation, { id, message }, keep).catch((e) =>
+    void this.#append(conversation, id, message, keep);
+    return id;
+  }
+
+  /**
+   * {@linkcode History.keep} for nodes that share the store: resolves to
+   * the id the store assigned, in the order of the calls (so that what is
+   * delivered after it keeps the order it was sent in), or null when the
+   * store could not assign one (the message is delivered without an id and
+   * not kept), with `kept`, which settles once it is written (so that a
+   * message is answered once any node reads it back). Without shared ids,
+   * as `keep`.
+   */
+  keepShared(
+    conversation: string,
+    message: DeliveredMsg,
+    keep: number,
+  ): number | Promise<SharedKeep> {
+    if (this.#nextIds === null) return this.keep(conversation, message, keep);
+    const id = new Promise<number | null>((resolve) => this.#waiting.push(resolve));
+    this.#ask();
+    return id.then((id) => ({
+      id,
+      kept: id === null ? Promise.resolve() : this.#append(conversation, id, message, keep),
+    }));
+  }
+
+  /**
+   * Asks the store for the ids of the calls waiting (those of this turn
+   * together), unless a batch is out: ids and their calls then keep one
+   * order, which a query per call on a pool of connections would not.
+   */
+  #ask(): void {
+    const nextIds = this.#nextIds;
+    if (nextIds === null || this.#asking || this.#waiting.length === 0) return;
+    this.#asking = true;
+    queueMicrotask(() => {
+      const batch = this.#waiting;
+      this.#waiting = [];
+      nextIds(batch.length).then((last) => {
+        const first = last - batch.length + 1;
+        batch.forEach((resolve, i) => resolve(first + i));
+      }, (e) => {
+        this.#log(`cannot assign history ids: ${e}`);
+        for (const resolve of batch) resolve(null);
+      }).finally(() => {
+        this.#asking = false;
+        this.#ask();
+      });
+    });
+  }
+
+  #append(conversation: string, id: number, message: DeliveredMsg, keep: number): Promise<void> {
+    return this.#store.appendHistory(conversation, { id, message }, keep).catch((e) =>
       this.#log(`cannot keep history of ${conversation}: ${e}`)
     );
-    return id;
   }
 
   /** A page of kept messages, within the age limit, as a response's extra fields. */

@@ -12,7 +12,7 @@
  */
 
 import { Outgoing } from "../protocol/codec.ts";
-import { type Request, type Response, response } from "../protocol/messages.ts";
+import { type DeliveredMsg, type Request, type Response, response } from "../protocol/messages.ts";
 import type { Store } from "../store/store.ts";
 import { type Cluster, ClusterDirectory, ClusterRouter, type RoomSnapshot } from "./cluster.ts";
 import { type Directory, LocalDirectory } from "./directory.ts";
@@ -95,14 +95,28 @@ export class Hub {
         direct: (to, message, guest) => {
           const target = this.#directory.get(to);
           if (!target) return false;
-          const out = this.#messaging.received(message, guest);
-          this.#sessions.direct(target, out);
+          // A msg another node built (and checked) for this name.
+          const received = this.#messaging.received(message as unknown as DeliveredMsg, guest);
+          // Kept by the recipient's node (the sender's did not find it), with
+          // the id the store assigns: queued once it has it.
+          const keeping = this.#history.shared
+            ? this.#messaging.keepReceived(received, guest, target)
+            : null;
+          if (keeping === null) this.#sessions.direct(target, received);
           // Answered once written to the socket (or, for a connection that
           // closed first, kept with its unsent messages): a node killed after
-          // answering 200 has delivered it.
+          // answering 200 has delivered it. A kept one also once its history
+          // is committed, as a message sent here is.
           return (async () => {
+            let kept: Promise<void> = Promise.resolve();
+            if (keeping !== null) {
+              const done = await keeping;
+              kept = done.kept;
+              this.#sessions.direct(target, done.out);
+            }
             if (target.delivering) await target.delivering;
             await target.peer.drain();
+            await kept;
             return true;
           })();
         },
@@ -140,14 +154,20 @@ export class Hub {
           for (const room of emptied) void this.#dropOrphanRoom(cluster, room, since);
         },
         snapshot: () => this.#roomSnapshot(),
-        room: (room, from, message) => {
+        room: (room, from, message, historyId) => {
           const members = this.#rooms.get(room);
           if (!members) return;
           const out = new Outgoing(message);
+          // Members here that asked for history get its id, as on the sender's node.
+          let withId: Outgoing | null = null;
           for (const member of members) {
             if (member === from) continue;
             const target = this.#directory.get(member);
-            if (target) this.#sessions.room(target, out);
+            if (!target) continue;
+            const form = historyId !== undefined && target.ids
+              ? withId ??= new Outgoing({ ...message, history_id: historyId })
+              : out;
+            this.#sessions.room(target, form);
           }
         },
       });
@@ -168,6 +188,7 @@ export class Hub {
       store: this.#store,
       historyAgeMs: this.#settings.historyAgeMs,
       log: this.#log,
+      shared: cluster !== undefined,
     });
     this.#messaging = new Messaging({
       store: this.#store,

@@ -27,7 +27,8 @@ export interface Router<S> {
   direct(to: string, out: Outgoing, formFor: FormFor<S>): boolean | Promise<boolean>;
   /**
    * Delivers a room message to every member but the sender (`members`: those
-   * this node knows); members offline get nothing.
+   * this node knows); members offline get nothing. `historyId`: its id in
+   * the room's history, for other nodes' members that asked for ids.
    */
   room(
     room: string,
@@ -35,6 +36,7 @@ export interface Router<S> {
     from: string,
     out: Outgoing,
     formFor: FormFor<S>,
+    historyId?: number,
   ): void;
   /**
    * This node has members in a room now (`true`), or none any more. What it

@@ -489,6 +489,14 @@ export class PgStore implements Store, AsyncDisposable {
     return row ? Number(row.value) : 0;
   }
 
+  async nextHistoryIds(count: number): Promise<number> {
+    // Not behind #historySettled: appendHistory only raises the counter to an id taken here.
+    const [row] = await this.#db()`UPDATE counters SET value = value + ${count}::bigint
+      WHERE name = 'history' RETURNING value`;
+    if (!row) throw new Error("Cannot assign a history id: the counter is missing");
+    return Number(row.value);
+  }
+
   async countRoomHistory(): Promise<Map<string, number>> {
     await this.#historySettled();
     const rows = await this.#db()`SELECT conversation, count(*)::int AS n FROM history

@@ -200,6 +200,13 @@ export interface Store {
   pruneHistory(notBefore: number): Promise<number>;
   /** The largest history id ever assigned (0 for none), so that ids keep increasing. */
   lastHistoryId(): Promise<number>;
+  /**
+   * Assigns the next `count` history ids; resolves to the last of them. A
+   * store several nodes share has it, so that their ids are one sequence; a
+   * node's own store has none: the node counts from
+   * {@linkcode Store.lastHistoryId}.
+   */
+  nextHistoryIds?(count: number): Promise<number>;
   /** Kept messages per room, for rooms that have any. */
   countRoomHistory(): Promise<Map<string, number>>;
 

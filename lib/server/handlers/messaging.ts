@@ -11,6 +11,7 @@
 import { Outgoing } from "../../protocol/codec.ts";
 import { type DeliveredMsg, type Response, response, unixTime } from "../../protocol/messages.ts";
 import { directConversation } from "../../store/store.ts";
+import type { SharedKeep } from "../history.ts";
 import type { Session } from "../sessions.ts";
 import type { HandlerContext, Handlers } from "./context.ts";
 
@@ -226,16 +227,21 @@ export class Messaging {
         return response(200);
       }
       // Members that asked for history get the same message with its id.
-      const id = this.#history.keep(to, out.value, keep);
-      let withId: Outgoing | null = null;
-      this.#router.room(
-        to,
-        members,
-        me,
-        out,
-        (member) => member.ids ? withId ??= new Outgoing({ ...out.value, history_id: id }) : out,
-      );
-      return response(200);
+      const id = this.#history.keepShared(to, out.value, keep);
+      if (typeof id === "number") {
+        this.#roomWithId(to, members, me, out, id);
+        return response(200);
+      }
+      // Nodes that share the store wait for the id it assigns, and answer
+      // once it is written, so that every node's history has it then.
+      return id.then(async ({ id, kept }) => {
+        this.#roomWithId(to, members, me, out, id);
+        await kept;
+        return response(200);
+      });
+    }
+    if (this.#history.shared && this.#settings.directHistory > 0) {
+      return this.#directShared(session, to, out);
     }
     const delivered = this.#router.direct(to, out, (target) => {
       let sent: Outgoing = out;
@@ -249,6 +255,78 @@ export class Messaging {
       }
       return sent;
     });
+    return this.#directAnswer(session, to, out, delivered);
+  }
+
+  /**
+   * A direct message kept with an id the store assigns (nodes that share
+   * it): to a recipient here it is kept first; one on another node is kept
+   * there (see {@linkcode Messaging.keepReceived}), one offline with its mail.
+   */
+  async #directShared(
+    session: Session,
+    to: string,
+    out: Outgoing<DeliveredMsg>,
+  ): Promise<Response> {
+    const me = session.name!;
+    const target = this.#directory.get(to);
+    let form: Outgoing = out;
+    let kept: Promise<void> = Promise.resolve();
+    if (target && (session.account || target.account)) {
+      const shared = await this.#history.keepShared(
+        directConversation(me, to),
+        out.value,
+        this.#settings.directHistory,
+      );
+      // Shared, as `#directShared` is used only then.
+      const { id } = shared as SharedKeep;
+      kept = (shared as SharedKeep).kept;
+      if (id !== null && target.ids) {
+        form = outgoing({ ...out.value, history_id: id }, !session.account);
+      }
+    }
+    const answer = await this.#directAnswer(
+      session,
+      to,
+      out,
+      this.#router.direct(to, out, () => form),
+    );
+    await kept;
+    return answer;
+  }
+
+  /**
+   * Keeps a direct message from another node for its recipient here (whose
+   * node keeps it, with an id the store assigns); resolves to what the
+   * recipient gets, and `kept`, which settles once it is written.
+   */
+  async keepReceived<T extends DeliveredMsg>(
+    out: Outgoing<T>,
+    guest: boolean,
+    target: Session,
+  ): Promise<{ out: Outgoing; kept: Promise<void> }> {
+    if (this.#settings.directHistory <= 0 || (guest && !target.account)) {
+      return { out, kept: Promise.resolve() };
+    }
+    const message = out.value;
+    const shared = await this.#history.keepShared(
+      directConversation(message.from, message.to),
+      message,
+      this.#settings.directHistory,
+    );
+    const { id, kept } = shared as SharedKeep;
+    return {
+      out: id !== null && target.ids ? outgoing({ ...message, history_id: id }, guest) : out,
+      kept,
+    };
+  }
+
+  #directAnswer(
+    session: Session,
+    to: string,
+    out: Outgoing<DeliveredMsg>,
+    delivered: boolean | Promise<boolean>,
+  ): Response | Promise<Response> {
     if (delivered === true) return response(200);
     if (delivered === false) return this.#msgOffline(session, to, out.value);
     return delivered.then(
@@ -279,6 +357,26 @@ export class Messaging {
       if (this.#turns.get(to) === settled) this.#turns.delete(to);
     });
     return turn;
+  }
+
+  /** Delivers a kept room message: members that asked for history get it with its id (if any). */
+  #roomWithId(
+    to: string,
+    members: Set<string>,
+    me: string,
+    out: Outgoing<DeliveredMsg>,
+    id: number | null,
+  ): void {
+    if (id === null) return this.#router.room(to, members, me, out, () => out);
+    let withId: Outgoing | null = null;
+    this.#router.room(
+      to,
+      members,
+      me,
+      out,
+      (member) => member.ids ? withId ??= new Outgoing({ ...out.value, history_id: id }) : out,
+      id,
+    );
   }
 
   async #msgOffline(session: Session, to: string, message: DeliveredMsg): Promise<Response> {
@@ -318,11 +416,13 @@ export class Messaging {
       );
     }
     if (this.#settings.directHistory > 0) {
-      this.#history.keep(
+      const shared = this.#history.keepShared(
         directConversation(message.from, to),
         message,
         this.#settings.directHistory,
       );
+      // Nodes that share the store answer once it is written (see #msg).
+      if (typeof shared !== "number") await (await shared).kept;
     }
     this.mailStored(to);
     return response(202, `${to} is offline; the message will be delivered when they log in`);
