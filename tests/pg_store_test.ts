@@ -89,6 +89,27 @@ Deno.test("PgStore: a mailbox's limit holds with enqueues raced from two nodes",
   }
 });
 
+Deno.test("PgStore: history ids taken from two nodes at once are one sequence, after those kept", async () => {
+  const server = await pg();
+  const url = await server.createDatabase(`jim_test_${++databases}`);
+  const a = await PgStore.open(url);
+  const b = await PgStore.open(url);
+  try {
+    await a.appendHistory("#r", { id: 7, message: msg("x", "#r", "old") }, 10);
+    // Each call takes `count` ids and resolves to the last of them.
+    const lasts = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).nextHistoryIds(i + 1)),
+    );
+    const ids = lasts.flatMap((last, i) => Array.from({ length: i + 1 }, (_, k) => last - k));
+    ids.sort((x, y) => x - y);
+    assertEquals(ids, Array.from({ length: 210 }, (_, i) => 8 + i));
+    assertEquals(await b.lastHistoryId(), 217);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
 Deno.test("PgStore.open() says which database it cannot reach", async () => {
   const server = await pg();
   await assertRejects(
