@@ -294,6 +294,15 @@ export class Cluster {
    * still answer, and the claims are held.
    */
   readonly #releasing = new Map<string, Promise<void>>();
+  /**
+   * Names being registered here, reserved in `jim_names` so that no node
+   * lets a guest take one meanwhile: the key, its revision, and the renewal
+   * under way (a delete waits for it, or it would miss the revision).
+   */
+  readonly #reservations = new Map<
+    string,
+    { key: string; revision: number; renewing: Promise<void> }
+  >();
   /** Rooms this node listens to, and when the server has each subscription. */
   readonly #rooms = new Map<string, { sub: Subscription; ready: Promise<void> }>();
   /** Releases under way (see release), awaited by close. */
@@ -753,8 +762,66 @@ export class Cluster {
       await Promise.all(
         Array.from({ length: Math.min(RENEW_IN_FLIGHT, claims.length) }, worker),
       );
+      for (const [name, reservation] of [...this.#reservations]) {
+        if (this.#reservations.get(name) !== reservation) continue; // ended meanwhile
+        reservation.renewing = this.#kv.update(
+          reservation.key,
+          this.#reservationValue(name),
+          reservation.revision,
+        ).then(
+          (revision) => void (reservation.revision = revision),
+          (e) => this.#log(`cannot renew the reservation of ${name}: ${e}`),
+        );
+        await reservation.renewing;
+      }
     } finally {
       this.#renewing = false;
+    }
+  }
+
+  #reservationValue(name: string): string {
+    return JSON.stringify({ node: this.nodeId, name, account: false, reserved: true });
+  }
+
+  /**
+   * Reserves a name being registered here across the cluster: true, or the
+   * name another node (or this one) holds or reserves, the same or one that
+   * looks like it. `own`: the name the registering session holds; when it
+   * shares the key, its claim holds the name already.
+   */
+  async reserve(name: string, own: string | null = null): Promise<true | string> {
+    const key = claimKey(name);
+    if (own !== null && this.#claims.get(own)?.key === key) return true;
+    try {
+      const revision = await this.#kv.create(key, this.#reservationValue(name));
+      this.#reservations.set(name, { key, revision, renewing: Promise.resolve() });
+      return true;
+    } catch (e) {
+      if (!isWrongRevision(e)) throw e;
+    }
+    return await this.holderOf(name) ?? name;
+  }
+
+  /** Ends a reservation: resolves once the name is free for any node to take. */
+  async unreserve(name: string): Promise<void> {
+    const reservation = this.#reservations.get(name);
+    if (reservation === undefined) return;
+    this.#reservations.delete(name);
+    await reservation.renewing;
+    await this.#kv.delete(reservation.key, { previousSeq: reservation.revision }).catch((e) => {
+      if (!isWrongRevision(e)) this.#log(`cannot end the reservation of ${name}: ${e}`);
+    });
+  }
+
+  /** Whether `name` is reserved (being registered) on some node. */
+  async isReservation(name: string): Promise<boolean> {
+    const entry = await this.#kv.get(claimKey(name));
+    if (entry === null || entry.operation !== "PUT") return false;
+    try {
+      const value = JSON.parse(entry.string());
+      return value.reserved === true && value.name === name;
+    } catch {
+      return false;
     }
   }
 
@@ -1092,6 +1159,26 @@ export class ClusterDirectory<H> extends LocalDirectory<H> {
 
   override settled(): Promise<void> {
     return this.#cluster.released();
+  }
+
+  override reserve(name: string, own: string | null = null): Promise<true | string> {
+    super.reserve(name);
+    return this.#cluster.reserve(name, own).then((reserved) => {
+      if (reserved !== true) super.unreserve(name);
+      return reserved;
+    }, (e) => {
+      super.unreserve(name);
+      throw e;
+    });
+  }
+
+  override unreserve(name: string): Promise<void> {
+    super.unreserve(name);
+    return this.#cluster.unreserve(name);
+  }
+
+  override async reservedAnywhere(name: string): Promise<boolean> {
+    return super.isReserved(name) || await this.#cluster.isReservation(name);
   }
 }
 

@@ -67,12 +67,19 @@ export interface Directory<H> {
   values(): IterableIterator<H>;
   /** Name and holder pairs, in the order the names were taken. */
   [Symbol.iterator](): IterableIterator<[string, H]>;
-  /** Reserves a name while its account is being registered: nobody may take it meanwhile. */
-  reserve(name: string): void;
-  /** Ends a reservation. */
-  unreserve(name: string): void;
-  /** Whether a name is reserved. */
+  /**
+   * Reserves a name while its account is being registered: nobody may take
+   * it meanwhile. True, or (in a cluster) the name another node holds or
+   * reserves, the same or one that looks like it: then nothing is reserved.
+   * `own`: the name the registering session holds now.
+   */
+  reserve(name: string, own?: string | null): true | Promise<true | string>;
+  /** Ends a reservation; in a cluster, settles once every node may take the name. */
+  unreserve(name: string): void | Promise<void>;
+  /** Whether a name is reserved here. */
   isReserved(name: string): boolean;
+  /** Whether a name is reserved here or (in a cluster) on another node. */
+  reservedAnywhere(name: string): boolean | Promise<boolean>;
   /**
    * Why `name` cannot be taken by one holding `own` because it looks like a
    * name held by someone else or reserved, or null when nothing looks like it.
@@ -132,8 +139,9 @@ export class LocalDirectory<H> implements Directory<H> {
     return this.#held.entries();
   }
 
-  reserve(name: string): void {
+  reserve(name: string, _own?: string | null): true | Promise<true | string> {
     this.#reserved.set(name, true);
+    return true;
   }
 
   unreserve(name: string): void {
@@ -141,6 +149,10 @@ export class LocalDirectory<H> implements Directory<H> {
   }
 
   isReserved(name: string): boolean {
+    return this.#reserved.has(name);
+  }
+
+  reservedAnywhere(name: string): boolean | Promise<boolean> {
     return this.#reserved.has(name);
   }
 

@@ -174,7 +174,13 @@ export class Identity {
     const acquired = this.#directory.acquire(name, { own: session.name });
     if (acquired !== true) {
       const held = await acquired;
-      if (held !== true) return response(409, `Cannot use the name ${name}: ${inUse(name, held)}`);
+      if (held !== true) {
+        // Being registered on another node: as here, only its account may use it.
+        if (held === name && await this.#directory.reservedAnywhere(name)) {
+          return response(401, `Cannot use the name ${name}: authenticate to use this name`);
+        }
+        return response(409, `Cannot use the name ${name}: ${inUse(name, held)}`);
+      }
       // The cluster answered: the session may have gone, or the name been taken here.
       if (!this.#sessions.has(session) || this.#directory.has(name)) {
         this.#directory.abandon(name);
@@ -504,7 +510,39 @@ export class Identity {
       this.#guard.fail(name, address);
       return response(409, `Cannot register ${name}: the name is in use`);
     }
-    if (this.#directory.isReserved(name) || await this.#store.getAccount(name)) {
+    if (this.#directory.isReserved(name)) {
+      this.#guard.fail(name, address);
+      return response(409, `Cannot register ${name}: the name is taken`);
+    }
+    // From here until the account exists (or the registration is refused),
+    // the name is reserved: in a cluster on every node, before the store is
+    // asked, so that no guest anywhere takes it while it is checked and hashes.
+    const reserving = this.#directory.reserve(name, session.name);
+    const reserved = reserving === true ? true : await reserving;
+    if (reserved !== true) {
+      this.#guard.fail(name, address);
+      if (await this.#store.getAccount(name)) {
+        return response(409, `Cannot register ${name}: the name is taken`);
+      }
+      const why = reserved === name ? "the name is in use" : inUse(name, reserved);
+      return response(409, `Cannot register ${name}: ${why}`);
+    }
+    try {
+      return await this.#registerReserved(session, name, password, address);
+    } finally {
+      // Answered once the name is free for the account's login on any node.
+      await this.#directory.unreserve(name);
+    }
+  }
+
+  /** The rest of {@linkcode Identity.#register}, with the name reserved. */
+  async #registerReserved(
+    session: Session,
+    name: string,
+    password: string,
+    address: string,
+  ): Promise<Response> {
+    if (await this.#store.getAccount(name)) {
       this.#guard.fail(name, address);
       return response(409, `Cannot register ${name}: the name is taken`);
     }
@@ -526,10 +564,9 @@ export class Identity {
     }
     // In a cluster, a guest may hold the name, or one like it, on another node.
     const heldElsewhere = await this.#directory.heldLike(name);
-    if (heldElsewhere !== null && heldElsewhere !== session.name) {
+    if (heldElsewhere !== null && heldElsewhere !== session.name && heldElsewhere !== name) {
       this.#guard.fail(name, address);
-      const why = heldElsewhere === name ? "the name is in use" : inUse(name, heldElsewhere);
-      return response(409, `Cannot register ${name}: ${why}`);
+      return response(409, `Cannot register ${name}: ${inUse(name, heldElsewhere)}`);
     }
     // Hashing is the expensive part: one address gets only a few at a time
     // and a few accounts an hour, and registrations wait behind logins, so a
@@ -555,8 +592,6 @@ export class Identity {
         "Cannot register: too many requests in progress for this account or address; try again shortly",
       );
     }
-    // From here until the account exists, the name is reserved.
-    this.#directory.reserve(name);
     let created = false;
     try {
       let hash: string;
@@ -579,7 +614,6 @@ export class Identity {
       }
       created = true;
     } finally {
-      this.#directory.unreserve(name);
       if (!created) this.#created.refund(address);
     }
     this.#log(`registered ${name} from ${address}`);
