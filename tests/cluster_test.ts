@@ -140,6 +140,31 @@ Deno.test("cluster: a node killed with SIGKILL frees its names within the claim 
   assertEquals(waited <= CLAIM_TTL_MS + 2000, true, `free after ${waited} ms`);
 });
 
+Deno.test("cluster: a login right after the same account's connection closed, on another node, waits for the old node to let go (no 409)", async () => {
+  await using c = await cluster(2);
+  const [n1, n2] = c.nodes;
+  await register(n1!.port, "hopper");
+  await register(n1!.port, "writer");
+  await using writer = await login(n2!.port, "writer");
+  for (let i = 0; i < 10; i++) {
+    // Mail waiting, read and acknowledged: the old node writes the
+    // acknowledgement before it lets the name go.
+    const m = await writer.request({ action: "msg", time: now(), to: "hopper", message: `m${i}` });
+    assertEquals(m.response, 202);
+    const from = i % 2 === 0 ? n1! : n2!;
+    const to = i % 2 === 0 ? n2! : n1!;
+    const old = await login(from.port, "hopper");
+    assertEquals((await old.message()).message, `m${i}`);
+    assertEquals((await old.request({ action: "who", time: now() })).response, 200);
+    // Closed without quit, and at once a login on the other node.
+    old.close();
+    await using next = await RawClient.connect(to.port);
+    const answer = await next.request(auth("hopper", "correct horse"));
+    assertEquals([i, answer.response], [i, 200]);
+    next.close();
+  }
+});
+
 Deno.test("cluster: a node whose claim another node took drops its session (no two holders)", async () => {
   await using c = await cluster(1);
   await using ann = await guest(c.nodes[0]!.port, "ann");

@@ -294,6 +294,8 @@ export class Cluster {
    * still answer, and the claims are held.
    */
   readonly #releasing = new Map<string, Promise<void>>();
+  /** Names being let go → settles once the claim is deleted (see release). */
+  readonly #freeing = new Map<string, Promise<void>>();
   /**
    * Names being registered here, reserved in `jim_names` so that no node
    * lets a guest take one meanwhile: the key, its revision, and the renewal
@@ -616,6 +618,11 @@ export class Cluster {
     if (own !== name && held?.key === claimKey(name)) return await this.#move(own!, name, account);
     let key = claimKey(name);
     let revision = await this.#create(key, name, account);
+    // Held by a session that has just ended (its connection closed, and the
+    // node is storing what it left): taken once that node lets it go.
+    if (revision === null && await this.#letGo(name)) {
+      revision = await this.#create(key, name, account);
+    }
     if (revision === null) {
       const holder = await this.#holder(key, name);
       // Two accounts that look alike (registered before names were
@@ -640,6 +647,26 @@ export class Cluster {
     // message sent from another node right after finds the user online.
     await this.#nc.flush();
     return true;
+  }
+
+  /**
+   * Asks the node holding `name` whether it is letting it go: true once it
+   * has (or when nobody answers: the claim may be gone already), false when
+   * a session holds it there, or no answer came within the request timeout.
+   */
+  async #letGo(name: string): Promise<boolean> {
+    try {
+      const reply = await this.#nc.request(
+        `jim.user.${token(name)}`,
+        JSON.stringify({ free: true }),
+        { timeout: this.#requestTimeoutMs },
+      );
+      return decoder.decode(reply.data) === "1";
+    } catch (e) {
+      if (e instanceof RequestError && e.isNoResponders()) return true;
+      this.#log(`cannot ask whether ${name} is being let go: ${e}`);
+      return false;
+    }
   }
 
   /** Moves this node's claim on `own` to `name`, which looks like it (one key for both). */
@@ -729,9 +756,11 @@ export class Cluster {
       });
     }).finally(() => {
       if (this.#releasing.get(name) === ready) this.#releasing.delete(name);
+      if (this.#freeing.get(name) === done) this.#freeing.delete(name);
       this.#released.delete(done);
     });
     this.#released.add(done);
+    this.#freeing.set(name, done);
   }
 
   /** Resolves once every name let go so far is free (its claim deleted), for any node to take. */
@@ -872,6 +901,14 @@ export class Cluster {
         }
         if (body?.mail === true) {
           this.#handlers.mail(name);
+          return;
+        }
+        if (body?.free === true) {
+          // Another node wants the name: answered "1" once this node's claim
+          // is deleted, when it is letting it go; "0" when it holds it.
+          const freeing = this.#freeing.get(name);
+          if (freeing === undefined) msg.respond("0");
+          else void freeing.then(() => msg.respond("1"));
           return;
         }
         if (typeof body?.who === "string") {
