@@ -112,8 +112,6 @@ export const EXCLUDED_TESTS: Readonly<Record<string, string>> = {
     "cluster bug (docs/cluster.md, Not done yet): what a dropped reader's node could not write may be stored after the reader logged in on another node",
   "authenticate: when the store fails (disk full) the answer is 500 and the connection stays logged out":
     "cluster bug (docs/cluster.md, Not done yet): who (everyone online) lists the node it is asked on only",
-  "rooms: an account's room lives on when empty; a guests' room goes with its history":
-    "cluster bug (docs/cluster.md, Not done yet): a guests' room emptied on one node may still exist for a join on another node (200, not 201) just after",
 };
 
 if (import.meta.main) {

@@ -14,7 +14,10 @@ function setup(roomHistory = 10) {
     cluster: {
       publishMember: (room, name, joined, account) =>
         void calls.push(`member ${room} ${name} ${joined} ${account}`),
-      dropRoom: (room) => void calls.push(`drop ${room}`),
+      dropRoom: (room) => {
+        calls.push(`drop ${room}`);
+        return Promise.resolve();
+      },
     },
     store,
     roomHistory,

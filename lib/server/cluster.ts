@@ -1094,8 +1094,10 @@ export class Cluster {
   }
 
   /** A guests' room is gone with its last member: the next first join creates it again. */
-  dropRoom(room: string): void {
-    this.#roomsKv.delete(token(room)).catch((e) => this.#log(`cannot drop the room ${room}: ${e}`));
+  dropRoom(room: string): Promise<void> {
+    return this.#roomsKv.delete(token(room)).catch((e) =>
+      this.#log(`cannot drop the room ${room}: ${e}`)
+    );
   }
 
   /**

@@ -44,6 +44,8 @@ export class RoomState {
   readonly #persistent = new Set<string>();
   /** Room name → topic (rooms without one are absent). */
   readonly #topics = new Map<string, string>();
+  /** Rooms being dropped (their key across the cluster, their history), until done. */
+  readonly #dropping = new Set<Promise<unknown>>();
 
   constructor(options: RoomStateOptions) {
     this.#router = options.router;
@@ -136,13 +138,28 @@ export class RoomState {
     this.#router.watchRoom(room, false);
     this.#topics.delete(room);
     if (!here) return true;
-    this.#cluster?.dropRoom(room);
+    const drops: Promise<unknown>[] = [];
+    if (this.#cluster) drops.push(this.#cluster.dropRoom(room));
     if (this.#roomHistory > 0) {
-      this.#store.dropHistory(room).catch((e) =>
-        this.#log(`cannot drop the history of ${room}: ${e}`)
+      drops.push(
+        this.#store.dropHistory(room).catch((e) =>
+          this.#log(`cannot drop the history of ${room}: ${e}`)
+        ),
       );
     }
+    const dropping = Promise.all(drops);
+    this.#dropping.add(dropping);
+    void dropping.then(() => this.#dropping.delete(dropping));
     return true;
+  }
+
+  /**
+   * Settles once the rooms dropped so far are gone from the cluster and
+   * their history from the store, so that a leave answered after it leaves
+   * the next join anywhere a fresh room.
+   */
+  async dropped(): Promise<void> {
+    if (this.#dropping.size > 0) await Promise.all([...this.#dropping]);
   }
 
   /** Whether the store keeps a room (it lives on when empty). */

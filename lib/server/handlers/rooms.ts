@@ -75,11 +75,10 @@ export function roomHandlers(
     // From now on its room messages carry ids, so that the replay and what
     // arrives meanwhile can be told apart.
     if (historyLimit !== undefined) session.ids = true;
-    // At the cap, a room another node has just dropped may not be heard of
-    // here yet (its leave is answered once told): hear it before refusing.
-    if (cluster && !rooms.has(room) && rooms.size >= settings.maxRooms) {
-      await cluster.caughtUp();
-    }
+    // A room another node has just dropped (or a member that has just left
+    // it) may not be heard of here yet, though its leave was answered once
+    // told: heard first, so that the answer (201 or 200) and the caps are right.
+    if (cluster && !session.rooms.has(room)) await cluster.caughtUp();
     const createdHere = !rooms.has(room);
     const like = createdHere ? rooms.lookalike(room) : undefined;
     if (like !== undefined) return response(409, `Cannot create ${room}: it looks like ${like}`);
@@ -207,8 +206,12 @@ export function roomHandlers(
     if (session.account) await store.removeRoomMember(room, me);
     rooms.removeMember(room, me);
     session.rooms.delete(room);
-    // Answered once the other nodes can hear it: a room it frees counts nowhere after.
-    if (cluster) await cluster.caughtUp();
+    // Answered once the other nodes can hear it and a room it emptied is
+    // gone: the room counts nowhere after, and a join anywhere creates it anew.
+    if (cluster) {
+      await rooms.dropped();
+      await cluster.caughtUp();
+    }
     return response(200, `left ${room}`);
   }
 
