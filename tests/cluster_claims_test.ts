@@ -21,6 +21,11 @@ function quietHandlers(lost: string[]): ClusterHandlers {
     topic: () => {},
     gone: () => {},
     snapshot: () => [],
+    presence: () => {},
+    usersChanged: () => {},
+    online: () => [],
+    watched: () => {},
+    pubkey: () => null,
   };
 }
 

@@ -324,6 +324,11 @@ Deno.test("Cluster.sync() takes an answer sent in many small parts whole", async
     topic: (room, topic) => seen.push(`${room} topic ${topic}`),
     gone: () => {},
     snapshot: () => snapshot,
+    presence: () => {},
+    usersChanged: () => {},
+    online: () => [],
+    watched: () => {},
+    pubkey: () => null,
   });
   const guests = Array.from({ length: 300 }, (_, i) => `guest${i}`);
   const rooms: RoomSnapshot[] = [

@@ -25,6 +25,11 @@
  *   free guests' rooms only they were in.
  * - **A node that starts** asks the others on `jim.state` for their rooms'
  *   members online there and the topics (a guests' room is in no store).
+ * - **Presence**: changes (online, away, offline, whom an account shows
+ *   itself to) and "the users online changed" are published on
+ *   `jim.presence` by the node where they happen; every node tells its own
+ *   watchers. `who` and `get_users` ask every node on `jim.online` for the
+ *   names online there that the asker may see.
  *
  * Names in subjects and keys are base64url (UTF-8), since names may hold
  * characters that subjects and keys may not.
@@ -35,6 +40,7 @@
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { Outgoing } from "../protocol/codec.ts";
+import type { ContactPresence } from "../protocol/messages.ts";
 import { skeleton } from "../protocol/names.ts";
 import { type AcquireOptions, type Directory, LocalDirectory } from "./directory.ts";
 import { redactUrl } from "./redact_url.ts";
@@ -108,6 +114,36 @@ export interface ClusterHandlers {
   gone(members: RoomMember[], since: number): void;
   /** What this node holds of rooms now, for a node that starts (see {@linkcode Cluster.sync}). */
   snapshot(): RoomSnapshot[];
+  /** A presence change on another node, for this node's watchers of the name. */
+  presence(change: PresenceChange): void;
+  /** The users online changed on another node (a 205 for this node's watchers). */
+  usersChanged(): void;
+  /** The names online here that `viewer` may see, each with when it took its name. */
+  online(viewer: string): OnlineName[];
+  /**
+   * Someone's contact list on another node named `name`, held here (the
+   * seed's probe is for such clients).
+   */
+  watched(name: string): void;
+  /** The public key the session here holding `name` announced; null when none does. */
+  pubkey(name: string): { key: string | null; account: boolean } | null;
+}
+
+/** A change of a name's presence, as its node tells the others. */
+export interface PresenceChange {
+  name: string;
+  /** What those it shows itself to see. */
+  user: ContactPresence;
+  /** Those it shows itself to (besides itself); null: everyone. */
+  shownTo: string[] | null;
+  /** Whom it shows itself to changed: the others are told it is offline. */
+  everyone: boolean;
+}
+
+/** A name online on some node, and when it took it (ms since the epoch), for ordering. */
+export interface OnlineName {
+  name: string;
+  since: number;
 }
 
 /** A member of a room. */
@@ -143,6 +179,12 @@ const NODES_BUCKET = "jim_nodes";
 const RENEW_IN_FLIGHT = 64;
 /** A node that starts asks here for the rooms' members and topics; each node answers. */
 const STATE_SUBJECT = "jim.state";
+/** Presence changes and "the users online changed", published by the node where they happen. */
+const PRESENCE_SUBJECT = "jim.presence";
+/** Asks every node for the names online there that a viewer may see; each node answers. */
+const ONLINE_SUBJECT = "jim.online";
+/** Published on a name's subject: someone's contact list named it. */
+const WATCHED_NOTICE = JSON.stringify({ watched: true });
 /** Published on a name's subject: mail was stored for it. */
 const MAIL_NOTICE = JSON.stringify({ mail: true });
 const encoder = new TextEncoder();
@@ -246,6 +288,37 @@ function readRooms(value: unknown): RoomSnapshot[] {
   return rooms;
 }
 
+/**
+ * A presence change published by another node, checked: "users" for "the
+ * users online changed", null for this node's own (or one not well formed).
+ */
+function readPresence(value: unknown, self: string): PresenceChange | "users" | null {
+  if (typeof value !== "object" || value === null) return null;
+  const v = value as Record<string, unknown>;
+  if (v.node === self) return null;
+  if (v.users === true) return "users";
+  const user = v.user as Record<string, unknown> | null;
+  if (typeof v.name !== "string" || typeof user !== "object" || user === null) return null;
+  if (user.account_name !== v.name || typeof user.state !== "string") return null;
+  const shownTo = Array.isArray(v.shownTo)
+    ? v.shownTo.filter((name): name is string => typeof name === "string")
+    : null;
+  return {
+    name: v.name,
+    user: user as unknown as ContactPresence,
+    shownTo,
+    everyone: v.everyone === true,
+  };
+}
+
+/** The names of an answer to {@linkcode Cluster.online}, checked. */
+function readOnline(value: unknown): OnlineName[] {
+  if (!Array.isArray(value)) return [];
+  return value.filter((entry): entry is OnlineName =>
+    typeof entry?.name === "string" && typeof entry?.since === "number"
+  );
+}
+
 /** A name this node claims. */
 interface Claim {
   /** Its key in `jim_names`: {@linkcode claimKey}, or {@linkcode besideKey}. */
@@ -268,6 +341,8 @@ export class Cluster {
   /** This node's liveness record's revision. */
   #aliveRevision: number;
   readonly #stateSub: Subscription;
+  readonly #presenceSub: Subscription;
+  readonly #onlineSub: Subscription;
   /**
    * Guests of other nodes in rooms: node → room → names, so that a node's
    * members can be dropped when it dies.
@@ -361,6 +436,31 @@ export class Cluster {
           if (node !== this.nodeId) this.#answerState(msg.reply);
         } catch (e) {
           this.#log(`bad state request from the cluster: ${e}`);
+        }
+      },
+    });
+    this.#presenceSub = nc.subscribe(PRESENCE_SUBJECT, {
+      callback: (err, msg) => {
+        if (err || !this.#handlers) return;
+        try {
+          const change = readPresence(JSON.parse(decoder.decode(msg.data)), this.nodeId);
+          if (change === "users") this.#handlers.usersChanged();
+          else if (change !== null) this.#handlers.presence(change);
+        } catch (e) {
+          this.#log(`bad presence change from the cluster: ${e}`);
+        }
+      },
+    });
+    this.#onlineSub = nc.subscribe(ONLINE_SUBJECT, {
+      callback: (err, msg) => {
+        if (err || !this.#handlers || !msg.reply) return;
+        try {
+          const { node, viewer } = JSON.parse(decoder.decode(msg.data));
+          if (node === this.nodeId || typeof viewer !== "string") return;
+          const users = this.#handlers.online(viewer);
+          this.#nc.publish(msg.reply, JSON.stringify({ node: this.nodeId, users }));
+        } catch (e) {
+          this.#log(`bad users request from the cluster: ${e}`);
         }
       },
     });
@@ -915,6 +1015,14 @@ export class Cluster {
           msg.respond(JSON.stringify(this.#handlers.whois(name, body.who)));
           return;
         }
+        if (body?.watched === true) {
+          this.#handlers.watched(name);
+          return;
+        }
+        if (body?.pubkey === true) {
+          msg.respond(JSON.stringify(this.#handlers.pubkey(name)));
+          return;
+        }
         void this.#answerDirect(name, body, (answer) => msg.respond(answer));
       },
     });
@@ -977,6 +1085,91 @@ export class Cluster {
       if (e instanceof RequestError && e.isNoResponders()) return null;
       throw e;
     }
+  }
+
+  /**
+   * The public key the session holding `name` on another node announced,
+   * and whether it is an account; null when no node holds it.
+   */
+  async pubkey(name: string): Promise<{ key: string | null; account: boolean } | null> {
+    try {
+      const reply = await this.#nc.request(
+        `jim.user.${token(name)}`,
+        JSON.stringify({ pubkey: true }),
+        { timeout: this.#requestTimeoutMs },
+      );
+      const answer = JSON.parse(decoder.decode(reply.data));
+      if (answer === null || typeof answer !== "object") return null;
+      return {
+        key: typeof answer.key === "string" ? answer.key : null,
+        account: answer.account === true,
+      };
+    } catch (e) {
+      if (e instanceof RequestError && e.isNoResponders()) return null;
+      throw e;
+    }
+  }
+
+  /** Tells the node holding `name`, if any, that someone's contact list named it. */
+  watched(name: string): void {
+    this.#nc.publish(`jim.user.${token(name)}`, WATCHED_NOTICE);
+  }
+
+  /** Tells the other nodes of a presence change here, for their watchers of the name. */
+  publishPresence(change: PresenceChange): void {
+    this.#nc.publish(PRESENCE_SUBJECT, JSON.stringify({ node: this.nodeId, ...change }));
+  }
+
+  /** Tells the other nodes that the users online here changed. */
+  publishUsersChanged(): void {
+    this.#nc.publish(PRESENCE_SUBJECT, JSON.stringify({ node: this.nodeId, users: true }));
+  }
+
+  /**
+   * The names online on the other nodes that `viewer` may see: every live
+   * node's answer, or those that came within the request timeout (a node
+   * just killed is still listed as live).
+   */
+  async online(viewer: string): Promise<OnlineName[]> {
+    const others = new Set<string>();
+    for await (const key of await this.#nodesKv.keys()) {
+      if (key !== token(this.nodeId)) others.add(key);
+    }
+    if (others.size === 0) return [];
+    const users: OnlineName[] = [];
+    const answered = new Set<string>();
+    let allIn!: () => void;
+    const complete = new Promise<void>((resolve) => allIn = resolve);
+    const inbox = createInbox();
+    const sub = this.#nc.subscribe(inbox, {
+      callback: (err, msg) => {
+        if (err) return;
+        try {
+          const answer = JSON.parse(decoder.decode(msg.data));
+          const node = token(String(answer.node));
+          if (answered.has(node)) return;
+          answered.add(node);
+          users.push(...readOnline(answer.users));
+          if ([...others].every((key) => answered.has(key))) allIn();
+        } catch (e) {
+          this.#log(`bad users answer from the cluster: ${e}`);
+        }
+      },
+    });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      this.#nc.publish(ONLINE_SUBJECT, JSON.stringify({ node: this.nodeId, viewer }), {
+        reply: inbox,
+      });
+      await Promise.race([
+        complete,
+        new Promise<void>((resolve) => timer = setTimeout(resolve, this.#requestTimeoutMs)),
+      ]);
+    } finally {
+      clearTimeout(timer);
+      sub.unsubscribe();
+    }
+    return users;
   }
 
   /**
@@ -1149,6 +1342,8 @@ export class Cluster {
     clearInterval(this.#renewer);
     this.#membersSub.unsubscribe();
     this.#stateSub.unsubscribe();
+    this.#presenceSub.unsubscribe();
+    this.#onlineSub.unsubscribe();
     await this.#nodesKv.delete(token(this.nodeId), { previousSeq: this.#aliveRevision })
       .catch(() => {}); // expired or NATS away: the TTL removes it
     await Promise.all([...this.#released]);

@@ -79,7 +79,7 @@ export class Hub {
     this.#directory = cluster
       ? new ClusterDirectory<Session>(cluster)
       : new LocalDirectory<Session>();
-    this.#presence = new Presence(this.#directory);
+    this.#presence = new Presence(this.#directory, this.#cluster);
     const delivery = this.#sessions = new Sessions({
       directory: this.#directory,
       dropped: (session, rest) => void this.disconnect(session, rest),
@@ -154,6 +154,17 @@ export class Hub {
           for (const room of emptied) void this.#dropOrphanRoom(cluster, room, since);
         },
         snapshot: () => this.#roomSnapshot(),
+        presence: (change) => this.#presence.changedElsewhere(change),
+        usersChanged: () => this.#presence.usersChanged(true),
+        online: (viewer) => this.#presence.visibleHere(viewer),
+        watched: (name) => {
+          const target = this.#directory.get(name);
+          if (target) target.watched = true;
+        },
+        pubkey: (name) => {
+          const target = this.#directory.get(name);
+          return target ? { key: target.pubkey, account: target.account } : null;
+        },
         room: (room, from, message, historyId) => {
           const members = this.#rooms.get(room);
           if (!members) return;
@@ -209,6 +220,7 @@ export class Hub {
       presence: this.#presence,
       rooms: this.#rooms,
       mail: this.#messaging,
+      cluster: this.#cluster,
       log: this.#log,
     });
     this.#handlers = this.#table();
@@ -296,19 +308,31 @@ export class Hub {
       this.#presence.forget(session);
       // In a cluster, another node may take the name (and read its mailbox)
       // once what this session left is stored and its acknowledgements done.
+      // It is told offline before the name is free (a login elsewhere is told after).
+      let told!: () => void;
+      const offline = new Promise<void>((resolve) => told = resolve);
       const settled = name !== null && session.account
-        ? Promise.all([kept, this.#messaging.acknowledged(name)])
+        ? Promise.all([kept, this.#messaging.acknowledged(name), offline])
         : undefined;
       if (name !== null && this.#directory.release(name, session, settled)) {
         freed = this.#directory.settled();
         this.#presence.usersChanged();
         const now = Date.now();
-        this.#presence.announce(name, session, now);
-        if (session.account) {
-          this.#store.setLastSeen(name, now).catch((e) =>
+        const seen = session.account
+          ? this.#store.setLastSeen(name, now).catch((e) =>
             this.#log(`cannot record when ${name} was last seen: ${e}`)
-          );
+          )
+          : null;
+        // A watcher on another node may ask for its contacts as soon as it
+        // is told, and reads the store there: told once the time is in it.
+        if (seen && this.#cluster) {
+          void seen.then(() => this.#presence.announce(name, session, now)).finally(told);
+        } else {
+          this.#presence.announce(name, session, now);
+          told();
         }
+      } else {
+        told();
       }
       if (name !== null && !session.account) {
         for (const room of session.rooms) this.#rooms.removeMember(room, name);
@@ -458,6 +482,7 @@ export class Hub {
         directory: this.#directory,
         sessions: this.#sessions,
         presence: this.#presence,
+        cluster: this.#cluster,
       }),
       quit: () => response(200),
     };

@@ -4,6 +4,8 @@
  * those that asked for the users online (`get_users`: a 205 when the list
  * changes), and whom an account shows itself to. Identity (logins, status,
  * logouts) tells it of changes; contacts and rooms ask it what may be seen.
+ * In a cluster it tells the other nodes of the changes here, and hears of
+ * theirs, so that watchers on every node are told.
  *
  * @module
  */
@@ -15,6 +17,7 @@ import {
   response,
   unixTime,
 } from "../protocol/messages.ts";
+import type { Cluster, OnlineName, PresenceChange } from "./cluster.ts";
 import type { Directory } from "./directory.ts";
 import type { Session } from "./sessions.ts";
 
@@ -34,15 +37,19 @@ export function shows(subject: Session, viewer: string | null): boolean {
 /** Presence watchers and what they may see. */
 export class Presence {
   readonly #directory: Directory<Session>;
+  readonly #cluster: Cluster | null;
   /** Name → sessions that asked to be told of its presence (`contacts`). */
   readonly #watchers = new Map<string, Set<Session>>();
   /** Sessions that asked for the users online, to be told when the list changes. */
   readonly #usersWatchers = new Set<Session>();
   /** A 205 is queued for the users who watch the list (see usersChanged). */
   #usersChangeQueued = false;
+  /** The change queued is (also) this node's: the other nodes are to be told. */
+  #usersChangeToPublish = false;
 
-  constructor(directory: Directory<Session>) {
+  constructor(directory: Directory<Session>, cluster: Cluster | null = null) {
     this.#directory = directory;
+    this.#cluster = cluster;
   }
 
   /** From now on `session` is told of the presence of `names` (and no longer of others). */
@@ -79,11 +86,32 @@ export class Presence {
     this.unwatch(session);
   }
 
-  /** The names online that `viewer` may see (accounts may show themselves to contacts only). */
+  /** The names online here that `viewer` may see (accounts may show themselves to contacts only). */
   visibleOnline(viewer: string | null): string[] {
     const names: string[] = [];
     for (const [name, s] of this.#directory) if (shows(s, viewer)) names.push(name);
     return names;
+  }
+
+  /** The names online here that `viewer` may see, with when each took its name (for other nodes). */
+  visibleHere(viewer: string): OnlineName[] {
+    const names: OnlineName[] = [];
+    for (const [name, s] of this.#directory) {
+      if (shows(s, viewer)) names.push({ name, since: s.since });
+    }
+    return names;
+  }
+
+  /**
+   * The names online on every node that `viewer` may see, in the order they
+   * came online (as {@linkcode visibleOnline} on a single node).
+   */
+  async visibleEverywhere(viewer: string): Promise<string[]> {
+    if (this.#cluster === null) return this.visibleOnline(viewer);
+    const elsewhere = await this.#cluster.online(viewer);
+    const all = [...this.visibleHere(viewer), ...elsewhere];
+    all.sort((a, b) => a.since - b.since);
+    return all.map(({ name }) => name);
   }
 
   /**
@@ -94,13 +122,16 @@ export class Presence {
    */
   announce(name: string, subject: Session, lastSeen?: number, everyone = false): void {
     const watchers = this.#watchers.get(name);
-    if (!watchers || watchers.size === 0) return;
-    const time = unixTime();
+    if (this.#cluster === null && (!watchers || watchers.size === 0)) return;
     const user: ContactPresence = this.#directory.get(name) === subject
       ? onlinePresence(name, subject.status)
       : lastSeen === undefined
       ? { account_name: name, state: "offline" }
       : { account_name: name, state: "offline", last_seen: unixTime(lastSeen) };
+    const shownTo = subject.shownTo === null ? null : [...subject.shownTo];
+    this.#cluster?.publishPresence({ name, user, shownTo, everyone });
+    if (!watchers || watchers.size === 0) return;
+    const time = unixTime();
     const shown = new Outgoing<ContactNotice>({ action: "contact", time, user });
     let hidden: Outgoing<ContactNotice> | null = null;
     for (const watcher of watchers) {
@@ -119,15 +150,44 @@ export class Presence {
     }
   }
 
+  /** Tells this node's watchers of a presence change on another node. */
+  changedElsewhere(change: PresenceChange): void {
+    const { name, user, everyone } = change;
+    const watchers = this.#watchers.get(name);
+    if (!watchers || watchers.size === 0) return;
+    const shownTo = change.shownTo === null ? null : new Set(change.shownTo);
+    const time = unixTime();
+    const shown = new Outgoing<ContactNotice>({ action: "contact", time, user });
+    let hidden: Outgoing<ContactNotice> | null = null;
+    for (const watcher of watchers) {
+      if (shownTo === null || (watcher.name !== null && shownTo.has(watcher.name))) {
+        watcher.peer.send(shown);
+      } else if (everyone) {
+        watcher.peer.send(
+          hidden ??= new Outgoing({
+            action: "contact",
+            time,
+            user: { account_name: name, state: "offline" },
+          }),
+        );
+      }
+    }
+  }
+
   /**
    * Tells sessions that asked for the users online (`get_users`) that the
    * list changed (205). Changes in one turn of the event loop are told once.
+   * `elsewhere`: the change was on another node, which told its own.
    */
-  usersChanged(): void {
+  usersChanged(elsewhere = false): void {
+    // Told the other nodes once per turn too, unless only they changed.
+    if (!elsewhere) this.#usersChangeToPublish = true;
     if (this.#usersChangeQueued) return;
     this.#usersChangeQueued = true;
     queueMicrotask(() => {
       this.#usersChangeQueued = false;
+      if (this.#usersChangeToPublish) this.#cluster?.publishUsersChanged();
+      this.#usersChangeToPublish = false;
       if (this.#usersWatchers.size === 0) return;
       const notice = new Outgoing({ ...response(205), action: "users_changed" });
       for (const session of this.#usersWatchers) session.peer.send(notice);

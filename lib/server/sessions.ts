@@ -36,6 +36,8 @@ export interface Session {
   /** Whether `name` is an authenticated account. */
   account: boolean;
   status: string;
+  /** When it took its name (ms since the epoch): the users online are listed in this order. */
+  since: number;
   /** Rooms this session is in (for guests, the only record of membership). */
   readonly rooms: Set<string>;
   /**
@@ -115,6 +117,7 @@ export class Sessions implements LocalDelivery<Session> {
       name: null,
       account: false,
       status: "",
+      since: 0,
       rooms: new Set(),
       held: null,
       contacts: new Set(),

@@ -23,14 +23,14 @@ const USERS_MAX = 200;
 /** What the contacts handlers are given. */
 export type ContactsContext = Pick<
   HandlerContext,
-  "store" | "settings" | "directory" | "sessions" | "presence"
+  "store" | "settings" | "directory" | "sessions" | "presence" | "cluster"
 >;
 
 /** The handlers of contacts and users. */
 export function contactHandlers(
   ctx: ContactsContext,
 ): Pick<Handlers, "get_contacts" | "add_contact" | "del_contact" | "get_users" | "contacts"> {
-  const { store, settings, directory, sessions, presence } = ctx;
+  const { store, settings, directory, sessions, presence, cluster } = ctx;
 
   /** The names on a session's contact list: an account's from the store, a guest's from memory. */
   function contactsOf(session: Session, name: string): Promise<string[]> | string[] {
@@ -44,6 +44,10 @@ export function contactHandlers(
       if (shows(online, viewer)) return onlinePresence(name, online.status);
       return { account_name: name, state: "offline" };
     }
+    // Held on another node, that node says whether the viewer sees it; one
+    // it hides from is offline below, as its account says.
+    const elsewhere = await cluster?.whois(name, viewer);
+    if (elsewhere) return onlinePresence(name, elsewhere.status);
     const account = await store.getAccount(name);
     if (!account || account.lastSeen === 0) return { account_name: name, state: "offline" };
     if (account.contactsOnly && !(await store.hasContact(name, viewer))) {
@@ -62,6 +66,7 @@ export function contactHandlers(
     for (const name of users) {
       const s = directory.get(name);
       if (s) s.watched = true;
+      else cluster?.watched(name);
     }
     const count = users.length === 1 ? "1 contact" : `${users.length} contacts`;
     return response(202, count, { users });
@@ -72,7 +77,10 @@ export function contactHandlers(
     if (me === null) {
       return response(401, "Cannot add a contact: send presence or authenticate first");
     }
-    if (!directory.has(contact) && !(await store.getAccount(contact))) {
+    // A guest online on another node may be named too.
+    const known = directory.has(contact) || !!(await store.getAccount(contact)) ||
+      (await cluster?.holderOf(contact)) === contact;
+    if (!known) {
       return response(404, `Cannot add ${contact} to contacts: no such user`);
     }
     const list = await contactsOf(session, me);
@@ -164,20 +172,19 @@ export function contactHandlers(
       presence.announce(me, session, undefined, true);
     }
     presence.watch(session, names);
-    const list: ContactPresence[] = [];
-    for (const name of names) list.push(await presenceOf(name, me));
+    const list = await Promise.all(names.map((name) => presenceOf(name, me)));
     return response(200, alert, {
       contacts: list,
       show_to: session.shownTo ? "contacts" : "everyone",
     });
   }
 
-  function getUsers(session: Session): Response {
+  async function getUsers(session: Session): Promise<Response> {
     if (session.name === null) {
       return response(401, "Cannot list users: send presence or authenticate first");
     }
     presence.watchUsers(session);
-    const users = presence.visibleOnline(session.name);
+    const users = await presence.visibleEverywhere(session.name);
     return response(202, `${users.length} online`, { users: users.slice(0, USERS_MAX) });
   }
 

@@ -28,7 +28,7 @@ const REGISTER_WINDOW_MS = 3600_000;
 export type IdentityContext =
   & Pick<
     HandlerContext,
-    "store" | "settings" | "directory" | "sessions" | "presence" | "rooms" | "log"
+    "store" | "settings" | "directory" | "sessions" | "presence" | "rooms" | "cluster" | "log"
   >
   & {
     /** Sends an account's offline mail once it has logged in. */
@@ -50,6 +50,7 @@ export class Identity {
   readonly #presence: IdentityContext["presence"];
   readonly #rooms: IdentityContext["rooms"];
   readonly #mail: IdentityContext["mail"];
+  readonly #cluster: IdentityContext["cluster"];
   readonly #log: IdentityContext["log"];
   readonly #guard: AuthGuard;
   /** Bounds and orders password hashing (each takes a core for ~100 ms). */
@@ -93,6 +94,7 @@ export class Identity {
     this.#presence = ctx.presence;
     this.#rooms = ctx.rooms;
     this.#mail = ctx.mail;
+    this.#cluster = ctx.cluster;
     this.#log = ctx.log;
     this.#guard = new AuthGuard({
       maxFailures: ctx.settings.authFailures,
@@ -203,6 +205,7 @@ export class Identity {
     }
     session.name = name;
     session.status = status ?? "";
+    session.since = Date.now();
     this.#directory.claim(name, session);
     this.#presence.usersChanged();
     if (old !== null) this.#presence.announce(old, session);
@@ -357,6 +360,7 @@ export class Identity {
     session.name = name;
     session.account = true;
     session.shownTo = shownTo;
+    if (guestName !== name) session.since = Date.now();
     this.#directory.claim(name, session);
     this.#presence.usersChanged();
     if (guestName !== null && guestName !== name) this.#presence.announce(guestName, session);
@@ -658,8 +662,12 @@ export class Identity {
     if (session.name === null) {
       return response(401, "Cannot get a public key: send presence or authenticate first");
     }
-    const online = this.#directory.get(name);
-    const key = online?.pubkey ??
+    const here = this.#directory.get(name);
+    // Held on another node, that node has the key a guest announced.
+    const online = here
+      ? { key: here.pubkey, account: here.account }
+      : await this.#cluster?.pubkey(name) ?? null;
+    const key = online?.key ??
       (online && !online.account ? null : await this.#store.getPublicKey(name));
     if (!key) return response(404, `Cannot get the public key of ${name}: no key announced`);
     return response(200, `public key of ${name}`, { pubkey: key });

@@ -227,7 +227,7 @@ export function roomHandlers(
       return response(401, "Cannot list users: send presence or authenticate first");
     }
     if (target === undefined) {
-      const users = presence.visibleOnline(session.name);
+      const users = await presence.visibleEverywhere(session.name);
       return response(200, `${users.length} online`, { users: users.slice(0, WHO_MAX) });
     }
     if (target.startsWith("#")) {
