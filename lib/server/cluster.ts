@@ -387,6 +387,10 @@ export class Cluster {
   #handlers: ClusterHandlers | null = null;
   readonly #renewer: ReturnType<typeof setInterval>;
   #closed = false;
+  /** The renewal period, in ms. */
+  readonly #renewMs: number;
+  /** The other live nodes as last listed, and when (see {@linkcode Cluster.online}). */
+  #nodesListed: { at: number; nodes: Promise<Set<string>> } | null = null;
 
   private constructor(
     nc: NatsConnection,
@@ -467,6 +471,7 @@ export class Cluster {
     this.#requestTimeoutMs = options.requestTimeoutMs ?? 2000;
     this.#writtenWaitMs = Math.floor(this.#requestTimeoutMs / 4);
     this.#statePartBytes = options.statePartBytes ?? 128 * 1024;
+    this.#renewMs = renewMs;
     this.#renewer = setInterval(() => {
       void this.#renew();
       // Beside the claims, not before them: a slow NATS must not delay their renewal.
@@ -1131,10 +1136,7 @@ export class Cluster {
    * just killed is still listed as live).
    */
   async online(viewer: string): Promise<OnlineName[]> {
-    const others = new Set<string>();
-    for await (const key of await this.#nodesKv.keys()) {
-      if (key !== token(this.nodeId)) others.add(key);
-    }
+    const others = await this.#otherNodes();
     if (others.size === 0) return [];
     const users: OnlineName[] = [];
     const answered = new Set<string>();
@@ -1170,6 +1172,31 @@ export class Cluster {
       sub.unsubscribe();
     }
     return users;
+  }
+
+  /**
+   * The other live nodes (their keys in {@linkcode NODES_BUCKET}), listed at
+   * most once per renewal period: listing the bucket takes a consumer, and
+   * `who` may come in floods.
+   */
+  #otherNodes(): Promise<Set<string>> {
+    const now = Date.now();
+    if (this.#nodesListed && now - this.#nodesListed.at < this.#renewMs) {
+      return this.#nodesListed.nodes;
+    }
+    const nodes = (async () => {
+      const others = new Set<string>();
+      for await (const key of await this.#nodesKv.keys()) {
+        if (key !== token(this.nodeId)) others.add(key);
+      }
+      return others;
+    })();
+    this.#nodesListed = { at: now, nodes };
+    // A failed listing is not kept.
+    nodes.catch(() => {
+      if (this.#nodesListed?.nodes === nodes) this.#nodesListed = null;
+    });
+    return nodes;
   }
 
   /**

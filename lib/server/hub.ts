@@ -308,11 +308,8 @@ export class Hub {
       this.#presence.forget(session);
       // In a cluster, another node may take the name (and read its mailbox)
       // once what this session left is stored and its acknowledgements done.
-      // It is told offline before the name is free (a login elsewhere is told after).
-      let told!: () => void;
-      const offline = new Promise<void>((resolve) => told = resolve);
       const settled = name !== null && session.account
-        ? Promise.all([kept, this.#messaging.acknowledged(name), offline])
+        ? Promise.all([kept, this.#messaging.acknowledged(name)])
         : undefined;
       if (name !== null && this.#directory.release(name, session, settled)) {
         freed = this.#directory.settled();
@@ -326,13 +323,13 @@ export class Hub {
         // A watcher on another node may ask for its contacts as soon as it
         // is told, and reads the store there: told once the time is in it.
         if (seen && this.#cluster) {
-          void seen.then(() => this.#presence.announce(name, session, now)).finally(told);
+          // Unless it is back here meanwhile (then its login was told).
+          void seen.then(() => {
+            if (!this.#directory.has(name)) this.#presence.announce(name, session, now);
+          });
         } else {
           this.#presence.announce(name, session, now);
-          told();
         }
-      } else {
-        told();
       }
       if (name !== null && !session.account) {
         for (const room of session.rooms) this.#rooms.removeMember(room, name);
