@@ -1117,17 +1117,30 @@ export class Cluster {
 
   /** Tells the node holding `name`, if any, that someone's contact list named it. */
   watched(name: string): void {
-    this.#nc.publish(`jim.user.${token(name)}`, WATCHED_NOTICE);
+    this.#publish(`jim.user.${token(name)}`, WATCHED_NOTICE);
   }
 
   /** Tells the other nodes of a presence change here, for their watchers of the name. */
   publishPresence(change: PresenceChange): void {
-    this.#nc.publish(PRESENCE_SUBJECT, JSON.stringify({ node: this.nodeId, ...change }));
+    this.#publish(PRESENCE_SUBJECT, JSON.stringify({ node: this.nodeId, ...change }));
   }
 
   /** Tells the other nodes that the users online here changed. */
   publishUsersChanged(): void {
-    this.#nc.publish(PRESENCE_SUBJECT, JSON.stringify({ node: this.nodeId, users: true }));
+    this.#publish(PRESENCE_SUBJECT, JSON.stringify({ node: this.nodeId, users: true }));
+  }
+
+  /**
+   * Publishes what may come after {@linkcode close} (a change told once the
+   * store has written it, or at the end of a turn): then nobody is told.
+   */
+  #publish(subject: string, data: string): void {
+    if (this.#closed) return;
+    try {
+      this.#nc.publish(subject, data);
+    } catch (e) {
+      this.#log(`cannot publish on ${subject}: ${e}`);
+    }
   }
 
   /**
