@@ -4,6 +4,7 @@
  * delivery is the point, and the store in memory. No hub, no socket, no
  * sleeps: every step is awaited.
  */
+import { RecordingPeer } from "./_fake_peer.ts";
 import { assertEquals, assertStrictEquals } from "@std/assert";
 import { Outgoing } from "../lib/protocol/codec.ts";
 import type { DeliveredMsg, Response } from "../lib/protocol/messages.ts";
@@ -19,33 +20,8 @@ import { RoomState } from "../lib/server/room_state.ts";
 import type { Router } from "../lib/server/router.ts";
 import { SERVER_DEFAULTS } from "../lib/server/options.ts";
 import { Presence } from "../lib/server/presence.ts";
-import { type Peer, type Session, Sessions } from "../lib/server/sessions.ts";
+import { type Session, Sessions } from "../lib/server/sessions.ts";
 import { SqliteStore } from "../lib/store/sqlite_store.ts";
-
-/** A peer that keeps what it is sent. */
-class FakePeer implements Peer {
-  readonly address = "127.0.0.1";
-  readonly sent: Record<string, unknown>[] = [];
-  closed: string | null = null;
-
-  send(message: Outgoing): boolean {
-    if (this.closed !== null) return false;
-    this.sent.push(message.value as Record<string, unknown>);
-    return true;
-  }
-
-  drain(): Promise<boolean> {
-    return Promise.resolve(this.closed === null);
-  }
-
-  close(reason: string): void {
-    this.closed = reason;
-  }
-
-  abort(reason: string): void {
-    this.closed = reason;
-  }
-}
 
 /**
  * A router that records what it is given: the rooms watched, and the direct
@@ -111,8 +87,8 @@ async function online(
   p: Parts,
   name: string,
   account = false,
-): Promise<{ session: Session; peer: FakePeer }> {
-  const peer = new FakePeer();
+): Promise<{ session: Session; peer: RecordingPeer }> {
+  const peer = new RecordingPeer();
   const session = p.sessions.open(peer);
   if (account && !(await p.store.getAccount(name))) await p.store.createAccount(name, "x");
   session.name = name;
@@ -420,8 +396,8 @@ function identity(p: Parts): { identity: Identity; mail: string[] } & Disposable
 Deno.test("Identity: a guest takes a free name; one in use or like one in use is 409", async () => {
   await using p = parts();
   using i = identity(p);
-  const a = p.sessions.open(new FakePeer());
-  const b = p.sessions.open(new FakePeer());
+  const a = p.sessions.open(new RecordingPeer());
+  const b = p.sessions.open(new RecordingPeer());
   const presence = (s: Session, name: string) =>
     ask(i.identity.handlers, s, { action: "presence", user: { account_name: name } });
   assertEquals((await presence(a, "alice")).response, 200);
@@ -439,7 +415,7 @@ Deno.test("Identity: a guest takes a free name; one in use or like one in use is
 Deno.test("Identity: register, then authenticate takes the name and starts the offline mail", async () => {
   await using p = parts();
   using i = identity(p);
-  const s = p.sessions.open(new FakePeer());
+  const s = p.sessions.open(new RecordingPeer());
   const user = { account_name: "bob", password: "secret-1" };
   const created = await ask(i.identity.handlers, s, { action: "register", user });
   assertEquals([created.response, created.alert], [201, "account bob created"]);
@@ -459,7 +435,7 @@ Deno.test("Identity: register, then authenticate takes the name and starts the o
   assertEquals(i.mail, []);
   await s.delivering;
   assertEquals(i.mail, ["bob:true"]);
-  const other = p.sessions.open(new FakePeer());
+  const other = p.sessions.open(new RecordingPeer());
   const second = await ask(i.identity.handlers, other, { action: "authenticate", user });
   assertEquals([second.response, second.error], [
     409,
@@ -471,7 +447,7 @@ Deno.test("Identity: unregister deletes the account, lets the name go and leaves
   await using p = parts();
   using i = identity(p);
   const rooms = roomHandlers(p);
-  const s = p.sessions.open(new FakePeer());
+  const s = p.sessions.open(new RecordingPeer());
   const user = { account_name: "cid", password: "secret-2" };
   await ask(i.identity.handlers, s, { action: "register", user });
   await ask(i.identity.handlers, s, { action: "authenticate", user });

@@ -3,40 +3,16 @@
  * driven through fake peers (each records what it was sent) over an
  * in-memory store. Nothing here sleeps: every step is awaited.
  */
+import { RecordingPeer } from "./_fake_peer.ts";
 import { assertEquals, assertStrictEquals } from "@std/assert";
 import { Outgoing } from "../lib/protocol/codec.ts";
 import type { Response } from "../lib/protocol/messages.ts";
 import { validateRequest } from "../lib/protocol/validate.ts";
 import { LocalDirectory } from "../lib/server/directory.ts";
-import { Hub, type Peer, type Session } from "../lib/server/hub.ts";
+import { Hub, type Session } from "../lib/server/hub.ts";
 import { SERVER_DEFAULTS } from "../lib/server/options.ts";
 import { LocalRouter } from "../lib/server/router.ts";
 import { SqliteStore } from "../lib/store/sqlite_store.ts";
-
-/** A peer that keeps what it is sent. */
-class FakePeer implements Peer {
-  readonly address = "127.0.0.1";
-  readonly sent: Record<string, unknown>[] = [];
-  closed: string | null = null;
-
-  send(message: Outgoing): boolean {
-    if (this.closed !== null) return false;
-    this.sent.push(message.value as Record<string, unknown>);
-    return true;
-  }
-
-  drain(): Promise<boolean> {
-    return Promise.resolve(this.closed === null);
-  }
-
-  close(reason: string): void {
-    this.closed = reason;
-  }
-
-  abort(reason: string): void {
-    this.closed = reason;
-  }
-}
 
 async function testHub(): Promise<Hub & AsyncDisposable> {
   const store = SqliteStore.open(":memory:");
@@ -54,8 +30,8 @@ function ask(hub: Hub, session: Session, request: Record<string, unknown>): Prom
   return Promise.resolve(hub.handle(session, validateRequest({ time: 1, ...request })));
 }
 
-async function guest(hub: Hub, name: string): Promise<{ session: Session; peer: FakePeer }> {
-  const peer = new FakePeer();
+async function guest(hub: Hub, name: string): Promise<{ session: Session; peer: RecordingPeer }> {
+  const peer = new RecordingPeer();
   const session = hub.connect(peer);
   const answer = await ask(hub, session, { action: "presence", user: { account_name: name } });
   assertEquals(answer.response, 200);
@@ -144,7 +120,7 @@ Deno.test("LocalRouter.room() hands the message to each member online but the se
 Deno.test("Hub: a second guest asking for a name in use gets 409 and the first keeps it", async () => {
   await using hub = await testHub();
   const alice = await guest(hub, "alice");
-  const other = hub.connect(new FakePeer());
+  const other = hub.connect(new RecordingPeer());
   const answer = await ask(hub, other, { action: "presence", user: { account_name: "alice" } });
   assertEquals(answer.response, 409);
   assertEquals(answer.error, "Cannot use the name alice: it is in use");
@@ -189,8 +165,8 @@ Deno.test("Hub: a room message goes once to every other member", async () => {
 Deno.test("Hub: a name taken while the store answered stays with its holder (409)", async () => {
   await using hub = await testHub();
   // Both ask before either is answered: the store lookup in between lets both pass the first check.
-  const p1 = new FakePeer();
-  const p2 = new FakePeer();
+  const p1 = new RecordingPeer();
+  const p2 = new RecordingPeer();
   const s1 = hub.connect(p1);
   const s2 = hub.connect(p2);
   const [a1, a2] = await Promise.all([

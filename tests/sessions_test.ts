@@ -3,38 +3,11 @@
  * offline mail played by a promise the test settles. Nothing sleeps: each
  * step waits on `session.delivering`.
  */
+import { RecordingPeer } from "./_fake_peer.ts";
 import { assertEquals, assertStrictEquals } from "@std/assert";
 import { Outgoing } from "../lib/protocol/codec.ts";
 import { LocalDirectory } from "../lib/server/directory.ts";
-import { type Peer, type Session, Sessions } from "../lib/server/sessions.ts";
-
-/** A peer that keeps what it is sent, and refuses once `room` objects are queued. */
-class FakePeer implements Peer {
-  readonly address = "127.0.0.1";
-  readonly sent: unknown[] = [];
-  closed: string | null = null;
-  aborted: string | null = null;
-
-  constructor(readonly room = Infinity) {}
-
-  send(message: Outgoing): boolean {
-    if (this.closed !== null || this.sent.length >= this.room) return false;
-    this.sent.push(message.value);
-    return true;
-  }
-
-  drain(): Promise<boolean> {
-    return Promise.resolve(this.closed === null);
-  }
-
-  close(reason: string): void {
-    this.closed = reason;
-  }
-
-  abort(reason: string): void {
-    this.aborted = this.closed = reason;
-  }
-}
+import { type Session, Sessions } from "../lib/server/sessions.ts";
 
 function setup(heldMax?: number) {
   const directory = new LocalDirectory<Session>();
@@ -67,8 +40,8 @@ function mail(): { send: () => Promise<void>; started: Promise<void>; done: () =
 
 Deno.test("Sessions.open() and close(): counted while open; close() once, then null", () => {
   const { sessions } = setup();
-  const a = sessions.open(new FakePeer());
-  const b = sessions.open(new FakePeer());
+  const a = sessions.open(new RecordingPeer());
+  const b = sessions.open(new RecordingPeer());
   assertEquals(sessions.size, 2);
   assertEquals([sessions.has(a), a.name, a.account, a.held], [true, null, false, null]);
   assertEquals(sessions.close(a), []);
@@ -78,7 +51,7 @@ Deno.test("Sessions.open() and close(): counted while open; close() once, then n
 
 Deno.test("Sessions.named() finds the session holding a name in the directory", () => {
   const { directory, sessions } = setup();
-  const a = sessions.open(new FakePeer());
+  const a = sessions.open(new RecordingPeer());
   directory.claim("alice", a);
   assertStrictEquals(sessions.named("alice"), a);
   assertEquals(sessions.named("bob"), undefined);
@@ -86,7 +59,7 @@ Deno.test("Sessions.named() finds the session holding a name in the directory", 
 
 Deno.test("Sessions.direct() and room() queue at once when no offline mail goes out", () => {
   const { sessions } = setup();
-  const peer = new FakePeer();
+  const peer = new RecordingPeer();
   const s = sessions.open(peer);
   sessions.direct(s, msg(1));
   sessions.room(s, msg(2));
@@ -95,7 +68,7 @@ Deno.test("Sessions.direct() and room() queue at once when no offline mail goes 
 
 Deno.test("Sessions.holdWhile(): direct messages wait behind the offline mail, room messages do not", async () => {
   const { sessions } = setup();
-  const peer = new FakePeer();
+  const peer = new RecordingPeer();
   const s = sessions.open(peer);
   const m = mail();
   sessions.holdWhile(s, async () => {
@@ -124,7 +97,7 @@ Deno.test("Sessions.holdWhile(): direct messages wait behind the offline mail, r
 
 Deno.test("Sessions.holdWhile(): mail that ends early still releases what was held", async () => {
   const { sessions } = setup();
-  const peer = new FakePeer();
+  const peer = new RecordingPeer();
   const s = sessions.open(peer);
   sessions.holdWhile(s, () => Promise.reject(new Error("store gone")).catch(() => {}));
   sessions.direct(s, msg(1));
@@ -134,7 +107,7 @@ Deno.test("Sessions.holdWhile(): mail that ends early still releases what was he
 
 Deno.test("Sessions.direct(): one message past heldMax aborts the slow session", async () => {
   const { sessions } = setup(2);
-  const peer = new FakePeer();
+  const peer = new RecordingPeer();
   const s = sessions.open(peer);
   const m = mail();
   sessions.holdWhile(s, m.send);
@@ -157,7 +130,7 @@ Deno.test("Sessions.direct(): one message past heldMax aborts the slow session",
 
 Deno.test("Sessions.holdWhile(): a peer that refuses a held message drops the session with the rest", async () => {
   const { sessions, dropped } = setup();
-  const peer = new FakePeer(1);
+  const peer = new RecordingPeer({ room: 1 });
   const s = sessions.open(peer);
   const m = mail();
   sessions.holdWhile(s, m.send);
