@@ -48,6 +48,7 @@ import type { FormFor, LocalDelivery, Router } from "./router.ts";
 import {
   connect,
   createInbox,
+  type Msg,
   type NatsConnection,
   RequestError,
   type Subscription,
@@ -406,67 +407,37 @@ export class Cluster {
     this.#aliveRevision = buckets.aliveRevision;
     this.#log = options.log ?? (() => {});
     // One subject for every room: what one node publishes reaches the others in order.
-    this.#membersSub = nc.subscribe(MEMBERS_SUBJECT, {
-      callback: (err, msg) => {
-        if (err || !this.#handlers) return;
-        try {
-          const change = JSON.parse(decoder.decode(msg.data));
-          const { node, room } = change;
-          if (typeof room !== "string") throw new TypeError("no room");
-          if (typeof change.topic === "string") {
-            this.#syncing?.topics.add(room);
-            const from = typeof change.from === "string" ? change.from : "";
-            this.#handlers.topic(room, change.topic, from, node === this.nodeId);
-          } else if (node !== this.nodeId) {
-            if (typeof change.name !== "string") throw new TypeError("no name");
-            const joined = change.joined === true;
-            const account = change.account === true;
-            this.#syncing?.members.add(`${room}\n${change.name}`);
-            this.#untrack(room, change.name);
-            if (joined && !account) this.#track(node, room, change.name);
-            this.#heard.set(node, (this.#heard.get(node) ?? 0) + 1);
-            this.#handlers.member(room, change.name, joined, account);
-          }
-        } catch (e) {
-          this.#log(`bad membership change from the cluster: ${e}`);
-        }
-      },
+    this.#membersSub = this.#listen(MEMBERS_SUBJECT, "membership change", (change, _, handlers) => {
+      const { node, room } = change;
+      if (typeof room !== "string") throw new TypeError("no room");
+      if (typeof change.topic === "string") {
+        this.#syncing?.topics.add(room);
+        const from = typeof change.from === "string" ? change.from : "";
+        handlers.topic(room, change.topic, from, node === this.nodeId);
+      } else if (node !== this.nodeId) {
+        if (typeof change.name !== "string") throw new TypeError("no name");
+        const joined = change.joined === true;
+        const account = change.account === true;
+        this.#syncing?.members.add(`${room}\n${change.name}`);
+        this.#untrack(room, change.name);
+        if (joined && !account) this.#track(node, room, change.name);
+        this.#heard.set(node, (this.#heard.get(node) ?? 0) + 1);
+        handlers.member(room, change.name, joined, account);
+      }
     });
-    this.#stateSub = nc.subscribe(STATE_SUBJECT, {
-      callback: (err, msg) => {
-        if (err || !this.#handlers || !msg.reply) return;
-        try {
-          const { node } = JSON.parse(decoder.decode(msg.data));
-          if (node !== this.nodeId) this.#answerState(msg.reply);
-        } catch (e) {
-          this.#log(`bad state request from the cluster: ${e}`);
-        }
-      },
+    this.#stateSub = this.#listen(STATE_SUBJECT, "state request", ({ node }, msg) => {
+      if (msg.reply && node !== this.nodeId) this.#answerState(msg.reply);
     });
-    this.#presenceSub = nc.subscribe(PRESENCE_SUBJECT, {
-      callback: (err, msg) => {
-        if (err || !this.#handlers) return;
-        try {
-          const change = readPresence(JSON.parse(decoder.decode(msg.data)), this.nodeId);
-          if (change === "users") this.#handlers.usersChanged();
-          else if (change !== null) this.#handlers.presence(change);
-        } catch (e) {
-          this.#log(`bad presence change from the cluster: ${e}`);
-        }
-      },
+    this.#presenceSub = this.#listen(PRESENCE_SUBJECT, "presence change", (body, _, handlers) => {
+      const change = readPresence(body, this.nodeId);
+      if (change === "users") handlers.usersChanged();
+      else if (change !== null) handlers.presence(change);
     });
-    this.#onlineSub = nc.subscribe(ONLINE_SUBJECT, {
-      callback: (err, msg) => {
-        if (err || !this.#handlers || !msg.reply) return;
-        try {
-          const { node, viewer } = JSON.parse(decoder.decode(msg.data));
-          if (node === this.nodeId || typeof viewer !== "string") return;
-          const users = this.#handlers.online(viewer);
-          this.#nc.publish(msg.reply, JSON.stringify({ node: this.nodeId, users }));
-        } catch (e) {
-          this.#log(`bad users request from the cluster: ${e}`);
-        }
-      },
+    this.#onlineSub = this.#listen(ONLINE_SUBJECT, "users request", (body, msg, handlers) => {
+      const { node, viewer } = body;
+      if (!msg.reply || node === this.nodeId || typeof viewer !== "string") return;
+      const users = handlers.online(viewer);
+      this.#nc.publish(msg.reply, JSON.stringify({ node: this.nodeId, users }));
     });
     this.#requestTimeoutMs = options.requestTimeoutMs ?? 2000;
     this.#writtenWaitMs = Math.floor(this.#requestTimeoutMs / 4);
@@ -479,6 +450,31 @@ export class Cluster {
       this.#checking = true;
       this.#checkNodes().finally(() => this.#checking = false);
     }, renewMs);
+  }
+
+  /**
+   * Subscribes to a subject on which the other nodes publish JSON. Nothing is
+   * handled before the hub serves; a body that does not parse, or that its
+   * handler throws on, is logged as a bad `what` and dropped: another node's
+   * word is checked, not trusted, and never ends this one.
+   */
+  #listen(
+    subject: string,
+    what: string,
+    // deno-lint-ignore no-explicit-any
+    handle: (body: any, msg: Msg, handlers: ClusterHandlers) => void,
+  ): Subscription {
+    return this.#nc.subscribe(subject, {
+      callback: (err, msg) => {
+        const handlers = this.#handlers;
+        if (err || !handlers) return;
+        try {
+          handle(JSON.parse(decoder.decode(msg.data)), msg, handlers);
+        } catch (e) {
+          this.#log(`bad ${what} from the cluster: ${e}`);
+        }
+      },
+    });
   }
 
   /** Sends what this node holds of rooms to a node that starts, in parts; the last says so. */
