@@ -530,33 +530,13 @@ export class Cluster {
     this.#syncing = syncing;
     const answers: { node: string; rooms: RoomSnapshot[] }[] = [];
     const finished = new Set<string>();
-    let allIn!: () => void;
-    const complete = new Promise<void>((resolve) => allIn = resolve);
-    const inbox = createInbox();
-    const sub = this.#nc.subscribe(inbox, {
-      callback: (err, msg) => {
-        if (err) return;
-        try {
-          const answer = JSON.parse(decoder.decode(msg.data));
-          answers.push({ node: String(answer.node), rooms: readRooms(answer.rooms) });
-          if (answer.last === true) finished.add(String(answer.node));
-          if (finished.size >= others.length) allIn();
-        } catch (e) {
-          this.#log(`bad state answer from the cluster: ${e}`);
-        }
-      },
-    });
-    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      await this.#nc.flush();
-      this.#nc.publish(STATE_SUBJECT, JSON.stringify({ node: this.nodeId }), { reply: inbox });
-      await Promise.race([
-        complete,
-        new Promise<void>((resolve) => timer = setTimeout(resolve, this.#requestTimeoutMs)),
-      ]);
+      await this.#gather(STATE_SUBJECT, { node: this.nodeId }, "state answer", true, (answer) => {
+        answers.push({ node: String(answer.node), rooms: readRooms(answer.rooms) });
+        if (answer.last === true) finished.add(String(answer.node));
+        return finished.size >= others.length;
+      });
     } finally {
-      clearTimeout(timer);
-      sub.unsubscribe();
       this.#syncing = null;
     }
     const handlers = this.#handlers;
@@ -1149,6 +1129,36 @@ export class Cluster {
     if (others.size === 0) return [];
     const users: OnlineName[] = [];
     const answered = new Set<string>();
+    await this.#gather(
+      ONLINE_SUBJECT,
+      { node: this.nodeId, viewer },
+      "users answer",
+      false,
+      (answer) => {
+        const node = token(String(answer.node));
+        if (answered.has(node)) return false;
+        answered.add(node);
+        users.push(...readOnline(answer.users));
+        return [...others].every((key) => answered.has(key));
+      },
+    );
+    return users;
+  }
+
+  /**
+   * Asks the other nodes on `subject` and hands each answer to `take` until it
+   * says every node is in, or the request timeout passes (a node just killed
+   * never answers). An answer that does not parse, or that `take` throws on,
+   * is logged as a bad `what` and skipped.
+   */
+  async #gather(
+    subject: string,
+    body: unknown,
+    what: string,
+    flushFirst: boolean,
+    // deno-lint-ignore no-explicit-any
+    take: (answer: any) => boolean,
+  ): Promise<void> {
     let allIn!: () => void;
     const complete = new Promise<void>((resolve) => allIn = resolve);
     const inbox = createInbox();
@@ -1156,22 +1166,16 @@ export class Cluster {
       callback: (err, msg) => {
         if (err) return;
         try {
-          const answer = JSON.parse(decoder.decode(msg.data));
-          const node = token(String(answer.node));
-          if (answered.has(node)) return;
-          answered.add(node);
-          users.push(...readOnline(answer.users));
-          if ([...others].every((key) => answered.has(key))) allIn();
+          if (take(JSON.parse(decoder.decode(msg.data)))) allIn();
         } catch (e) {
-          this.#log(`bad users answer from the cluster: ${e}`);
+          this.#log(`bad ${what} from the cluster: ${e}`);
         }
       },
     });
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      this.#nc.publish(ONLINE_SUBJECT, JSON.stringify({ node: this.nodeId, viewer }), {
-        reply: inbox,
-      });
+      if (flushFirst) await this.#nc.flush();
+      this.#nc.publish(subject, JSON.stringify(body), { reply: inbox });
       await Promise.race([
         complete,
         new Promise<void>((resolve) => timer = setTimeout(resolve, this.#requestTimeoutMs)),
@@ -1180,7 +1184,6 @@ export class Cluster {
       clearTimeout(timer);
       sub.unsubscribe();
     }
-    return users;
   }
 
   /**
