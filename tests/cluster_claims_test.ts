@@ -1,13 +1,13 @@
 /**
- * Claim renewal at scale: a node holding many names renews them all well
- * within the TTL, and a round that outlasts the period never races the next
- * (which used to take the node's own fresh revision for another node's claim
- * and drop the session).
+ * Claims live as long as their node's liveness record: a node holding many
+ * names writes none of them again while it lives (an idle name costs nothing
+ * in NATS), and a dead node's claims are taken over by the next claimer,
+ * while a live node's are not.
  */
 import { assertEquals } from "@std/assert";
 import { Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
-import { claimKey, Cluster, type ClusterHandlers } from "../lib/server/cluster.ts";
+import { claimKey, Cluster, type ClusterHandlers, token } from "../lib/server/cluster.ts";
 import { startNats } from "./_nats.ts";
 
 function quietHandlers(lost: string[]): ClusterHandlers {
@@ -29,9 +29,9 @@ function quietHandlers(lost: string[]): ClusterHandlers {
   };
 }
 
-Deno.test("Cluster renews 3,000 claims every period without losing one to itself", async () => {
+Deno.test("Cluster holds 3,000 claims through several liveness periods without writing one again", async () => {
   await using nats = await startNats();
-  // Renewed every 300 ms: a round of 3,000 names one after another takes longer.
+  // The liveness record is renewed every 300 ms.
   const cluster = await Cluster.connect({ url: nats.url, nodeId: "many", claimTtlMs: 900 });
   const lost: string[] = [];
   cluster.serve(quietHandlers(lost));
@@ -42,31 +42,97 @@ Deno.test("Cluster renews 3,000 claims every period without losing one to itself
       const got = await Promise.all(names.slice(i, i + 100).map((n) => cluster.claim(n)));
       assertEquals(got.every((r) => r === true), true, `claims ${i}..${i + 99}`);
     }
-    const kv = await new Kvm(nc).open("jim_names");
-    // Each claim's revision as first seen, then until each is seen renewed, at most 20 s.
-    const first = new Map<string, number>();
-    const deadline = Date.now() + 20_000;
-    let behind = names;
-    while (behind.length > 0 && lost.length === 0) {
-      if (Date.now() > deadline) throw new Error(`${behind.length} claims not seen renewed`);
-      const next: string[] = [];
-      for (const name of behind) {
-        const entry = await kv.get(claimKey(name));
-        const seen = entry?.operation === "PUT" ? entry.revision : 0;
-        if (!first.has(name)) first.set(name, seen);
-        if (seen === 0 || seen <= first.get(name)! || first.get(name) === 0) {
-          if (first.get(name) === 0) first.set(name, seen);
-          next.push(name);
-        }
-      }
-      behind = next;
+    const kvm = new Kvm(nc);
+    const kv = await kvm.open("jim_names");
+    const nodes = await kvm.open("jim_nodes");
+    const before = (await kv.status()).values;
+    const written = (await kv.status()).streamInfo.state.last_seq;
+    // Four renewals of the node's record (over three TTLs' worth of periods), at most 10 s.
+    const renewals = new Set<number>();
+    const deadline = Date.now() + 10_000;
+    while (renewals.size < 5) {
+      if (Date.now() > deadline) throw new Error(`record renewed ${renewals.size - 1} times`);
+      const entry = await nodes.get(token("many"));
+      if (entry?.operation === "PUT") renewals.add(entry.revision);
     }
-    assertEquals(lost.slice(0, 5), [], `${lost.length} claims taken for another node's`);
-    // Every name is still this node's.
+    const after = await kv.status();
+    assertEquals(after.streamInfo.state.last_seq, written, "claims written again");
+    assertEquals(after.values, before);
+    assertEquals(lost.slice(0, 5), [], `${lost.length} claims lost`);
+    // Every name is still this node's, and the bucket has no TTL of its own.
     const holders = await cluster.held(names.slice(0, 50));
     assertEquals(holders.size, 50);
+    assertEquals(after.ttl, 0);
   } finally {
     await nc.close();
     await cluster.close();
+  }
+});
+
+Deno.test("Cluster takes over a dead node's claim on its revision, never a live node's", async () => {
+  await using nats = await startNats();
+  const a = await Cluster.connect({ url: nats.url, nodeId: "a", claimTtlMs: 900 });
+  const b = await Cluster.connect({ url: nats.url, nodeId: "b", claimTtlMs: 900 });
+  const lost: string[] = [];
+  a.serve(quietHandlers(lost));
+  b.serve(quietHandlers([]));
+  const nc = await connect({ servers: nats.url.slice("nats://".length) });
+  try {
+    const kvm = new Kvm(nc);
+    const kv = await kvm.open("jim_names");
+    const nodes = await kvm.open("jim_nodes");
+    assertEquals(await a.claim("ann"), true);
+    assertEquals(await a.claim("amy", { account: true }), true);
+    // A live node's claims hold.
+    assertEquals(await b.claim("ann"), "ann");
+    assertEquals(await b.reserve("amy"), "amy");
+    assertEquals(await b.held(["ann", "amy"]), new Set(["ann", "amy"]));
+    // A node killed: it told nobody, and its record goes (here at once, as when it expires).
+    const node = await nodes.get(token("a"));
+    await nodes.delete(token("a"), { previousSeq: node!.revision });
+    assertEquals(await b.held(["ann", "amy"]), new Set());
+    assertEquals(await b.claim("ann"), true);
+    assertEquals(await b.reserve("amy"), true);
+    assertEquals(JSON.parse((await kv.get(claimKey("ann")))!.string()).node, "b");
+    assertEquals(JSON.parse((await kv.get(claimKey("amy")))!.string()).reserved, true);
+    // a was alive after all (its record expired while NATS was away): at its
+    // next check it finds its record gone, writes it again and its claims,
+    // and drops the sessions whose names were taken meanwhile.
+    const deadline = Date.now() + 5000;
+    while (lost.length < 2 && Date.now() < deadline) await nc.flush();
+    assertEquals(lost.toSorted(), ["amy", "ann"]);
+    assertEquals(JSON.parse((await kv.get(claimKey("ann")))!.string()).node, "b");
+    assertEquals(await a.claim("ann"), "ann");
+  } finally {
+    await nc.close();
+    await a.close();
+    await b.close();
+  }
+});
+
+Deno.test("Cluster.connect() takes the TTL off a claims bucket an earlier version made", async () => {
+  await using nats = await startNats();
+  const nc = await connect({ servers: nats.url.slice("nats://".length) });
+  try {
+    const kvm = new Kvm(nc);
+    // As an earlier version made it: claims expired unless renewed.
+    await kvm.create("jim_names", { ttl: 900, history: 1 });
+    const logged: string[] = [];
+    const cluster = await Cluster.connect({
+      url: nats.url,
+      nodeId: "new",
+      claimTtlMs: 900,
+      log: (line) => logged.push(line),
+    });
+    try {
+      assertEquals((await (await kvm.open("jim_names")).status()).ttl, 0);
+      assertEquals(logged, [
+        "took the TTL off the bucket jim_names: claims live as long as their node",
+      ]);
+    } finally {
+      await cluster.close();
+    }
+  } finally {
+    await nc.close();
   }
 });

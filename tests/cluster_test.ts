@@ -117,7 +117,7 @@ Deno.test("cluster: a room message reaches members on every node once", async ()
   }
 });
 
-Deno.test("cluster: a node killed with SIGKILL frees its names within the claim TTL", async () => {
+Deno.test("cluster: a node killed with SIGKILL frees its names within the claim TTL (taken over on their revision)", async () => {
   await using c = await cluster(1);
   await register(c.nodes[0]!.port, "mover");
   await using doomed = await spawnServer({
@@ -125,19 +125,92 @@ Deno.test("cluster: a node killed with SIGKILL frees its names within the claim 
     args: ["--cluster", c.nats.url, "--claim-ttl", String(CLAIM_TTL_MS / 1000)],
   });
   await using _held = await login(doomed.port, "mover");
+  await using _gus = await guest(doomed.port, "gus");
   await using elsewhere = await RawClient.connect(c.nodes[0]!.port);
   const refused = await elsewhere.request(auth("mover", "correct horse"));
   assertEquals(refused.response, 409);
-  doomed.kill("SIGKILL");
-  await doomed.exited;
-  const killedAt = Date.now();
-  let answer;
-  do {
-    answer = await elsewhere.request(auth("mover", "correct horse"));
-  } while (answer.response === 409 && Date.now() - killedAt < 10_000);
-  assertEquals(answer.response, 200);
-  const waited = Date.now() - killedAt;
-  assertEquals(waited <= CLAIM_TTL_MS + 2000, true, `free after ${waited} ms`);
+  await using other = await RawClient.connect(c.nodes[0]!.port);
+  assertEquals(
+    (await other.request({ action: "presence", time: now(), user: { account_name: "gus" } }))
+      .response,
+    409,
+  );
+  const nc = await connect({ servers: c.nats.url.slice("nats://".length) });
+  try {
+    const kv = await new Kvm(nc).open("jim_names");
+    const nodeOf = async (name: string) =>
+      JSON.parse((await kv.get(claimKey(name)))?.string() ?? "{}").node;
+    const dead = await nodeOf("mover");
+    assertEquals(await nodeOf("gus"), dead);
+    doomed.kill("SIGKILL");
+    await doomed.exited;
+    const killedAt = Date.now();
+    // The dead node's claims are still there: the next claimer takes each over.
+    let answer;
+    do {
+      answer = await elsewhere.request(auth("mover", "correct horse"));
+    } while (answer.response === 409 && Date.now() - killedAt < 10_000);
+    assertEquals(answer.response, 200);
+    const waited = Date.now() - killedAt;
+    assertEquals(waited <= CLAIM_TTL_MS + 2000, true, `free after ${waited} ms`);
+    const presence = await other.request({
+      action: "presence",
+      time: now(),
+      user: { account_name: "gus" },
+    });
+    assertEquals(presence.response, 200);
+    for (const name of ["mover", "gus"]) {
+      const node = await nodeOf(name);
+      assertEquals([name, typeof node, node === dead], [name, "string", false]);
+    }
+  } finally {
+    await nc.close();
+  }
+});
+
+Deno.test("cluster: a node stalled for a couple of seconds (SIGSTOP) loses no name", async () => {
+  // Two child nodes at the default --claim-ttl (6 s): the first makes the buckets.
+  await using c = await startCluster({ size: 0 });
+  await using stalled = await spawnServer({ store: c.storeUrl, args: ["--cluster", c.nats.url] });
+  await using awake = await spawnServer({ store: c.storeUrl, args: ["--cluster", c.nats.url] });
+  await register(awake.port, "sleeper");
+  await register(awake.port, "waker");
+  await using sleeper = await login(stalled.port, "sleeper");
+  await using _gus = await guest(stalled.port, "gus");
+  await using waker = await login(awake.port, "waker");
+  await using elsewhere = await RawClient.connect(awake.port);
+  const nc = await connect({ servers: c.nats.url.slice("nats://".length) });
+  try {
+    const kv = await new Kvm(nc).open("jim_names");
+    const revisions = async () =>
+      await Promise.all(["sleeper", "gus"].map(async (n) => (await kv.get(claimKey(n)))?.revision));
+    const before = await revisions();
+    stalled.kill("SIGSTOP");
+    const stoppedAt = Date.now();
+    try {
+      // Meanwhile the names stay taken (each try waits for the stalled node's answer).
+      while (Date.now() - stoppedAt < 2500) {
+        assertEquals((await elsewhere.request(auth("sleeper", "correct horse"))).response, 409);
+      }
+    } finally {
+      stalled.kill("SIGCONT");
+    }
+    assertEquals(await revisions(), before);
+    // Its sessions go on as before, and their names are still theirs.
+    const sent = await waker.request({ action: "msg", time: now(), to: "sleeper", message: "up?" });
+    assertEquals(sent.response, 200);
+    assertEquals((await sleeper.message()).message, "up?");
+    assertEquals((await elsewhere.request(auth("sleeper", "correct horse"))).response, 409);
+    const presence = await elsewhere.request({
+      action: "presence",
+      time: now(),
+      user: { account_name: "gus" },
+    });
+    assertEquals(presence.response, 409);
+    assertEquals(stalled.log().includes("lost the claim"), false, stalled.log());
+  } finally {
+    await nc.close();
+  }
 });
 
 Deno.test("cluster: a login right after the same account's connection closed, on another node, waits for the old node to let go (no 409)", async () => {
@@ -165,18 +238,22 @@ Deno.test("cluster: a login right after the same account's connection closed, on
   }
 });
 
-Deno.test("cluster: a node whose claim another node took drops its session (no two holders)", async () => {
+Deno.test("cluster: a node whose claim another node took while its record was gone drops its session (no two holders)", async () => {
   await using c = await cluster(1);
   await using ann = await guest(c.nodes[0]!.port, "ann");
-  // Another node writes the key over ann's claim, as after NATS lost it.
   const nc = await connect({ servers: c.nats.url.slice("nats://".length) });
   try {
+    // As after NATS was away longer than the TTL: the node's liveness
+    // record expired, and another node took ann's claim over.
+    const nodes = await new Kvm(nc).open("jim_nodes");
+    for await (const key of await nodes.keys()) await nodes.delete(key);
     const kv = await new Kvm(nc).open("jim_names");
-    await kv.put(claimKey("ann"), "another-node");
+    const taken = JSON.stringify({ node: "another-node", name: "ann", account: false });
+    await kv.put(claimKey("ann"), taken);
     const notice = await ann.take((o) => o.response === 101, CLAIM_TTL_MS + 3000);
     assertEquals(notice.alert ?? notice.error ?? notice.message, "ann is connected elsewhere now");
     await ann.waitClosed(3000);
-    assertEquals((await kv.get(claimKey("ann")))?.string(), "another-node");
+    assertEquals((await kv.get(claimKey("ann")))?.string(), taken);
   } finally {
     await nc.close();
   }

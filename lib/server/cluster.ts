@@ -5,9 +5,11 @@
  *   `create` (atomic across nodes: one winner), keyed by the name's
  *   look-alike skeleton (so that two nodes cannot let two names that look
  *   alike be held at once), holding the owning node's id and the name.
- *   The bucket has a TTL ({@linkcode ClusterOptions.claimTtlMs}); the owning
- *   node renews its claims well within it, so a dead node's names are free
- *   again within the TTL. (nats-server 2.9 has no per-key TTL.)
+ *   A claim is never renewed: it lives as long as its node's liveness
+ *   record, and once that is gone (the node died) the next claimer takes it
+ *   over on its revision, so a dead node's names are free again within the
+ *   TTL ({@linkcode ClusterOptions.claimTtlMs}) and an idle name costs
+ *   nothing in NATS.
  * - **Direct messages** to a name held on another node are a request on
  *   `jim.user.<name>`, answered by the owning node once the message is queued
  *   to its session; no responders means nobody holds the name: offline.
@@ -20,9 +22,9 @@
  *   `jim.members`, and every node applies the others' to its member lists
  *   (and every node's topics, its own included, in the order NATS gives).
  * - **Liveness**: each node keeps a record in the KV bucket `jim_nodes`
- *   (the claims' TTL, renewed with them). When a node's record is gone (it
- *   was killed and told nobody), the others drop its guests from rooms and
- *   free guests' rooms only they were in.
+ *   (with the TTL, renewed every TTL/3). When a node's record is gone (it
+ *   was killed and told nobody), its claims may be taken over, and the
+ *   others drop its guests from rooms and free guests' rooms only they were in.
  * - **A node that starts** asks the others on `jim.state` for their rooms'
  *   members online there and the topics (a guests' room is in no store).
  * - **Presence**: changes (online, away, offline, whom an account shows
@@ -37,7 +39,7 @@
  * @module
  */
 
-import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
+import { JetStreamApiCodes, JetStreamApiError, jetstreamManager } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { Outgoing } from "../protocol/codec.ts";
 import type { ContactPresence } from "../protocol/messages.ts";
@@ -60,7 +62,10 @@ export interface ClusterOptions {
   url: string;
   /** This node's id (unique per process). */
   nodeId: string;
-  /** How long a claim lives unless renewed, in ms (the bucket's TTL). @default {6000} */
+  /**
+   * How long a node's liveness record lives unless renewed, in ms: a dead
+   * node's claims may be taken over once it is gone. @default {6000}
+   */
   claimTtlMs?: number;
   /** Time a direct request to another node may take, in ms. @default {2000} */
   requestTimeoutMs?: number;
@@ -168,16 +173,11 @@ const ROOMS_BUCKET = "jim_rooms";
 /** Room membership changes, published by the node where they happen. */
 const MEMBERS_SUBJECT = "jim.members";
 /**
- * Live nodes: key = base64url(node id), with the claims' TTL, renewed with
- * them. A node whose record is gone is dead: the others drop its members.
+ * Live nodes: key = base64url(node id), with the TTL, renewed every TTL/3.
+ * A node whose record is gone is dead: its claims may be taken over, and
+ * the others drop its members.
  */
 const NODES_BUCKET = "jim_nodes";
-
-/**
- * Claim renewals in flight at once: their writes share syscalls on both
- * sides, and a round of 10,000 names takes well under the period.
- */
-const RENEW_IN_FLIGHT = 64;
 /** A node that starts asks here for the rooms' members and topics; each node answers. */
 const STATE_SUBJECT = "jim.state";
 /** Presence changes and "the users online changed", published by the node where they happen. */
@@ -216,6 +216,32 @@ function besideKey(name: string): string {
 /** Whether a KV write was refused because the key is not at the revision given (another holds it). */
 function isWrongRevision(e: unknown): boolean {
   return e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamWrongLastSequence;
+}
+
+/** The node a claim's value names, or null when it names none. */
+function nodeOf(value: string): string | null {
+  try {
+    const node = JSON.parse(value)?.node;
+    return typeof node === "string" ? node : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Takes the TTL off a bucket that an earlier version created with one
+ * (claims were renewed then; now they would expire under a live node).
+ */
+async function dropBucketTtl(
+  nc: NatsConnection,
+  bucket: string,
+  log: ((line: string) => void) | undefined,
+): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  const { config } = await jsm.streams.info(`KV_${bucket}`);
+  if (!config.max_age) return;
+  await jsm.streams.update(config.name, { ...config, max_age: 0 });
+  log?.(`took the TTL off the bucket ${bucket}: claims live as long as their node`);
 }
 
 /** Where `nats://[USER:PASS@|TOKEN@]HOST:PORT` points, and with what credentials. */
@@ -355,8 +381,6 @@ export class Cluster {
   readonly #heard = new Map<string, number>();
   /** Whether a check of the other nodes' liveness is under way. */
   #checking = false;
-  /** Whether a round of claim renewals is under way. */
-  #renewing = false;
   readonly #log: (line: string) => void;
   readonly #requestTimeoutMs: number;
   /** How long a direct message from another node may wait to be written before it is answered. */
@@ -374,13 +398,14 @@ export class Cluster {
   readonly #freeing = new Map<string, Promise<void>>();
   /**
    * Names being registered here, reserved in `jim_names` so that no node
-   * lets a guest take one meanwhile: the key, its revision, and the renewal
-   * under way (a delete waits for it, or it would miss the revision).
+   * lets a guest take one meanwhile: the key and its revision.
    */
-  readonly #reservations = new Map<
-    string,
-    { key: string; revision: number; renewing: Promise<void> }
-  >();
+  readonly #reservations = new Map<string, { key: string; revision: number }>();
+  /**
+   * Keys of this node's that could not be deleted when let go (NATS away):
+   * deleted again at each check, since a claim of a live node never expires.
+   */
+  readonly #undeleted = new Map<string, number>();
   /** Rooms this node listens to, and when the server has each subscription. */
   readonly #rooms = new Map<string, { sub: Subscription; ready: Promise<void> }>();
   /** Releases under way (see release), awaited by close. */
@@ -388,7 +413,7 @@ export class Cluster {
   #handlers: ClusterHandlers | null = null;
   readonly #renewer: ReturnType<typeof setInterval>;
   #closed = false;
-  /** The renewal period, in ms. */
+  /** The liveness record's renewal period (TTL/3), in ms. */
   readonly #renewMs: number;
   /** The other live nodes as last listed, and when (see {@linkcode Cluster.online}). */
   #nodesListed: { at: number; nodes: Promise<Set<string>> } | null = null;
@@ -444,8 +469,6 @@ export class Cluster {
     this.#statePartBytes = options.statePartBytes ?? 128 * 1024;
     this.#renewMs = renewMs;
     this.#renewer = setInterval(() => {
-      void this.#renew();
-      // Beside the claims, not before them: a slow NATS must not delay their renewal.
       if (this.#checking) return;
       this.#checking = true;
       this.#checkNodes().finally(() => this.#checking = false);
@@ -580,7 +603,8 @@ export class Cluster {
   }
 
   /**
-   * Renews this node's liveness record, and drops the members of nodes whose
+   * Renews this node's liveness record (which keeps its claims), deletes
+   * what it could not delete before, and drops the members of nodes whose
    * record has expired (killed: they told nobody).
    */
   async #checkNodes(): Promise<void> {
@@ -592,14 +616,23 @@ export class Cluster {
       } catch (e) {
         if (!isWrongRevision(e)) throw e;
         // Ours expired (NATS was away longer than the TTL): the others have
-        // dropped this node's members; tell them again.
+        // dropped this node's members, and may have taken its claims over.
         this.#aliveRevision = await this.#nodesKv.put(key, value);
         this.#log("this node's liveness record had expired: announcing its room members again");
         this.#announce();
+        await this.#reassert();
       }
     } catch (e) {
       this.#log(`cannot renew this node's liveness record: ${e}`);
       return;
+    }
+    for (const [stale, revision] of [...this.#undeleted]) {
+      try {
+        await this.#kv.delete(stale, { previousSeq: revision });
+      } catch (e) {
+        if (!isWrongRevision(e)) continue; // NATS still away: next time
+      }
+      if (this.#undeleted.get(stale) === revision) this.#undeleted.delete(stale);
     }
     for (const [node, rooms] of [...this.#remote]) {
       const heard = this.#heard.get(node);
@@ -620,6 +653,51 @@ export class Cluster {
       if (members.length === 0) continue;
       this.#log(`node ${node} is gone: dropping its ${members.length} room members`);
       this.#handlers?.gone(members, Date.now());
+    }
+  }
+
+  /**
+   * Writes every claim and reservation of this node again on its revision,
+   * once its liveness record is written again after it had expired: another
+   * node may have taken a claim over meanwhile (then the write fails, and
+   * the session here is dropped: no name has two holders). A claimer reads
+   * the claim before the record, so its takeover and this write cannot both
+   * pass.
+   */
+  async #reassert(): Promise<void> {
+    for (const [name, claim] of [...this.#claims]) {
+      const revision = claim.revision;
+      try {
+        claim.revision = await this.#kv.update(
+          claim.key,
+          this.#value(name, claim.account),
+          revision,
+        );
+        // Let go while the write ran: its delete missed the new revision.
+        if (this.#claims.get(name) !== claim) this.#undeleted.set(claim.key, claim.revision);
+        continue;
+      } catch (e) {
+        if (!isWrongRevision(e)) {
+          this.#log(`cannot write the claim on ${name} again: ${e}`);
+          continue;
+        }
+      }
+      if (this.#claims.get(name) !== claim || claim.revision !== revision) continue; // moved or let go
+      this.#claims.delete(name);
+      claim.sub.unsubscribe();
+      this.#log(`lost the claim on ${name} to another node`);
+      this.#handlers?.lost(name);
+    }
+    for (const [name, reservation] of [...this.#reservations]) {
+      try {
+        reservation.revision = await this.#kv.update(
+          reservation.key,
+          this.#reservationValue(name),
+          reservation.revision,
+        );
+      } catch (e) {
+        this.#log(`cannot write the reservation of ${name} again: ${e}`);
+      }
     }
   }
 
@@ -652,14 +730,16 @@ export class Cluster {
         reconnectTimeWait: 250,
       });
       const kvm = new Kvm(nc);
-      const kv = await kvm.create(BUCKET, { ttl, history: 1 });
+      // No TTL: a claim lives as long as its node's liveness record.
+      const kv = await kvm.create(BUCKET, { history: 1 });
+      await dropBucketTtl(nc, BUCKET, options.log);
       const roomsKv = await kvm.create(ROOMS_BUCKET, { history: 1 });
       const nodesKv = await kvm.create(NODES_BUCKET, { ttl, history: 1 });
       const aliveRevision = await nodesKv.put(
         token(options.nodeId),
         JSON.stringify({ node: options.nodeId }),
       );
-      // A third of the TTL: two renewals may be missed (a stall) before a claim expires.
+      // A third of the TTL: two renewals may be missed (a stall) before the record expires.
       const cluster = new Cluster(
         nc,
         { kv, roomsKv, nodesKv, aliveRevision },
@@ -698,11 +778,12 @@ export class Cluster {
     const held = own === null ? undefined : this.#claims.get(own);
     if (own !== name && held?.key === claimKey(name)) return await this.#move(own!, name, account);
     let key = claimKey(name);
-    let revision = await this.#create(key, name, account);
+    const value = this.#value(name, account);
+    let revision = await this.#create(key, value);
     // Held by a session that has just ended (its connection closed, and the
     // node is storing what it left): taken once that node lets it go.
     if (revision === null && await this.#letGo(name)) {
-      revision = await this.#create(key, name, account);
+      revision = await this.#create(key, value);
     }
     if (revision === null) {
       const holder = await this.#holder(key, name);
@@ -713,12 +794,11 @@ export class Cluster {
         return holder?.name ?? name;
       }
       key = besideKey(name);
-      revision = await this.#create(key, name, account);
+      revision = await this.#create(key, value);
       if (revision === null) return name;
     } else if (account) {
       // It may hold the key beside this one, taken while a look-alike held this.
-      const beside = await this.#kv.get(besideKey(name));
-      if (beside !== null && beside.operation === "PUT") {
+      if (await this.#holder(besideKey(name), name) !== null) {
         await this.#kv.delete(key, { previousSeq: revision }).catch(() => {});
         return name;
       }
@@ -760,7 +840,7 @@ export class Cluster {
         revision = await this.#kv.update(claim.key, this.#value(name, account), claim.revision);
       } catch (e) {
         if (!isWrongRevision(e)) throw e;
-        continue; // renewed meanwhile (a new revision), or lost: look again
+        continue; // written again (a new revision), or taken over: look again
       }
       const moved = { key: claim.key, revision, account, sub: this.#subscribeUser(name) };
       if (this.#claims.get(own) !== claim) {
@@ -791,27 +871,75 @@ export class Cluster {
     return (await this.#holder(claimKey(name), name))?.name ?? null;
   }
 
-  /** Who holds a key (`name` when it does not say), or null when nobody does. */
-  async #holder(key: string, name: string): Promise<{ name: string; account: boolean } | null> {
+  /**
+   * Who holds a key (`name` when it does not say), or null when nobody does
+   * (none, or a dead node's claim). `live`: the nodes looked up so far.
+   */
+  async #holder(
+    key: string,
+    name: string,
+    live = new Map<string, Promise<boolean>>(),
+  ): Promise<{ name: string; account: boolean; reserved: boolean } | null> {
     const entry = await this.#kv.get(key);
     if (entry === null || entry.operation !== "PUT") return null;
+    let value;
     try {
-      const value = JSON.parse(entry.string());
-      const held = typeof value.name === "string" ? value.name : name;
-      return { name: held, account: value.account === true };
+      value = JSON.parse(entry.string());
     } catch {
-      return { name, account: false };
+      return { name, account: false, reserved: false };
     }
+    const node = typeof value?.node === "string" ? value.node : null;
+    if (node !== null && node !== this.nodeId) {
+      let alive = live.get(node);
+      if (alive === undefined) live.set(node, alive = this.#alive(node));
+      if (!await alive) return null; // free for the next claimer
+    }
+    return {
+      name: typeof value?.name === "string" ? value.name : name,
+      account: value?.account === true,
+      reserved: value?.reserved === true,
+    };
   }
 
-  /** Creates a key for a name; its revision, or null when another holds it. */
-  async #create(key: string, name: string, account: boolean): Promise<number | null> {
-    try {
-      return await this.#kv.create(key, this.#value(name, account));
-    } catch (e) {
-      if (isWrongRevision(e)) return null;
-      throw e;
+  /** Whether a node's liveness record is there. */
+  async #alive(node: string): Promise<boolean> {
+    const entry = await this.#nodesKv.get(token(node));
+    return entry !== null && entry.operation === "PUT";
+  }
+
+  /**
+   * Creates a key (a claim or a reservation) with `value`: its revision, or
+   * null when a live node holds it. A dead node's key (its liveness record
+   * gone) is taken over on its revision, as is one this node failed to
+   * delete: claims are never renewed, and live as long as their node.
+   */
+  async #create(key: string, value: string): Promise<number | null> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        return await this.#kv.create(key, value);
+      } catch (e) {
+        if (!isWrongRevision(e)) throw e;
+      }
+      // The claim is read before its node's record: a node that finds its
+      // record expired writes it again, then each claim on its revision
+      // (#reassert), so this takeover and that write cannot both pass.
+      const entry = await this.#kv.get(key);
+      if (entry === null || entry.operation !== "PUT") continue; // deleted meanwhile
+      const node = nodeOf(entry.string());
+      if (node === this.nodeId) {
+        if (this.#undeleted.get(key) !== entry.revision) return null;
+      } else if (node === null || await this.#alive(node)) {
+        return null;
+      }
+      try {
+        const revision = await this.#kv.update(key, value, entry.revision);
+        if (this.#undeleted.get(key) === entry.revision) this.#undeleted.delete(key);
+        return revision;
+      } catch (e) {
+        if (!isWrongRevision(e)) throw e;
+      }
     }
+    return null;
   }
 
   /**
@@ -831,9 +959,12 @@ export class Cluster {
     this.#releasing.set(name, ready);
     const done = ready.then(async () => {
       await claim.sub.drain().catch((e) => this.#log(`cannot drain ${name}: ${e}`));
-      // Only our own claim (its revision): it may have expired and been taken since.
+      // Only our own claim (its revision): it may have been taken over since.
       await this.#kv.delete(claim.key, { previousSeq: claim.revision }).catch((e) => {
-        if (!isWrongRevision(e)) this.#log(`cannot release the claim on ${name}: ${e}`);
+        if (isWrongRevision(e)) return;
+        // It would outlive the session: deleted again at the next check.
+        this.#undeleted.set(claim.key, claim.revision);
+        this.#log(`cannot release the claim on ${name}: ${e}`);
       });
     }).finally(() => {
       if (this.#releasing.get(name) === ready) this.#releasing.delete(name);
@@ -849,46 +980,6 @@ export class Cluster {
     await Promise.all([...this.#released]);
   }
 
-  /**
-   * Writes every claim again on its revision, which restarts its TTL, up to
-   * {@linkcode RENEW_IN_FLIGHT} at a time: one after another, each waited a
-   * round trip, a round of thousands outlasted the period (and cost a write
-   * syscall and a wakeup per name on both sides). A round still going when
-   * the next is due lets it pass: the two would write the same revision, and
-   * the loser would take the winner's fresh claim for another node's.
-   */
-  async #renew(): Promise<void> {
-    if (this.#renewing) return;
-    this.#renewing = true;
-    try {
-      const claims = [...this.#claims];
-      let next = 0;
-      const worker = async () => {
-        while (next < claims.length) {
-          const [name, claim] = claims[next++]!;
-          await this.#renewClaim(name, claim);
-        }
-      };
-      await Promise.all(
-        Array.from({ length: Math.min(RENEW_IN_FLIGHT, claims.length) }, worker),
-      );
-      for (const [name, reservation] of [...this.#reservations]) {
-        if (this.#reservations.get(name) !== reservation) continue; // ended meanwhile
-        reservation.renewing = this.#kv.update(
-          reservation.key,
-          this.#reservationValue(name),
-          reservation.revision,
-        ).then(
-          (revision) => void (reservation.revision = revision),
-          (e) => this.#log(`cannot renew the reservation of ${name}: ${e}`),
-        );
-        await reservation.renewing;
-      }
-    } finally {
-      this.#renewing = false;
-    }
-  }
-
   #reservationValue(name: string): string {
     return JSON.stringify({ node: this.nodeId, name, account: false, reserved: true });
   }
@@ -902,12 +993,10 @@ export class Cluster {
   async reserve(name: string, own: string | null = null): Promise<true | string> {
     const key = claimKey(name);
     if (own !== null && this.#claims.get(own)?.key === key) return true;
-    try {
-      const revision = await this.#kv.create(key, this.#reservationValue(name));
-      this.#reservations.set(name, { key, revision, renewing: Promise.resolve() });
+    const revision = await this.#create(key, this.#reservationValue(name));
+    if (revision !== null) {
+      this.#reservations.set(name, { key, revision });
       return true;
-    } catch (e) {
-      if (!isWrongRevision(e)) throw e;
     }
     return await this.holderOf(name) ?? name;
   }
@@ -917,55 +1006,17 @@ export class Cluster {
     const reservation = this.#reservations.get(name);
     if (reservation === undefined) return;
     this.#reservations.delete(name);
-    await reservation.renewing;
     await this.#kv.delete(reservation.key, { previousSeq: reservation.revision }).catch((e) => {
-      if (!isWrongRevision(e)) this.#log(`cannot end the reservation of ${name}: ${e}`);
+      if (isWrongRevision(e)) return;
+      this.#undeleted.set(reservation.key, reservation.revision);
+      this.#log(`cannot end the reservation of ${name}: ${e}`);
     });
   }
 
   /** Whether `name` is reserved (being registered) on some node. */
   async isReservation(name: string): Promise<boolean> {
-    const entry = await this.#kv.get(claimKey(name));
-    if (entry === null || entry.operation !== "PUT") return false;
-    try {
-      const value = JSON.parse(entry.string());
-      return value.reserved === true && value.name === name;
-    } catch {
-      return false;
-    }
-  }
-
-  /**
-   * Renews one claim. One that expired (NATS was away longer than the TTL)
-   * is created again; one another node holds now is lost, and the session
-   * here is dropped.
-   */
-  async #renewClaim(name: string, claim: Claim): Promise<void> {
-    if (this.#claims.get(name) !== claim) return; // released or moved since the round began
-    try {
-      try {
-        claim.revision = await this.#kv.update(
-          claim.key,
-          this.#value(name, claim.account),
-          claim.revision,
-        );
-        return;
-      } catch (e) {
-        if (!isWrongRevision(e)) throw e;
-      }
-      const revision = await this.#create(claim.key, name, claim.account);
-      if (this.#claims.get(name) !== claim) return; // released meanwhile
-      if (revision !== null) {
-        claim.revision = revision;
-        return;
-      }
-      this.#claims.delete(name);
-      claim.sub.unsubscribe();
-      this.#log(`lost the claim on ${name} to another node`);
-      this.#handlers?.lost(name);
-    } catch (e) {
-      this.#log(`cannot renew the claim on ${name}: ${e}`);
-    }
+    const holder = await this.#holder(claimKey(name), "");
+    return holder !== null && holder.reserved && holder.name === name;
   }
 
   #subscribeUser(name: string): Subscription {
@@ -1362,7 +1413,10 @@ export class Cluster {
 
   /** Which of `names` some node holds now (their claims in the KV bucket). */
   async held(names: string[]): Promise<Set<string>> {
-    const holders = await Promise.all(names.map((name) => this.holderOf(name)));
+    const live = new Map<string, Promise<boolean>>();
+    const holders = await Promise.all(
+      names.map(async (name) => (await this.#holder(claimKey(name), name, live))?.name),
+    );
     return new Set(names.filter((name, i) => holders[i] === name));
   }
 
