@@ -10,7 +10,10 @@ import postgres from "postgres";
 import { connect, createInbox } from "@nats-io/transport-node";
 import { Cluster, type ClusterHandlers, type RoomSnapshot } from "../lib/server/cluster.ts";
 import { CLAIM_TTL_MS, startCluster, stopSharedPostgres } from "./_cluster_nodes.ts";
-import { auth, guest, login, now, type Obj, RawClient, register } from "./_helpers.ts";
+import { auth, guest, login, now, type Obj, RawClient, register, startServer } from "./_helpers.ts";
+import { PgStore } from "../lib/store/pg_store.ts";
+import type { Store } from "../lib/store/store.ts";
+import { HookedStore } from "./_hooked_store.ts";
 import { startNats } from "./_nats.ts";
 import { spawnServer } from "./_proc.ts";
 
@@ -462,6 +465,56 @@ Deno.test("cluster: two accounts whose names look alike (registered before names
     (a) => a.response === 200,
   );
   assertEquals(back.response, 200);
+});
+
+/** A store whose last-seen writes take 300 ms longer, as on a loaded PostgreSQL. */
+class SlowLastSeenStore extends HookedStore {
+  override async setLastSeen(...args: Parameters<Store["setLastSeen"]>): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    return await super.setLastSeen(...args);
+  }
+}
+
+Deno.test("cluster: an account that leaves one node and logs in on another at once ends online for its watchers", async () => {
+  await using c = await startCluster({ size: 1 });
+  const watcherNode = c.nodes[0]!;
+  // The node it leaves writes its last-seen time slowly; its login elsewhere is quick.
+  const slow = await startServer({
+    store: new SlowLastSeenStore(await PgStore.open(c.storeUrl)),
+    cluster: c.nats.url,
+    claimTtlMs: CLAIM_TTL_MS,
+  });
+  try {
+    const next = await c.addNode();
+    await register(watcherNode.port, "watcher");
+    await register(watcherNode.port, "mover");
+    await using watcher = await login(watcherNode.port, "watcher");
+    const added = await watcher.request({ action: "contacts", time: now(), add: "mover" });
+    assertEquals(added.response, 200);
+    const about = (o: Obj) => o.action === "contact" && o.user?.account_name === "mover";
+    const left = await login(slow.port, "mover");
+    assertEquals((await watcher.take(about)).user.state, "online");
+    // Closed without quit, and at once a login on another node (409 until
+    // the old node has noticed the close).
+    left.close();
+    await using back = await RawClient.connect(next.port);
+    const answer = await askUntil(
+      back,
+      auth("mover", "correct horse"),
+      (a) => a.response !== 409,
+    );
+    assertEquals(answer.response, 200);
+    // The watcher is told it went offline and came back, in that order.
+    const told: string[] = [];
+    while (!told.includes("offline")) told.push((await watcher.take(about)).user.state);
+    if (told.at(-1) !== "online") told.push((await watcher.take(about)).user.state);
+    assertEquals(told.at(-1), "online", JSON.stringify(told));
+    const asked = await watcher.request({ action: "contacts", time: now() });
+    assertEquals(asked.contacts, [{ account_name: "mover", state: "online" }]);
+    assertEquals(watcher.inbox.filter(about), []);
+  } finally {
+    await slow.shutdown();
+  }
 });
 
 Deno.test("cluster: the throwaway PostgreSQL stops", async () => {

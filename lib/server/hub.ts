@@ -307,9 +307,15 @@ export class Hub {
     if (held !== null) {
       this.#presence.forget(session);
       // In a cluster, another node may take the name (and read its mailbox)
-      // once what this session left is stored and its acknowledgements done.
+      // once what this session left is stored and its acknowledgements done,
+      // and its offline told (below).
+      let told: (offline: Promise<void> | null) => void = () => {};
       const settled = name !== null && session.account
-        ? Promise.all([kept, this.#messaging.acknowledged(name)])
+        ? Promise.all([
+          kept,
+          this.#messaging.acknowledged(name),
+          new Promise<Promise<void> | null>((resolve) => told = resolve),
+        ])
         : undefined;
       if (name !== null && this.#directory.release(name, session, settled)) {
         freed = this.#directory.settled();
@@ -322,15 +328,18 @@ export class Hub {
           : null;
         // A watcher on another node may ask for its contacts as soon as it
         // is told, and reads the store there: told once the time is in it.
+        // The name is let go only after that, so that a login on another
+        // node is told after it, and its watchers end seeing it online.
         if (seen && this.#cluster) {
           // Unless it is back here meanwhile (then its login was told).
-          void seen.then(() => {
+          told(seen.then(() => {
             if (!this.#directory.has(name)) this.#presence.announce(name, session, now);
-          });
+          }));
         } else {
           this.#presence.announce(name, session, now);
         }
       }
+      told(null);
       if (name !== null && !session.account) {
         for (const room of session.rooms) this.#rooms.removeMember(room, name);
       }
