@@ -51,6 +51,8 @@ export interface StartClusterOptions {
   /** Nodes started in this process. @default {3} */
   size?: number;
   nats?: StartNatsOptions;
+  /** Every node's `claimTtlMs` (the liveness records' TTL). @default {CLAIM_TTL_MS} */
+  claimTtlMs?: number;
 }
 
 /** Starts nats-server, a database and `size` nodes in this process. */
@@ -66,7 +68,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
     const node = await startServer({
       store: await PgStore.open(storeUrl),
       cluster: nats.url,
-      claimTtlMs: CLAIM_TTL_MS,
+      claimTtlMs: options.claimTtlMs ?? CLAIM_TTL_MS,
       log: (line) => log.push(line),
     });
     nodes.push(node);

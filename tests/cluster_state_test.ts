@@ -517,6 +517,46 @@ Deno.test("cluster: an account that leaves one node and logs in on another at on
   }
 });
 
+/** `who` asked by `client`: the names, sorted, and how long the answer took. */
+async function whoAll(client: RawClient): Promise<{ users: string[]; ms: number }> {
+  const started = performance.now();
+  const answer = await client.request({ action: "who", time: now() });
+  assertEquals(answer.response, 200);
+  return { users: answer.users.toSorted(), ms: performance.now() - started };
+}
+
+Deno.test("cluster: who lists the users of a node that has just started", async () => {
+  // Long-lived records: a node would reuse its list of nodes for 10 s.
+  await using c = await startCluster({ size: 1, claimTtlMs: 30_000 });
+  await using ann = await guest(c.nodes[0]!.port, "ann");
+  // The node lists the others (none yet).
+  assertEquals((await whoAll(ann)).users, ["ann"]);
+  await using second = await spawnServer({
+    store: c.storeUrl,
+    args: ["--cluster", c.nats.url, "--claim-ttl", "30"],
+  });
+  await using _ben = await guest(second.port, "ben");
+  assertEquals((await whoAll(ann)).users, ["ann", "ben"]);
+});
+
+Deno.test("cluster: who does not wait for the answer of a node that has stopped", async () => {
+  await using c = await startCluster({ size: 1, claimTtlMs: 30_000 });
+  await using ann = await guest(c.nodes[0]!.port, "ann");
+  await using second = await spawnServer({
+    store: c.storeUrl,
+    args: ["--cluster", c.nats.url, "--claim-ttl", "30"],
+  });
+  await using ben = await guest(second.port, "ben");
+  // The node lists the others (the second one).
+  assertEquals((await whoAll(ann)).users, ["ann", "ben"]);
+  ben.close();
+  await second.stop();
+  // An answer that never comes would be waited for until the 2 s request timeout.
+  const after = await whoAll(ann);
+  assertEquals(after.users, ["ann"]);
+  assertEquals(after.ms < 1500, true, `who took ${Math.round(after.ms)} ms`);
+});
+
 Deno.test("cluster: the throwaway PostgreSQL stops", async () => {
   await stopSharedPostgres();
 });

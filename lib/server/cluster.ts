@@ -184,6 +184,11 @@ const STATE_SUBJECT = "jim.state";
 const PRESENCE_SUBJECT = "jim.presence";
 /** Asks every node for the names online there that a viewer may see; each node answers. */
 const ONLINE_SUBJECT = "jim.online";
+/**
+ * Published on {@linkcode PRESENCE_SUBJECT} by a node that starts serving
+ * or stops: the others list the nodes again at their next `who`.
+ */
+const NODES_CHANGED = "nodesChanged";
 /** Published on a name's subject: someone's contact list named it. */
 const WATCHED_NOTICE = JSON.stringify({ watched: true });
 /** Published on a name's subject: mail was stored for it. */
@@ -454,6 +459,10 @@ export class Cluster {
       if (msg.reply && node !== this.nodeId) this.#answerState(msg.reply);
     });
     this.#presenceSub = this.#listen(PRESENCE_SUBJECT, "presence change", (body, _, handlers) => {
+      if (body?.[NODES_CHANGED] === true) {
+        if (body.node !== this.nodeId) this.#nodesListed = null;
+        return;
+      }
       const change = readPresence(body, this.nodeId);
       if (change === "users") handlers.usersChanged();
       else if (change !== null) handlers.presence(change);
@@ -761,6 +770,8 @@ export class Cluster {
   /** Sets what this node does with messages from other nodes. */
   serve(handlers: ClusterHandlers): void {
     this.#handlers = handlers;
+    // Before any session here: a `who` elsewhere after one logs in here asks this node too.
+    this.#publish(PRESENCE_SUBJECT, JSON.stringify({ node: this.nodeId, [NODES_CHANGED]: true }));
   }
 
   /**
@@ -1176,6 +1187,9 @@ export class Cluster {
    * just killed is still listed as live).
    */
   async online(viewer: string): Promise<OnlineName[]> {
+    // A node that started or stopped said so before anything else it did
+    // (a login there): heard before the list is read.
+    await this.#nc.flush();
     const others = await this.#otherNodes();
     if (others.size === 0) return [];
     const users: OnlineName[] = [];
@@ -1239,8 +1253,8 @@ export class Cluster {
 
   /**
    * The other live nodes (their keys in {@linkcode NODES_BUCKET}), listed at
-   * most once per renewal period: listing the bucket takes a consumer, and
-   * `who` may come in floods.
+   * most once per renewal period, or again once a node says it started or
+   * stopped: listing the bucket takes a consumer, and `who` may come in floods.
    */
   #otherNodes(): Promise<Set<string>> {
     const now = Date.now();
@@ -1439,6 +1453,15 @@ export class Cluster {
     this.#onlineSub.unsubscribe();
     await this.#nodesKv.delete(token(this.nodeId), { previousSeq: this.#aliveRevision })
       .catch(() => {}); // expired or NATS away: the TTL removes it
+    // The others list the nodes again, without it: their `who` waits for no answer from it.
+    try {
+      this.#nc.publish(
+        PRESENCE_SUBJECT,
+        JSON.stringify({ node: this.nodeId, [NODES_CHANGED]: true }),
+      );
+    } catch (e) {
+      this.#log(`cannot tell the other nodes that this one stops: ${e}`);
+    }
     await Promise.all([...this.#released]);
     const claims = [...this.#claims];
     this.#claims.clear();
