@@ -110,6 +110,38 @@ Deno.test("PgStore: history ids taken from two nodes at once are one sequence, a
   }
 });
 
+Deno.test("PgStore.keepRoomHistory(): two nodes keeping one room at once publish its ids in order, each kept before it is published", async () => {
+  const server = await pg();
+  const url = await server.createDatabase(`jim_test_${++databases}`);
+  const a = await PgStore.open(url);
+  const b = await PgStore.open(url);
+  try {
+    const published: number[] = [];
+    const keepOne = async (store: PgStore, i: number) => {
+      const message = msg("x", "#r", `m${i}`);
+      await store.keepRoomHistory("#r", [message, message], 100, async (first) => {
+        // Kept (committed) before it is published: another node reads it.
+        const page = await (store === a ? b : a).readHistory("#r", { limit: 1, after: first });
+        assertEquals(page.messages.map((m) => m.id), [first + 1]);
+        published.push(first, first + 1);
+      });
+    };
+    await Promise.all(Array.from({ length: 30 }, (_, i) => keepOne(i % 2 ? a : b, i)));
+    assertEquals(published, [...published].sort((x, y) => x - y));
+    assertEquals(new Set(published).size, 60);
+    // Other rooms' and direct ids are the same sequence.
+    assertEquals(await a.nextHistoryIds(1), Math.max(...published) + 1);
+    const kept = await a.readHistory("#r", { limit: 200 });
+    assertEquals(kept.messages.map((m) => m.id), published);
+    // Beyond `keep`, the oldest go.
+    await a.keepRoomHistory("#r", [msg("x", "#r", "last")], 10, () => Promise.resolve());
+    assertEquals((await b.readHistory("#r", { limit: 200 })).messages.length, 10);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
 Deno.test("PgStore.open() says which database it cannot reach", async () => {
   const server = await pg();
   await assertRejects(

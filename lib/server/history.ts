@@ -27,6 +27,22 @@ export interface HistoryOptions {
    * so that every node's are one sequence.
    */
   shared?: boolean;
+  /**
+   * With shared ids: resolves once what other nodes published before now has
+   * reached this node, and what this node published has reached them (see
+   * {@linkcode History.keepRoom}).
+   */
+  caughtUp?: () => Promise<void>;
+}
+
+/** How long a room's order waits for the cluster to catch up before going on (ms). */
+const CAUGHT_UP_WAIT_MS = 2000;
+
+/** A room message waiting for its turn in the room's order across nodes. */
+interface RoomTurn {
+  message: DeliveredMsg;
+  deliver: (id: number | null) => void;
+  done: () => void;
 }
 
 /** A message kept with an id the store assigned (see {@linkcode History.keepShared}). */
@@ -57,6 +73,11 @@ export class History {
   #waiting: ((id: number | null) => void)[] = [];
   /** Whether a batch is being asked of the store. */
   #asking = false;
+  /** Keeps room messages in one order across nodes (see {@linkcode History.keepRoom}). */
+  readonly #keepRoom: Store["keepRoomHistory"];
+  readonly #caughtUp: () => Promise<void>;
+  /** Room messages waiting for their room's turn, by room; a room is here while one is kept. */
+  readonly #roomTurns = new Map<string, RoomTurn[]>();
 
   constructor(options: HistoryOptions) {
     this.#store = options.store;
@@ -66,6 +87,10 @@ export class History {
     this.#nextIds = options.shared && store.nextHistoryIds
       ? (count) => store.nextHistoryIds!(count)
       : null;
+    this.#keepRoom = options.shared && store.keepRoomHistory
+      ? store.keepRoomHistory.bind(store)
+      : undefined;
+    this.#caughtUp = options.caughtUp ?? (() => Promise.resolve());
   }
 
   /** Whether ids come from the store (nodes that share it), so that keeping one is awaited. */
@@ -110,6 +135,74 @@ export class History {
       id,
       kept: id === null ? Promise.resolve() : this.#append(conversation, id, message, keep),
     }));
+  }
+
+  /**
+   * Keeps a room message where nodes share the store and delivers it in the
+   * room's one order across them: its id is taken and it is written under
+   * the room's lock in the store; only then does this node hear what other
+   * nodes published before (so they are delivered here first), `deliver(id)`
+   * hand it to members here and publish it, and the lock go once the cluster
+   * has it. So every member anywhere gets a room's messages in id order, and
+   * one that catches up `after` the last id it saw misses none. Messages for
+   * a room that come while one is kept go together next. `deliver(null)`:
+   * the store could not keep it (delivered without an id). Resolves once it
+   * is kept and delivered. Without {@linkcode Store.keepRoomHistory}: as
+   * {@linkcode History.keepShared}.
+   */
+  keepRoom(
+    room: string,
+    message: DeliveredMsg,
+    keep: number,
+    deliver: (id: number | null) => void,
+  ): Promise<void> {
+    if (this.#keepRoom === undefined) {
+      const id = this.keepShared(room, message, keep);
+      if (typeof id === "number") return Promise.resolve(deliver(id));
+      return id.then(({ id, kept }) => {
+        deliver(id);
+        return kept;
+      });
+    }
+    return new Promise<void>((done) => {
+      const waiting = this.#roomTurns.get(room);
+      if (waiting) return void waiting.push({ message, deliver, done });
+      this.#roomTurns.set(room, []);
+      void this.#keepRoomTurns(room, [{ message, deliver, done }], keep);
+    });
+  }
+
+  /** Keeps `batch`, then whatever came for the room meanwhile, until none is left. */
+  async #keepRoomTurns(room: string, batch: RoomTurn[], keep: number): Promise<void> {
+    while (batch.length > 0) {
+      let delivered = false;
+      try {
+        await this.#keepRoom!(room, batch.map((t) => t.message), keep, async (first) => {
+          await this.#caughtUpWithin();
+          delivered = true;
+          batch.forEach((turn, i) => turn.deliver(first + i));
+          await this.#caughtUpWithin();
+        });
+      } catch (e) {
+        this.#log(`cannot keep history of ${room}: ${e}`);
+        if (!delivered) { for (const turn of batch) turn.deliver(null); }
+      }
+      for (const turn of batch) turn.done();
+      batch = this.#roomTurns.get(room) ?? [];
+      this.#roomTurns.set(room, []);
+    }
+    this.#roomTurns.delete(room);
+  }
+
+  /** {@linkcode HistoryOptions.caughtUp}, or on after a while (a cluster away holds no room). */
+  async #caughtUpWithin(): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<void>((resolve) => timer = setTimeout(resolve, CAUGHT_UP_WAIT_MS));
+    try {
+      await Promise.race([this.#caughtUp().catch(() => {}), late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**

@@ -200,6 +200,7 @@ export class Hub {
       historyAgeMs: this.#settings.historyAgeMs,
       log: this.#log,
       shared: cluster !== undefined,
+      ...(cluster ? { caughtUp: () => cluster.caughtUp() } : {}),
     });
     this.#messaging = new Messaging({
       store: this.#store,

@@ -107,6 +107,9 @@ export const PG_SCHEMA_VERSION: number = MIGRATIONS.length;
 /** The advisory lock key under which migrations run (any fixed number). */
 const MIGRATION_LOCK = 7_717_001;
 
+/** The first key of the advisory lock that orders one room's kept messages (any fixed number). */
+const ROOM_ORDER_LOCK = 7_717_002;
+
 const CLOSED_MESSAGE = "Cannot use store: it is closed";
 
 type Sql = postgres.Sql;
@@ -169,9 +172,18 @@ export class PgStore implements Store, AsyncDisposable {
   readonly #mailboxes = new Map<string, Promise<void>>();
   /** History writes not yet committed: reads wait for them, so they see every earlier call. */
   readonly #historyWrites = new Set<Promise<unknown>>();
+  /**
+   * Connections {@linkcode PgStore.keepRoomHistory} may hold at once (each
+   * waits for its room's lock): half the pool, so the rest serve the others.
+   */
+  readonly #roomSlots: number;
+  /** Calls of {@linkcode PgStore.keepRoomHistory} waiting for a slot. */
+  readonly #roomQueue: (() => void)[] = [];
+  #roomsHeld = 0;
 
-  private constructor(sql: Sql) {
+  private constructor(sql: Sql, maxConnections: number) {
     this.#sql = sql;
+    this.#roomSlots = Math.max(1, Math.floor(maxConnections / 2));
   }
 
   /**
@@ -204,7 +216,7 @@ export class PgStore implements Store, AsyncDisposable {
         { cause: error },
       );
     }
-    return new PgStore(sql);
+    return new PgStore(sql, options.maxConnections ?? 10);
   }
 
   /** The pool, or a rejection once closed. */
@@ -495,6 +507,70 @@ export class PgStore implements Store, AsyncDisposable {
       WHERE name = 'history' RETURNING value`;
     if (!row) throw new Error("Cannot assign a history id: the counter is missing");
     return Number(row.value);
+  }
+
+  async keepRoomHistory(
+    room: string,
+    messages: readonly DeliveredMsg[],
+    keep: number,
+    publish: (firstId: number) => Promise<void>,
+  ): Promise<number> {
+    const n = messages.length;
+    this.#db();
+    if (this.#roomsHeld >= this.#roomSlots) {
+      await new Promise<void>((resolve) => this.#roomQueue.push(resolve));
+    } else this.#roomsHeld++;
+    const now = Date.now();
+    let conn;
+    try {
+      conn = await this.#db().reserve();
+    } catch (e) {
+      this.#nextRoomSlot();
+      throw e;
+    }
+    try {
+      // A session lock (not a transaction's): the rows are committed before
+      // `publish`, and the lock held until it settles. Sent together, so the
+      // ids are taken as soon as the lock is granted.
+      const locked = conn`SELECT pg_advisory_lock(${ROOM_ORDER_LOCK}, hashtext(${room}))`;
+      const kept = conn`WITH ids AS (
+          UPDATE counters SET value = value + ${n}::bigint WHERE name = 'history' RETURNING value)
+        INSERT INTO history (id, conversation, sender, recipient, kept_at, body)
+        SELECT ids.value - ${n}::bigint + m.ord, ${room}, m.sender, m.recipient, ${now}, m.body
+        FROM ids, unnest(${messages.map((m) => m.from)}::text[],
+          ${messages.map((m) => m.to)}::text[],
+          ${messages.map((m) => JSON.stringify(m))}::text[])
+          WITH ORDINALITY AS m(sender, recipient, body, ord)
+        RETURNING id`;
+      let rows;
+      try {
+        await locked;
+      } finally {
+        rows = await kept;
+      }
+      if (rows.length !== n) throw new Error("Cannot assign a history id: the counter is missing");
+      const first = Math.min(...rows.map((r) => Number(r.id)));
+      try {
+        await publish(first);
+      } finally {
+        await conn`SELECT pg_advisory_unlock(${ROOM_ORDER_LOCK}, hashtext(${room}))`;
+      }
+      // Everything older than the newest `keep` of the room.
+      await conn`DELETE FROM history WHERE conversation = ${room} AND id <= (
+        SELECT id FROM history WHERE conversation = ${room}
+        ORDER BY id DESC LIMIT 1 OFFSET ${Math.max(0, Math.floor(keep))})`;
+      return first;
+    } finally {
+      conn.release();
+      this.#nextRoomSlot();
+    }
+  }
+
+  /** Hands a slot of {@linkcode PgStore.keepRoomHistory} to the next waiting, or frees it. */
+  #nextRoomSlot(): void {
+    const next = this.#roomQueue.shift();
+    if (next) next();
+    else this.#roomsHeld--;
   }
 
   async countRoomHistory(): Promise<Map<string, number>> {

@@ -207,6 +207,21 @@ export interface Store {
    * {@linkcode Store.lastHistoryId}.
    */
   nextHistoryIds?(count: number): Promise<number>;
+  /**
+   * Keeps room messages where several nodes share the store, in one order
+   * across them: under a lock on the room, takes the next ids for
+   * `messages`, writes them (committed) and drops the room's oldest beyond
+   * the newest `keep`, then calls `publish(firstId)` and holds the lock until
+   * what it returns settles; resolves to the first id. So one room's ids
+   * increase in the order its messages are published from any node, and a
+   * message is kept before anyone hears of it.
+   */
+  keepRoomHistory?(
+    room: string,
+    messages: readonly DeliveredMsg[],
+    keep: number,
+    publish: (firstId: number) => Promise<void>,
+  ): Promise<number>;
   /** Kept messages per room, for rooms that have any. */
   countRoomHistory(): Promise<Map<string, number>>;
 

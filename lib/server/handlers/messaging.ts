@@ -227,18 +227,15 @@ export class Messaging {
         return response(200);
       }
       // Members that asked for history get the same message with its id.
-      const id = this.#history.keepShared(to, out.value, keep);
-      if (typeof id === "number") {
-        this.#roomWithId(to, members, me, out, id);
+      if (!this.#history.shared) {
+        this.#roomWithId(to, members, me, out, this.#history.keep(to, out.value, keep));
         return response(200);
       }
-      // Nodes that share the store wait for the id it assigns, and answer
-      // once it is written, so that every node's history has it then.
-      return id.then(async ({ id, kept }) => {
+      // Nodes that share the store deliver it in the room's one order across
+      // them, and answer once it is kept, so that every node's history has it.
+      return this.#history.keepRoom(to, out.value, keep, (id) => {
         this.#roomWithId(to, members, me, out, id);
-        await kept;
-        return response(200);
-      });
+      }).then(() => response(200));
     }
     if (this.#history.shared && this.#settings.directHistory > 0) {
       return this.#directShared(session, to, out);

@@ -1,0 +1,95 @@
+/**
+ * Rooms across three jim nodes on one nats-server and one PostgreSQL, all on
+ * loopback: a room's messages reach every member in the order of their
+ * history ids wherever they were sent, and `after` the last id seen misses
+ * none. Each test gets its own nats-server and database; the PostgreSQL
+ * cluster is shared by the file (stopped by the last test, or on unload).
+ */
+import { assert, assertEquals } from "@std/assert";
+import { startCluster, stopSharedPostgres } from "./_cluster_nodes.ts";
+import { member, now, type Obj, type RawClient } from "./_helpers.ts";
+
+/** Sends `count` numbered messages to `room` without waiting, then reads every answer. */
+async function flood(c: RawClient, room: string, tag: string, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    await c.send({ action: "msg", time: now(), to: room, message: `${tag}${i}` });
+  }
+  for (let i = 0; i < count; i++) {
+    const r = await c.response(10_000);
+    assertEquals(r.response, 200, JSON.stringify(r));
+  }
+}
+
+Deno.test("cluster: room messages sent at once on two nodes reach a member on a third in id order, and `after` misses none", async () => {
+  await using c = await startCluster();
+  const [n1, n2, n3] = c.nodes;
+  await using ann = await member(n1!.port, "ann");
+  await using ben = await member(n2!.port, "ben");
+  await using cat = await member(n3!.port, "cat");
+  await using dan = await member(n3!.port, "dan");
+  const room = "#race";
+  const created = await ann.request({ action: "join", time: now(), room });
+  assertEquals(created.response, 201);
+  for (const [client, history] of [[ben, 0], [cat, 10], [dan, 10]] as const) {
+    const r = await client.request({ action: "join", time: now(), room, history });
+    assertEquals(r.response, 200, JSON.stringify(r));
+  }
+  // Both floods fit in the room's history (200 kept by default).
+  const count = 95;
+  // While the two floods run, dan catches up again and again from the last
+  // id it has: each page must start right after it, or a message was missed.
+  let flooding = true;
+  const caught: Obj[] = [];
+  const catchUp = (async () => {
+    while (true) {
+      // A round begun once every message is answered (kept) is the last.
+      const final = !flooding;
+      const after = caught.at(-1)?.history_id ?? 0;
+      // The newest that match come first: page back to `after` while more remain.
+      const pages: Obj[] = [];
+      let before: number | undefined;
+      while (true) {
+        const page = await dan.request({
+          action: "history",
+          time: now(),
+          target: room,
+          after,
+          ...(before !== undefined ? { before } : {}),
+          limit: 20,
+        });
+        assertEquals(page.response, 200, JSON.stringify(page));
+        pages.unshift(...page.messages);
+        if (!page.more || page.messages.length === 0) break;
+        before = page.messages[0].history_id;
+      }
+      caught.push(...pages);
+      if (final) break;
+    }
+  })();
+  await Promise.all([flood(ann, room, "a", count), flood(ben, room, "b", count)]);
+  flooding = false;
+  await catchUp;
+  const live: Obj[] = [];
+  for (let i = 0; i < 2 * count; i++) live.push(await cat.message(10_000));
+  const ids = live.map((m) => m.history_id as number);
+  for (let i = 1; i < ids.length; i++) {
+    assert(ids[i]! > ids[i - 1]!, `live ids out of order at ${i}: ${ids[i - 1]} then ${ids[i]}`);
+  }
+  // Each sender's own messages keep the order they were sent in.
+  for (const tag of ["a", "b"]) {
+    const mine = live.filter((m) => m.from === (tag === "a" ? "ann" : "ben"));
+    assertEquals(mine.map((m) => m.message), Array.from({ length: count }, (_, i) => `${tag}${i}`));
+  }
+  assertEquals(caught.map((m) => m.history_id), ids, "a catch-up with `after` missed one");
+  // ben (no ids asked) has all of them too, in the same order.
+  const plain: string[] = [];
+  while (plain.length < count) {
+    const m = await ben.message(10_000);
+    plain.push(m.message);
+  }
+  assertEquals(plain, live.filter((m) => m.from === "ann").map((m) => m.message));
+});
+
+Deno.test("cluster rooms: the throwaway PostgreSQL stops", async () => {
+  await stopSharedPostgres();
+});
