@@ -268,6 +268,35 @@ export function storeContract(label: string, open: () => Promise<Fixture>): void
     ]);
   });
 
+  test("enqueueOffline() keeps the order of thousands of calls made at once, and their limits", async (store) => {
+    // What a session that quits with its queue full leaves at once, mixed
+    // with senders held to a share (more than one batch's worth).
+    const calls: Promise<EnqueueResult>[] = [];
+    const expected: string[] = [];
+    for (let i = 0; i < 9000; i++) {
+      if (i % 1000 === 500) {
+        // A sender with a share of 3: the first three are stored.
+        calls.push(store.enqueueOffline("bob", msg("eve", "bob", `e${i}`), {
+          total: Infinity,
+          perSender: 3,
+        }));
+        if (i < 3000) expected.push(`e${i}`);
+      } else {
+        calls.push(store.enqueueOffline("bob", msg("al", "bob", `m${i}`), { total: Infinity }));
+        expected.push(`m${i}`);
+      }
+    }
+    // Past a limit of 9000 in all, whatever comes next is refused.
+    calls.push(store.enqueueOffline("bob", msg("al", "bob", "over"), { total: expected.length }));
+    const results = await Promise.all(calls);
+    assertEquals(results.filter((r) => r === "stored").length, expected.length);
+    assertEquals(results.filter((r) => r === "sender-full").length, 6);
+    assertEquals(results.at(-1), "full");
+    const mail = await store.peekOffline("bob", Infinity);
+    assertEquals(mail.map((m) => m.message.message), expected);
+    for (let i = 1; i < mail.length; i++) assert(mail[i]!.id > mail[i - 1]!.id);
+  });
+
   test("enqueueOffline() keeps each sender to its share, exactly, also within one batch", async (store) => {
     const limits = { total: 5, perSender: 2 };
     assertEquals(await store.enqueueOffline("bob", msg("mallory", "bob", "0"), limits), "stored");

@@ -4,7 +4,8 @@
  * test. If PostgreSQL cannot be started here, these tests fail: CI installs
  * it (.ci/run), and a store nobody tested must not look green.
  */
-import { assertEquals, assertRejects, assertThrows } from "@std/assert";
+import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
+import postgres from "postgres";
 import { UsageError } from "../lib/cli/parse.ts";
 import { parseServerArgs } from "../lib/cli/server_args.ts";
 import { parsePgUrl, PgStore } from "../lib/store/pg_store.ts";
@@ -87,6 +88,62 @@ Deno.test("PgStore: a mailbox's limit holds with enqueues raced from two nodes",
     await a.close();
     await b.close();
   }
+});
+
+/** How many transactions wrote the rows `query` selects (each row's `xmin`). */
+async function writers(url: string, query: string): Promise<number> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    const [row] = await sql.unsafe(`SELECT count(DISTINCT xmin::text)::int AS n FROM (${query}) q`);
+    return Number(row?.n);
+  } finally {
+    await sql.end();
+  }
+}
+
+Deno.test("PgStore: a mailbox's calls made together are written in a few transactions, in order", async () => {
+  // A session that quits with 20,000 messages unread left them one
+  // transaction each: some 2 ms apiece, which outlasted the next login.
+  const server = await pg();
+  const url = await server.createDatabase(`jim_test_${++databases}`);
+  await using store = await PgStore.open(url);
+  const calls = Array.from(
+    { length: 10_000 },
+    (_, i) => store.enqueueOffline("bob", msg("al", "bob", `m${i}`), { total: Infinity }),
+  );
+  // One more while those are written: it goes in a later batch, after them.
+  await calls[0];
+  calls.push(store.enqueueOffline("bob", msg("al", "bob", "later"), { total: Infinity }));
+  await Promise.all(calls);
+  const mail = await store.peekOffline("bob", Infinity);
+  assertEquals(
+    mail.map((m) => m.message.message),
+    [...Array.from({ length: 10_000 }, (_, i) => `m${i}`), "later"],
+  );
+  const transactions = await writers(url, "SELECT xmin FROM offline WHERE recipient = 'bob'");
+  assert(transactions <= 5, `written in ${transactions} transactions`);
+});
+
+Deno.test("PgStore: history kept together is written in one transaction", async () => {
+  const server = await pg();
+  const url = await server.createDatabase(`jim_test_${++databases}`);
+  await using store = await PgStore.open(url);
+  const last = await store.nextHistoryIds(600);
+  await Promise.all(
+    Array.from({ length: 600 }, (_, i) =>
+      store.appendHistory(
+        i % 2 ? "al\ncy" : "#r",
+        { id: last - 599 + i, message: msg("al", i % 2 ? "cy" : "#r", `h${i}`) },
+        200,
+      )),
+  );
+  // Each conversation trimmed to its newest 200, the counter past them.
+  const page = await store.readHistory("#r", { limit: 1000 });
+  assertEquals(page.messages.length, 200);
+  assertEquals(page.messages.at(-1)?.message.message, "h598");
+  assertEquals(page.messages[0]?.message.message, "h200");
+  assertEquals(await store.lastHistoryId(), last);
+  assertEquals(await writers(url, "SELECT xmin FROM history"), 1);
 });
 
 Deno.test("PgStore: history ids taken from two nodes at once are one sequence, after those kept", async () => {

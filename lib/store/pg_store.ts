@@ -4,6 +4,9 @@
  *
  * - Every write a 200/202 depends on is one statement or one transaction,
  *   awaited: it is committed before the method resolves.
+ * - Group commit: offline mail (per mailbox) and history calls made while
+ *   the last write of their kind is under way go together in the next
+ *   transaction, in call order, so a flood costs a few round trips.
  * - What must hold across nodes (no two look-alike accounts, a mailbox's
  *   limits) is checked and written in one transaction under an advisory
  *   lock on the name or the mailbox, so two nodes cannot both pass a check.
@@ -163,13 +166,59 @@ export function parsePgUrl(
   };
 }
 
+/**
+ * Calls of {@linkcode PgStore.enqueueOffline} one transaction may write: a
+ * session that leaves 20,000 messages unread is stored in five.
+ */
+export const PG_ENQUEUE_BATCH = 4096;
+
+/** Rows per INSERT statement (six parameters at most each, well below PostgreSQL's 65,535). */
+const PG_INSERT_ROWS = 1000;
+
+/** One {@linkcode PgStore.enqueueOffline} call waiting for its mailbox's next batch. */
+interface PendingEnqueue {
+  message: DeliveredMsg;
+  body: string;
+  limits: OfflineLimits;
+  resolve(written: Enqueued): void;
+  reject(error: unknown): void;
+}
+
+/** What became of one call in a batch: its result, and its id when stored. */
+interface Enqueued {
+  result: EnqueueResult;
+  id: number | null;
+}
+
+/** Calls of {@linkcode PgStore.appendHistory} one transaction may write. */
+const PG_HISTORY_BATCH = 1000;
+
+/** One {@linkcode PgStore.appendHistory} call waiting for the next batch. */
+interface PendingHistory {
+  conversation: string;
+  entry: HistoryEntry;
+  keep: number;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+/** A mailbox being written. */
+interface Mailbox {
+  /** Calls made since its current batch began, in order. */
+  pending: PendingEnqueue[];
+  /** Settles once its latest call is written (or failed): reads wait for it. */
+  last: Promise<void>;
+  /** Settles once nothing is left to write. */
+  written: Promise<void>;
+}
+
 /** A {@linkcode Store} in one PostgreSQL database, shared by any number of jim nodes. */
 export class PgStore implements Store, AsyncDisposable {
   readonly #sql: Sql;
   #closed = false;
   #closing: Promise<void> | null = null;
-  /** The last enqueue of each mailbox being written: the next one waits for it. */
-  readonly #mailboxes = new Map<string, Promise<void>>();
+  /** Mailboxes being written: their calls waiting for the next batch, and the writer. */
+  readonly #mailboxes = new Map<string, Mailbox>();
   /** History writes not yet committed: reads wait for them, so they see every earlier call. */
   readonly #historyWrites = new Set<Promise<unknown>>();
   /**
@@ -180,6 +229,10 @@ export class PgStore implements Store, AsyncDisposable {
   /** Calls of {@linkcode PgStore.keepRoomHistory} waiting for a slot. */
   readonly #roomQueue: (() => void)[] = [];
   #roomsHeld = 0;
+  /** History calls waiting for the next batch, in order. */
+  #historyPending: PendingHistory[] = [];
+  /** The history writer, while one runs. */
+  #historyWriter: Promise<void> | null = null;
 
   private constructor(sql: Sql, maxConnections: number) {
     this.#sql = sql;
@@ -296,49 +349,121 @@ export class PgStore implements Store, AsyncDisposable {
 
   /**
    * Stores a message for an offline account. The calls for one mailbox are
-   * written one after another, in the order they were made: the pool's
-   * connections would otherwise commit them in any order.
+   * written in the order they were made (the pool's connections would
+   * otherwise commit them in any order): those made while its last write is
+   * under way go together in the next, one transaction for up to
+   * {@linkcode PG_ENQUEUE_BATCH} calls, so that a session that leaves thousands
+   * unread is stored in a few round trips, not one transaction each.
    */
   enqueueOffline(
     to: string,
     message: DeliveredMsg,
     limits: OfflineLimits,
   ): Promise<EnqueueResult> {
-    if (this.#closed) return Promise.reject(new Error(CLOSED_MESSAGE));
-    const previous = this.#mailboxes.get(to) ?? Promise.resolve();
-    const write = previous.then(() => this.#enqueue(to, message, limits));
-    const settled = write.then(() => {}, () => {});
-    this.#mailboxes.set(to, settled);
-    void settled.then(() => {
-      if (this.#mailboxes.get(to) === settled) this.#mailboxes.delete(to);
-    });
-    return write;
+    return this.#inMailbox(to, message, limits).then(({ result }) => result);
   }
 
-  async #enqueue(to: string, message: DeliveredMsg, limits: OfflineLimits): Promise<EnqueueResult> {
-    const perSender = limits.perSender ?? Infinity;
-    const body = JSON.stringify(message);
+  /** Queues a call for a mailbox's next batch (see {@linkcode PgStore.enqueueOffline}). */
+  #inMailbox(to: string, message: DeliveredMsg, limits: OfflineLimits): Promise<Enqueued> {
+    if (this.#closed) return Promise.reject(new Error(CLOSED_MESSAGE));
+    let mailbox = this.#mailboxes.get(to);
+    if (mailbox === undefined) {
+      const created: Mailbox = { pending: [], last: Promise.resolve(), written: Promise.resolve() };
+      this.#mailboxes.set(to, created);
+      created.written = this.#writeMailbox(to, created);
+      mailbox = created;
+    }
+    const pending = mailbox.pending;
+    const call = new Promise<Enqueued>((resolve, reject) => {
+      pending.push({ message, body: JSON.stringify(message), limits, resolve, reject });
+    });
+    mailbox.last = call.then(() => {}, () => {});
+    return call;
+  }
+
+  /** Writes a mailbox's pending calls, a batch at a time, until none is left; then forgets it. */
+  async #writeMailbox(to: string, mailbox: Mailbox): Promise<void> {
+    // The calls of this turn go in the first batch.
+    await Promise.resolve();
+    while (mailbox.pending.length > 0) {
+      const batch = mailbox.pending.splice(0, PG_ENQUEUE_BATCH);
+      try {
+        const results = await this.#enqueue(to, batch);
+        batch.forEach((call, i) => call.resolve(results[i]!));
+      } catch (error) {
+        for (const call of batch) call.reject(error);
+      }
+    }
+    // In the same turn as the check above: a later call starts a new writer.
+    this.#mailboxes.delete(to);
+  }
+
+  /**
+   * Stores a batch of one mailbox's calls in one transaction, each checked
+   * against its limits in order, as if written one after another.
+   */
+  async #enqueue(to: string, batch: readonly PendingEnqueue[]): Promise<Enqueued[]> {
     // Not #db(): a call made before close() is still written.
     return await this.#sql.begin(async (tx) => {
       // The mailbox's count and the insert are one step across nodes.
       await tx`SELECT pg_advisory_xact_lock(hashtext(${"offline:" + to}))`;
-      if (limits.total !== Infinity) {
-        const [row] = await tx`SELECT count(*)::int AS n FROM offline WHERE recipient = ${to}`;
-        if (Number(row?.n) >= limits.total) return "full";
+      // Counted in the database once, when a limit first needs it; what this
+      // batch stores is added as it goes.
+      let held: number | null = null;
+      const heldFrom = new Map<string, number>();
+      let stored = 0;
+      const storedFrom = new Map<string, number>();
+      const results: Enqueued[] = [];
+      const rows: { recipient: string; sender: string; body: string }[] = [];
+      for (const { message, body, limits } of batch) {
+        const from = message.from;
+        if (limits.total !== Infinity) {
+          if (held === null) {
+            const [row] = await tx`SELECT count(*)::int AS n FROM offline WHERE recipient = ${to}`;
+            held = Number(row?.n);
+          }
+          if (held + stored >= limits.total) {
+            results.push({ result: "full", id: null });
+            continue;
+          }
+        }
+        const perSender = limits.perSender ?? Infinity;
+        if (perSender !== Infinity) {
+          let fromSender = heldFrom.get(from);
+          if (fromSender === undefined) {
+            const [row] = await tx`SELECT count(*)::int AS n FROM offline
+              WHERE recipient = ${to} AND sender = ${from}`;
+            fromSender = Number(row?.n);
+            heldFrom.set(from, fromSender);
+          }
+          if (fromSender + (storedFrom.get(from) ?? 0) >= perSender) {
+            results.push({ result: "sender-full", id: null });
+            continue;
+          }
+        }
+        rows.push({ recipient: to, sender: from, body });
+        stored++;
+        storedFrom.set(from, (storedFrom.get(from) ?? 0) + 1);
+        results.push({ result: "stored", id: null });
       }
-      if (perSender !== Infinity) {
-        const [row] = await tx`SELECT count(*)::int AS n FROM offline
-          WHERE recipient = ${to} AND sender = ${message.from}`;
-        if (Number(row?.n) >= perSender) return "sender-full";
+      // The ids (BIGSERIAL) are taken in the rows' order, the mail's order;
+      // RETURNING promises no order, so they are sorted back.
+      const ids: number[] = [];
+      for (let i = 0; i < rows.length; i += PG_INSERT_ROWS) {
+        const chunk = rows.slice(i, i + PG_INSERT_ROWS);
+        const inserted = await tx`INSERT INTO offline ${
+          tx(chunk, "recipient", "sender", "body")
+        } RETURNING id`;
+        ids.push(...inserted.map((r) => Number(r.id)).sort((a, b) => a - b));
       }
-      await tx`INSERT INTO offline (recipient, sender, body)
-               VALUES (${to}, ${message.from}, ${body})`;
-      return "stored";
-    }) as EnqueueResult;
+      let next = 0;
+      for (const call of results) if (call.result === "stored") call.id = ids[next++]!;
+      return results;
+    }) as Enqueued[];
   }
 
   async peekOffline(to: string, max: number, afterId = 0): Promise<OfflineMessage[]> {
-    await this.#mailboxes.get(to);
+    await this.#mailboxes.get(to)?.last;
     if (!(max > 0)) return [];
     const limit = max === Infinity ? null : Math.floor(max);
     const rows = await this.#db()`SELECT id, body FROM offline
@@ -350,12 +475,12 @@ export class PgStore implements Store, AsyncDisposable {
   }
 
   async ackOffline(to: string, lastId: number): Promise<void> {
-    await this.#mailboxes.get(to);
+    await this.#mailboxes.get(to)?.last;
     await this.#db()`DELETE FROM offline WHERE recipient = ${to} AND id <= ${lastId}`;
   }
 
   async countOffline(to: string): Promise<number> {
-    await this.#mailboxes.get(to);
+    await this.#mailboxes.get(to)?.last;
     const [row] = await this.#db()`SELECT count(*)::int AS n FROM offline
       WHERE recipient = ${to}`;
     return Number(row?.n);
@@ -426,28 +551,76 @@ export class PgStore implements Store, AsyncDisposable {
       ON CONFLICT (name) DO UPDATE SET topic = excluded.topic`;
   }
 
+  /**
+   * Keeps a message. Calls made while a write is under way go together in
+   * the next one (one transaction for up to {@linkcode PG_HISTORY_BATCH}):
+   * every node's messages wait for theirs, and one at a time they queued
+   * behind the history counter's row lock.
+   */
   appendHistory(conversation: string, entry: HistoryEntry, keep: number): Promise<void> {
-    const m = entry.message;
-    const now = Date.now();
-    let db: Sql;
     try {
-      db = this.#db();
+      this.#db();
     } catch (error) {
       return Promise.reject(error);
     }
-    const write = db.begin(async (tx) => {
-      await tx`INSERT INTO history (id, conversation, sender, recipient, kept_at, body)
-        VALUES (${entry.id}, ${conversation}, ${m.from}, ${m.to}, ${now}, ${JSON.stringify(m)})`;
-      await tx`UPDATE counters SET value = greatest(value, ${entry.id}) WHERE name = 'history'`;
-      // Everything older than the newest `keep` of the conversation.
-      await tx`DELETE FROM history WHERE conversation = ${conversation} AND id <= (
-        SELECT id FROM history WHERE conversation = ${conversation}
-        ORDER BY id DESC LIMIT 1 OFFSET ${Math.max(0, Math.floor(keep))})`;
+    const write = new Promise<void>((resolve, reject) => {
+      this.#historyPending.push({ conversation, entry, keep, resolve, reject });
     });
+    this.#historyWriter ??= this.#writeHistory();
     this.#historyWrites.add(write);
     const done = () => void this.#historyWrites.delete(write);
     write.then(done, done);
-    return write.then(() => {});
+    return write;
+  }
+
+  /** Writes the pending history, a batch at a time, until none is left. */
+  async #writeHistory(): Promise<void> {
+    // The calls of this turn go in the first batch.
+    await Promise.resolve();
+    while (this.#historyPending.length > 0) {
+      const batch = this.#historyPending.splice(0, PG_HISTORY_BATCH);
+      try {
+        await this.#appendBatch(batch);
+        for (const call of batch) call.resolve();
+      } catch (error) {
+        for (const call of batch) call.reject(error);
+      }
+    }
+    // In the same turn as the check above: a later call starts a new writer.
+    this.#historyWriter = null;
+  }
+
+  /** Keeps a batch in one transaction, then trims each conversation in it to its `keep`. */
+  async #appendBatch(batch: readonly PendingHistory[]): Promise<void> {
+    const now = Date.now();
+    const rows = batch.map(({ conversation, entry }) => ({
+      id: entry.id,
+      conversation,
+      sender: entry.message.from,
+      recipient: entry.message.to,
+      kept_at: now,
+      body: JSON.stringify(entry.message),
+    }));
+    let last = 0;
+    const keeps = new Map<string, number>();
+    for (const { conversation, entry, keep } of batch) {
+      last = Math.max(last, entry.id);
+      keeps.set(conversation, keep);
+    }
+    const columns = ["id", "conversation", "sender", "recipient", "kept_at", "body"] as const;
+    // Not #db(): a call made before close() is still written.
+    await this.#sql.begin(async (tx) => {
+      for (let i = 0; i < rows.length; i += PG_INSERT_ROWS) {
+        await tx`INSERT INTO history ${tx(rows.slice(i, i + PG_INSERT_ROWS), ...columns)}`;
+      }
+      await tx`UPDATE counters SET value = greatest(value, ${last}) WHERE name = 'history'`;
+      // Everything older than the newest `keep` of each conversation.
+      for (const [conversation, keep] of keeps) {
+        await tx`DELETE FROM history WHERE conversation = ${conversation} AND id <= (
+          SELECT id FROM history WHERE conversation = ${conversation}
+          ORDER BY id DESC LIMIT 1 OFFSET ${Math.max(0, Math.floor(keep))})`;
+      }
+    });
   }
 
   /** Resolves once the history written so far is committed (or failed). */
@@ -644,7 +817,7 @@ export class PgStore implements Store, AsyncDisposable {
   close(): Promise<void> {
     if (this.#closed) return this.#closing ?? Promise.resolve();
     this.#closed = true;
-    const writes = [...this.#mailboxes.values()];
+    const writes = [...this.#mailboxes.values()].map((mailbox) => mailbox.written);
     return this.#closing = Promise.all([this.#historySettled(), ...writes]).then(() =>
       this.#sql.end({ timeout: 5 })
     );
