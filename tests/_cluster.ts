@@ -186,6 +186,17 @@ class Forwarder {
       return;
     }
     this.#conns.add(upstream);
+    // Each write goes out at once, as the nodes' own sockets send theirs
+    // (lib/server/transport.ts): with Nagle's algorithm a write waited for
+    // the ACK of the last, which the client's kernel delays up to 40 ms, and
+    // objects a node wrote 10 ms apart to a bare peer reached it in one read.
+    for (const conn of [client, upstream]) {
+      try {
+        conn.setNoDelay(true);
+      } catch {
+        // closed already: the pumps end at once
+      }
+    }
     await Promise.all([pump(client, upstream), pump(upstream, client)]);
     for (const conn of [client, upstream]) {
       this.#conns.delete(conn);

@@ -92,8 +92,6 @@ export const EXCLUDED_TESTS: Readonly<Record<string, string>> = {
     "cluster bug (docs/cluster.md, Not done yet): not yet looked into (times out waiting for what its node kept)",
   "a recipient that cannot keep up with its offline mail and new messages is dropped, and nothing overtakes":
     "cluster bug (docs/cluster.md, Not done yet): a message from another node may overtake offline mail being delivered",
-  "transcript: the contacts lessons and the 2018 contact list share one list per name":
-    "cluster bug (docs/cluster.md, Not done yet): two contact_list objects arrive in one read",
   "a message answered 200 reaches a dropped slow reader's next login, past a full mailbox":
     "cluster bug (docs/cluster.md, Not done yet): what a dropped reader's node could not write may be stored after the reader logged in on another node",
   "a guest's messages kept for a dropped reader are marked as from a guest":
