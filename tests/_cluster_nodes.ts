@@ -8,7 +8,7 @@
  */
 
 import { PgStore } from "../lib/store/pg_store.ts";
-import type { JimServer } from "../lib/server/serve.ts";
+import type { JimServer, ServeOptions } from "../lib/server/serve.ts";
 import { startServer } from "./_helpers.ts";
 import { startNats, type StartNatsOptions, type TestNats } from "./_nats.ts";
 import { startPostgres, type TestPostgres } from "./_postgres.ts";
@@ -53,6 +53,8 @@ export interface StartClusterOptions {
   nats?: StartNatsOptions;
   /** Every node's `claimTtlMs` (the liveness records' TTL). @default {CLAIM_TTL_MS} */
   claimTtlMs?: number;
+  /** Options every node gets besides its store, cluster and log. */
+  server?: ServeOptions;
 }
 
 /** Starts nats-server, a database and `size` nodes in this process. */
@@ -66,6 +68,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
     const log: string[] = [];
     logs.push(log);
     const node = await startServer({
+      ...options.server,
       store: await PgStore.open(storeUrl),
       cluster: nats.url,
       claimTtlMs: options.claimTtlMs ?? CLAIM_TTL_MS,

@@ -7,7 +7,7 @@
  */
 import { assert, assertEquals } from "@std/assert";
 import { startCluster, stopSharedPostgres } from "./_cluster_nodes.ts";
-import { member, now, type Obj, type RawClient } from "./_helpers.ts";
+import { guest, member, now, type Obj, type RawClient } from "./_helpers.ts";
 
 /** Sends `count` numbered messages to `room` without waiting, then reads every answer. */
 async function flood(c: RawClient, room: string, tag: string, count: number): Promise<void> {
@@ -88,6 +88,29 @@ Deno.test("cluster: room messages sent at once on two nodes reach a member on a 
     plain.push(m.message);
   }
   assertEquals(plain, live.filter((m) => m.from === "ann").map((m) => m.message));
+});
+
+Deno.test("cluster: rooms created at the same moment on three nodes stop at --max-rooms", async () => {
+  const maxRooms = 4;
+  await using c = await startCluster({ server: { maxRooms } });
+  // Twelve guests, four per node, each creating its own room at once.
+  const guests = await Promise.all(
+    Array.from({ length: 12 }, (_, i) => guest(c.nodes[i % 3]!.port, `g${i}`)),
+  );
+  try {
+    await Promise.all(
+      guests.map((g, i) => g.send({ action: "join", time: now(), room: `#r${i}` })),
+    );
+    const answers = await Promise.all(guests.map((g) => g.response(10_000)));
+    const codes = answers.map((r) => r.response).sort();
+    assertEquals(codes, [...Array(4).fill(201), ...Array(8).fill(403)], JSON.stringify(answers));
+    answers.forEach((r, i) => {
+      if (r.response !== 403) return;
+      assertEquals(r.error, `Cannot create #r${i}: the server has 4 rooms, the most it allows`);
+    });
+  } finally {
+    for (const g of guests) g.close();
+  }
 });
 
 Deno.test("cluster rooms: the throwaway PostgreSQL stops", async () => {

@@ -112,6 +112,8 @@ const MIGRATION_LOCK = 7_717_001;
 
 /** The first key of the advisory lock that orders one room's kept messages (any fixed number). */
 const ROOM_ORDER_LOCK = 7_717_002;
+/** The first key of the advisory locks of {@linkcode PgStore.underLock} (any fixed number). */
+const NAMED_LOCK = 7_717_003;
 
 const CLOSED_MESSAGE = "Cannot use store: it is closed";
 
@@ -222,11 +224,12 @@ export class PgStore implements Store, AsyncDisposable {
   /** History writes not yet committed: reads wait for them, so they see every earlier call. */
   readonly #historyWrites = new Set<Promise<unknown>>();
   /**
-   * Connections {@linkcode PgStore.keepRoomHistory} may hold at once (each
-   * waits for its room's lock): half the pool, so the rest serve the others.
+   * Connections held for locks ({@linkcode PgStore.keepRoomHistory},
+   * {@linkcode PgStore.underLock}) at once: half the pool, so the rest serve
+   * the others.
    */
   readonly #roomSlots: number;
-  /** Calls of {@linkcode PgStore.keepRoomHistory} waiting for a slot. */
+  /** Calls waiting for one of those. */
   readonly #roomQueue: (() => void)[] = [];
   #roomsHeld = 0;
   /** History calls waiting for the next batch, in order. */
@@ -689,18 +692,8 @@ export class PgStore implements Store, AsyncDisposable {
     publish: (firstId: number) => Promise<void>,
   ): Promise<number> {
     const n = messages.length;
-    this.#db();
-    if (this.#roomsHeld >= this.#roomSlots) {
-      await new Promise<void>((resolve) => this.#roomQueue.push(resolve));
-    } else this.#roomsHeld++;
     const now = Date.now();
-    let conn;
-    try {
-      conn = await this.#db().reserve();
-    } catch (e) {
-      this.#nextRoomSlot();
-      throw e;
-    }
+    const conn = await this.#reserve();
     try {
       // A session lock (not a transaction's): the rows are committed before
       // `publish`, and the lock held until it settles. Sent together, so the
@@ -739,7 +732,40 @@ export class PgStore implements Store, AsyncDisposable {
     }
   }
 
-  /** Hands a slot of {@linkcode PgStore.keepRoomHistory} to the next waiting, or frees it. */
+  async underLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const conn = await this.#reserve();
+    try {
+      await conn`SELECT pg_advisory_lock(${NAMED_LOCK}, hashtext(${name}))`;
+      try {
+        return await fn();
+      } finally {
+        await conn`SELECT pg_advisory_unlock(${NAMED_LOCK}, hashtext(${name}))`;
+      }
+    } finally {
+      conn.release();
+      this.#nextRoomSlot();
+    }
+  }
+
+  /**
+   * A connection of the pool for a lock held across calls (released with
+   * {@linkcode PgStore.#nextRoomSlot} after `release()`): at most half the
+   * pool at once, so the rest serve the others.
+   */
+  async #reserve(): Promise<postgres.ReservedSql> {
+    this.#db();
+    if (this.#roomsHeld >= this.#roomSlots) {
+      await new Promise<void>((resolve) => this.#roomQueue.push(resolve));
+    } else this.#roomsHeld++;
+    try {
+      return await this.#db().reserve();
+    } catch (e) {
+      this.#nextRoomSlot();
+      throw e;
+    }
+  }
+
+  /** Hands a slot of {@linkcode PgStore.#reserve} to the next waiting, or frees it. */
   #nextRoomSlot(): void {
     const next = this.#roomQueue.shift();
     if (next) next();

@@ -222,6 +222,12 @@ export interface Store {
     keep: number,
     publish: (firstId: number) => Promise<void>,
   ): Promise<number>;
+  /**
+   * Runs `fn` where several nodes share the store, while this node holds the
+   * lock named `name` (one node at a time across them, released once `fn`
+   * settles), so that what each does in turn sees what the one before did.
+   */
+  underLock?<T>(name: string, fn: () => Promise<T>): Promise<T>;
   /** Kept messages per room, for rooms that have any. */
   countRoomHistory(): Promise<Map<string, number>>;
 

@@ -79,6 +79,28 @@ export function roomHandlers(
     // it) may not be heard of here yet, though its leave was answered once
     // told: heard first, so that the answer (201 or 200) and the caps are right.
     if (cluster && !session.rooms.has(room)) await cluster.caughtUp();
+    if (cluster && !rooms.has(room) && store.underLock) {
+      // Rooms are created by one node at a time, each hearing first of those
+      // the others made, so that two cannot pass --max-rooms together.
+      return await store.underLock("rooms", async () => {
+        await cluster.caughtUp();
+        const answer = await joinKnown(session, me, room, historyLimit, after);
+        // The next node to create one hears of this one first.
+        await cluster.caughtUp();
+        return answer;
+      });
+    }
+    return await joinKnown(session, me, room, historyLimit, after);
+  }
+
+  /** `join` once the node has heard what the others told it before. */
+  async function joinKnown(
+    session: Session,
+    me: string,
+    room: string,
+    historyLimit?: number,
+    after?: number,
+  ): Promise<Response> {
     const createdHere = !rooms.has(room);
     const like = createdHere ? rooms.lookalike(room) : undefined;
     if (like !== undefined) return response(409, `Cannot create ${room}: it looks like ${like}`);
