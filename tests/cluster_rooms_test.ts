@@ -6,8 +6,16 @@
  * cluster is shared by the file (stopped by the last test, or on unload).
  */
 import { assert, assertEquals } from "@std/assert";
-import { startCluster, stopSharedPostgres } from "./_cluster_nodes.ts";
-import { guest, member, now, type Obj, type RawClient } from "./_helpers.ts";
+import postgres from "postgres";
+import { PgStore } from "../lib/store/pg_store.ts";
+import {
+  CLAIM_TTL_MS,
+  sharedPostgres,
+  startCluster,
+  stopSharedPostgres,
+} from "./_cluster_nodes.ts";
+import { startNats } from "./_nats.ts";
+import { guest, member, now, type Obj, type RawClient, startServer } from "./_helpers.ts";
 
 /** Sends `count` numbered messages to `room` without waiting, then reads every answer. */
 async function flood(c: RawClient, room: string, tag: string, count: number): Promise<void> {
@@ -110,6 +118,61 @@ Deno.test("cluster: rooms created at the same moment on three nodes stop at --ma
     });
   } finally {
     for (const g of guests) g.close();
+  }
+});
+
+Deno.test("cluster: two topics set at the same moment on two nodes: the store keeps the one every node shows", async () => {
+  const pg = await sharedPostgres();
+  const url = await pg.createDatabase(`jim_cluster_topic_${Deno.pid}`);
+  await using nats = await startNats();
+  // Node 1 holds on after writing the topic "A", until let go.
+  const slow = await PgStore.open(url);
+  const write = slow.setTopic.bind(slow);
+  let wrote!: () => void;
+  const written = new Promise<void>((resolve) => wrote = resolve);
+  let letGo!: () => void;
+  const held = new Promise<void>((resolve) => letGo = resolve);
+  slow.setTopic = async (room, topic) => {
+    await write(room, topic);
+    if (topic !== "A") return;
+    wrote();
+    await held;
+  };
+  const options = { cluster: nats.url, claimTtlMs: CLAIM_TTL_MS };
+  await using n1 = await startServer({ ...options, store: slow });
+  await using n2 = await startServer({ ...options, store: await PgStore.open(url) });
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    await using ann = await member(n1.port, "ann");
+    await using ben = await member(n2.port, "ben");
+    assertEquals((await ann.request({ action: "join", time: now(), room: "#t" })).response, 201);
+    assertEquals((await ben.request({ action: "join", time: now(), room: "#t" })).response, 200);
+    await ann.send({ action: "topic", time: now(), room: "#t", topic: "A" });
+    await written;
+    await ben.send({ action: "topic", time: now(), room: "#t", topic: "B" });
+    // ben's topic is answered, or waits for node 1's lock: then node 1 goes on.
+    const deadline = Date.now() + 5000;
+    while (ben.inbox.length === 0 && Date.now() < deadline) {
+      const [waiting] = await sql`SELECT count(*)::int AS n FROM pg_locks
+        WHERE locktype = 'advisory' AND NOT granted`;
+      if (waiting!.n > 0) break;
+    }
+    letGo();
+    assertEquals((await ann.response()).response, 200);
+    assertEquals((await ben.response()).response, 200);
+    // Both nodes end with the same topic, and so does the store.
+    let shown: string[] = [];
+    do {
+      shown = await Promise.all([ann, ben].map(async (c) => {
+        const r = await c.request({ action: "topic", time: now(), room: "#t" });
+        return r.topic as string;
+      }));
+    } while (shown[0] !== shown[1] && Date.now() < deadline);
+    assertEquals(shown[0], shown[1]);
+    const [row] = await sql`SELECT topic FROM rooms WHERE name = '#t'`;
+    assertEquals(row!.topic, shown[0]);
+  } finally {
+    await sql.end();
   }
 });
 

@@ -232,6 +232,8 @@ export class PgStore implements Store, AsyncDisposable {
   /** Calls waiting for one of those. */
   readonly #roomQueue: (() => void)[] = [];
   #roomsHeld = 0;
+  /** By name, the last call of {@linkcode PgStore.underLock} here: the next waits for it. */
+  readonly #lockTails = new Map<string, Promise<void>>();
   /** History calls waiting for the next batch, in order. */
   #historyPending: PendingHistory[] = [];
   /** The history writer, while one runs. */
@@ -733,6 +735,22 @@ export class PgStore implements Store, AsyncDisposable {
   }
 
   async underLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    // One call per name here at a time asks PostgreSQL, so that waiters do
+    // not fill the connections held for locks (a holder may take a second).
+    const before = this.#lockTails.get(name);
+    let done!: () => void;
+    const tail = new Promise<void>((resolve) => done = resolve);
+    this.#lockTails.set(name, tail);
+    try {
+      if (before) await before;
+      return await this.#underLock(name, fn);
+    } finally {
+      done();
+      if (this.#lockTails.get(name) === tail) this.#lockTails.delete(name);
+    }
+  }
+
+  async #underLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
     const conn = await this.#reserve();
     try {
       await conn`SELECT pg_advisory_lock(${NAMED_LOCK}, hashtext(${name}))`;

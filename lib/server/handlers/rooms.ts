@@ -143,8 +143,17 @@ export function roomHandlers(
         // Kept from now on; a topic a guest set is kept with it.
         if (!rooms.isKept(room)) {
           rooms.keep(room);
-          const topic = rooms.topic(room);
-          if (topic !== undefined) await store.setTopic(room, topic);
+          const keepTopic = async () => {
+            const topic = rooms.topic(room);
+            if (topic !== undefined) await store.setTopic(room, topic);
+          };
+          // In a cluster, the last topic any node applied (see `topic`).
+          if (cluster && store.underLock) {
+            await store.underLock(`topic ${room}`, async () => {
+              await cluster.caughtUp();
+              await keepTopic();
+            });
+          } else await keepTopic();
         }
       } catch (e) {
         rooms.removeMember(room, me);
@@ -209,11 +218,25 @@ export function roomHandlers(
     if (!members.has(me)) {
       return response(403, `Cannot set the topic of ${room}: you are not a member`);
     }
+    const set = () => {
+      rooms.setTopic(room, text);
+      tellTopic(directory, { members, room, topic: text, from: me, setter: session });
+      cluster?.publishTopic(room, text, me);
+    };
     // A guests' room keeps its topic in memory only (on every node), as it keeps its members.
-    if (rooms.isKept(room)) await store.setTopic(room, text);
-    rooms.setTopic(room, text);
-    tellTopic(directory, { members, room, topic: text, from: me, setter: session });
-    cluster?.publishTopic(room, text, me);
+    if (!rooms.isKept(room)) set();
+    else if (cluster && store.underLock) {
+      // Every node applies topics in the order NATS delivers them: written
+      // and published by one node at a time, so that the store keeps the last.
+      await store.underLock(`topic ${room}`, async () => {
+        await store.setTopic(room, text);
+        set();
+        await cluster.caughtUp();
+      });
+    } else {
+      await store.setTopic(room, text);
+      set();
+    }
     return response(200, `topic of ${room} set`, { room, topic: text });
   }
 
