@@ -47,6 +47,7 @@ export const LEFT_OUT: Readonly<Record<string, string>> = {
     "client behaviour; what it asks of the server is in session_token_test",
   "tests/client_tty_test.ts": "the terminal client's UI",
   "tests/cluster_failover_test.ts": "starts its own nodes",
+  "tests/cluster_rooms_test.ts": "starts its own nodes",
   "tests/cluster_state_test.ts": "starts its own nodes",
   "tests/cluster_test.ts": "starts its own nodes",
   "tests/crash_test.ts": "kills a child server process and opens its SQLite file",
