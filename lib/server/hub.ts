@@ -72,6 +72,8 @@ export class Hub {
   readonly #messaging: Messaging;
   /** Names, logins, accounts and keys. */
   readonly #identity: Identity;
+  /** Messages from other nodes waiting for their history id before they are handed, by session. */
+  readonly #handing = new WeakMap<Session, Set<Promise<void>>>();
 
   private constructor(options: HubOptions) {
     this.#cluster = options.cluster ?? null;
@@ -103,6 +105,14 @@ export class Hub {
             ? this.#messaging.keepReceived(received, guest, target)
             : null;
           if (keeping === null) this.#sessions.direct(target, received);
+          // Handed to the session once it has its id; if the session left
+          // meanwhile, kept with what it left unsent, before its name is let
+          // go (see disconnect), so that it precedes what is sent after.
+          const handed = keeping?.then(async (done) => {
+            if (this.#sessions.has(target)) this.#sessions.direct(target, done.out);
+            else await this.#keepLeft(target, [done.out]);
+          });
+          if (handed) this.#receiving(target, handed);
           // Answered once written to the socket (or, for a connection that
           // closed first, kept with its unsent messages): a node killed after
           // answering 200 has delivered it. A kept one also once its history
@@ -110,9 +120,8 @@ export class Hub {
           return (async () => {
             let kept: Promise<void> = Promise.resolve();
             if (keeping !== null) {
-              const done = await keeping;
-              kept = done.kept;
-              this.#sessions.direct(target, done.out);
+              kept = (await keeping).kept;
+              await handed;
             }
             if (target.delivering) await target.delivering;
             await target.peer.drain();
@@ -301,21 +310,22 @@ export class Hub {
     if (held !== null && held.length > 0) unsent = [...unsent, ...held];
     // Enqueued now, in order, before any later message to this name can be
     // (those go to the store too, now that the name is offline).
-    const kept = name !== null && session.account && this.#settings.offlineStore
-      ? this.#messaging.keepUnsent(name, unsent)
-      : null;
+    const kept = this.#keepLeft(session, unsent);
     let freed: Promise<void> | null = null;
     if (held !== null) {
       this.#presence.forget(session);
       // In a cluster, another node may take the name (and read its mailbox)
       // once what this session left is stored and its acknowledgements done,
-      // and its offline told (below).
+      // and its offline told (below). Messages from other nodes still taking
+      // their history id when it left are kept too (see the cluster's
+      // direct) before that.
       let told: (offline: Promise<void> | null) => void = () => {};
       const settled = name !== null && session.account
         ? Promise.all([
           kept,
           this.#messaging.acknowledged(name),
           new Promise<Promise<void> | null>((resolve) => told = resolve),
+          this.#received(session),
         ])
         : undefined;
       if (name !== null && this.#directory.release(name, session, settled)) {
@@ -347,6 +357,33 @@ export class Hub {
     }
     await kept;
     await freed;
+  }
+
+  /**
+   * Keeps for an account's session that has left the direct messages it
+   * could not take (`unsent`), in order; null when there is nowhere to keep
+   * them (a guest, or no offline store).
+   */
+  #keepLeft(session: Session, unsent: readonly Outgoing[]): Promise<void> | null {
+    const name = session.name;
+    if (name === null || !session.account || !this.#settings.offlineStore) return null;
+    return this.#messaging.keepUnsent(name, unsent);
+  }
+
+  /** Notes a message from another node being handed to `session` until `handed` settles. */
+  #receiving(session: Session, handed: Promise<void>): void {
+    let pending = this.#handing.get(session);
+    if (!pending) this.#handing.set(session, pending = new Set());
+    pending.add(handed);
+    // A failure is the answer's to report (see the cluster's direct).
+    const done = () => void pending.delete(handed);
+    handed.then(done, done);
+  }
+
+  /** Settles once the messages from other nodes being handed to `session` now are handed or kept. */
+  #received(session: Session): Promise<unknown> {
+    const pending = this.#handing.get(session);
+    return pending && pending.size > 0 ? Promise.allSettled(pending) : Promise.resolve();
   }
 
   /**

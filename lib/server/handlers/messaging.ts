@@ -62,6 +62,12 @@ export class Messaging {
   readonly #acks = new Map<string, Promise<void>>();
   /** Account lookups of offline mail under way, by recipient, in call order (see #inTurn). */
   readonly #turns = new Map<string, Promise<void>>();
+  /**
+   * Direct messages whose outcome (delivered, stored, refused) is not known
+   * yet, by sender session and recipient: a later one from the same sender
+   * to the same name is settled after them (see #settleInOrder).
+   */
+  readonly #unsettled = new WeakMap<Session, Map<string, Promise<void>>>();
 
   /** The handler of `msg`. */
   readonly handlers: Pick<Handlers, "msg"> = {
@@ -325,19 +331,48 @@ export class Messaging {
     delivered: boolean | Promise<boolean>,
   ): Response | Promise<Response> {
     if (delivered === true) return response(200);
-    if (delivered === false) return this.#msgOffline(session, to, out.value);
-    return delivered.then(
-      (held) => held ? response(200) : this.#msgOffline(session, to, out.value),
-      (e) => {
-        // Not stored: the node may have written it before it died, and a
-        // copy in the mailbox would then arrive twice.
-        this.#log(`cannot send a direct message to ${to} through the cluster: ${e}`);
-        return response(
-          500,
-          `Cannot send to ${to}: the node they are on did not answer; the message may not have been delivered`,
-        );
-      },
+    const previous = this.#unsettled.get(session)?.get(to);
+    if (delivered === false && previous === undefined) {
+      return this.#settleInOrder(session, to, this.#msgOffline(session, to, out.value));
+    }
+    return this.#settleInOrder(
+      session,
+      to,
+      (async () => {
+        let held: boolean;
+        try {
+          held = await delivered;
+        } catch (e) {
+          // Not stored: the node may have written it before it died, and a
+          // copy in the mailbox would then arrive twice.
+          this.#log(`cannot send a direct message to ${to} through the cluster: ${e}`);
+          return response(
+            500,
+            `Cannot send to ${to}: the node they are on did not answer; the message may not have been delivered`,
+          );
+        }
+        // Stored only after the earlier ones from this sender: a pipelining
+        // sender's "not here" answers may come from two nodes (the one it
+        // left, and NATS's "no responders" once it has), in any order.
+        if (previous !== undefined) await previous;
+        return held ? response(200) : await this.#msgOffline(session, to, out.value);
+      })(),
     );
+  }
+
+  /**
+   * Notes `answer` as the latest unsettled outcome of `session`'s direct
+   * messages to `to` (the next one waits for it) until it settles.
+   */
+  #settleInOrder(session: Session, to: string, answer: Promise<Response>): Promise<Response> {
+    let pending = this.#unsettled.get(session);
+    if (pending === undefined) this.#unsettled.set(session, pending = new Map());
+    const settled = answer.then(() => {}, () => {});
+    pending.set(to, settled);
+    void settled.then(() => {
+      if (pending.get(to) === settled) pending.delete(to);
+    });
+    return answer;
   }
 
   /**
