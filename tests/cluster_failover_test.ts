@@ -6,7 +6,8 @@
  * missing but never arrives twice.
  */
 import { assertEquals } from "@std/assert";
-import { auth, now, type Obj, RawClient, register } from "./_helpers.ts";
+import { PgStore } from "../lib/store/pg_store.ts";
+import { auth, now, type Obj, RawClient, register, startServer } from "./_helpers.ts";
 import { CLAIM_TTL_MS, startCluster } from "./_cluster_nodes.ts";
 import { spawnServer } from "./_proc.ts";
 
@@ -367,4 +368,60 @@ Deno.test("cluster failover: a reader on another node that does not read costs i
   } finally {
     conn.close();
   }
+});
+
+Deno.test("cluster failover: a direct message whose recipient moves while its history id is taken is kept once", async () => {
+  await using c = await startCluster({ size: 1 });
+  const [n2] = c.nodes;
+  // Node 1's history ids wait, while `gate` is set, for the test to let them go.
+  const store = await PgStore.open(c.storeUrl);
+  const nextIds = store.nextHistoryIds!.bind(store);
+  let gate: PromiseWithResolvers<void> | null = null;
+  let asked = Promise.withResolvers<void>();
+  store.nextHistoryIds = async (count) => {
+    if (gate) {
+      asked.resolve();
+      await gate.promise;
+    }
+    return await nextIds(count);
+  };
+  const n1 = await startServer({ store, cluster: c.nats.url, claimTtlMs: CLAIM_TTL_MS });
+  c.nodes.push(n1);
+  await register(n1.port, "al");
+  await register(n1.port, "bo");
+  await using al = await loginWhenFree(n1.port, "al", 5000);
+  /** al sends to bo on node 1; bo leaves node 1 while its id is taken, for `elsewhere`. */
+  const sendWhileLeaving = async (text: string, elsewhere: () => Promise<void>) => {
+    const bo = await loginWhenFree(n1.port, "bo", 10_000);
+    gate = Promise.withResolvers();
+    asked = Promise.withResolvers();
+    await al.send({ action: "msg", time: now(), to: "bo", message: text });
+    await deadline(asked.promise, 5000, "node 1 asked for no history id");
+    await bo.send({ action: "quit", time: now() });
+    await bo.waitClosed(5000);
+    await bo[Symbol.asyncDispose]();
+    await elsewhere();
+    const open = gate;
+    gate = null;
+    open.resolve();
+    return (await al.response(5000)).response;
+  };
+  // Offline by then: stored for bo (202).
+  assertEquals(await sendWhileLeaving("m1", async () => {}), 202);
+  // Logged in on node 2 by then: delivered there (200).
+  let moved: RawClient | null = null;
+  try {
+    const answer = await sendWhileLeaving("m2", async () => {
+      moved = await loginWhenFree(n2!.port, "bo", 10_000);
+      const m = await moved.message(5000);
+      assertEquals(m.message, "m1");
+    });
+    assertEquals(answer, 200);
+    assertEquals((await moved!.message(5000)).message, "m2");
+  } finally {
+    await (moved as RawClient | null)?.[Symbol.asyncDispose]();
+  }
+  // Each is in their conversation's history once.
+  const page = await al.request({ action: "history", time: now(), target: "bo" });
+  assertEquals(page.messages.map((m: Obj) => m.message), ["m1", "m2"]);
 });

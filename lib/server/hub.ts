@@ -97,11 +97,20 @@ export class Hub {
         direct: (to, message, guest) => {
           const target = this.#directory.get(to);
           if (!target) return false;
-          // A msg another node built (and checked) for this name.
-          const received = this.#messaging.received(message as unknown as DeliveredMsg, guest);
-          // Kept by the recipient's node (the sender's did not find it), with
-          // the id the store assigns: queued once it has it.
-          const keeping = this.#history.shared
+          // A msg another node built (and checked) for this name. With its
+          // history id when the sender's node kept it (its recipient was
+          // there when it was sent).
+          const sent = message as unknown as DeliveredMsg;
+          const withId = sent.history_id !== undefined;
+          let form = sent;
+          if (withId && !target.ids) {
+            form = { ...sent };
+            delete form.history_id;
+          }
+          const received = this.#messaging.received(form, guest);
+          // Else kept by the recipient's node, with the id the store
+          // assigns: queued once it has it.
+          const keeping = this.#history.shared && !withId
             ? this.#messaging.keepReceived(received, guest, target)
             : null;
           if (keeping === null) this.#sessions.direct(target, received);

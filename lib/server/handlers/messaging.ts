@@ -273,8 +273,8 @@ export class Messaging {
   ): Promise<Response> {
     const me = session.name!;
     const target = this.#directory.get(to);
-    let form: Outgoing = out;
-    let kept: Promise<void> = Promise.resolve();
+    let withId: Outgoing | null = null;
+    let kept: Promise<void> | null = null;
     if (target && (session.account || target.account)) {
       const shared = await this.#history.keepShared(
         directConversation(me, to),
@@ -284,15 +284,17 @@ export class Messaging {
       // Shared, as `#directShared` is used only then.
       const { id } = shared as SharedKeep;
       kept = (shared as SharedKeep).kept;
-      if (id !== null && target.ids) {
-        form = outgoing({ ...out.value, history_id: id }, !session.account);
-      }
+      if (id !== null) withId = outgoing({ ...out.value, history_id: id }, !session.account);
     }
+    // Kept here already: if the recipient has moved to another node while
+    // the id was taken, that node gets it with its id and keeps no second
+    // copy, nor does the offline store.
     const answer = await this.#directAnswer(
       session,
       to,
       out,
-      this.#router.direct(to, out, () => form),
+      this.#router.direct(to, withId ?? out, (t) => withId !== null && t.ids ? withId : out),
+      kept !== null,
     );
     await kept;
     return answer;
@@ -329,11 +331,12 @@ export class Messaging {
     to: string,
     out: Outgoing<DeliveredMsg>,
     delivered: boolean | Promise<boolean>,
+    kept = false,
   ): Response | Promise<Response> {
     if (delivered === true) return response(200);
     const previous = this.#unsettled.get(session)?.get(to);
     if (delivered === false && previous === undefined) {
-      return this.#settleInOrder(session, to, this.#msgOffline(session, to, out.value));
+      return this.#settleInOrder(session, to, this.#msgOffline(session, to, out.value, kept));
     }
     return this.#settleInOrder(
       session,
@@ -355,7 +358,7 @@ export class Messaging {
         // sender's "not here" answers may come from two nodes (the one it
         // left, and NATS's "no responders" once it has), in any order.
         if (previous !== undefined) await previous;
-        return held ? response(200) : await this.#msgOffline(session, to, out.value);
+        return held ? response(200) : await this.#msgOffline(session, to, out.value, kept);
       })(),
     );
   }
@@ -411,7 +414,13 @@ export class Messaging {
     );
   }
 
-  async #msgOffline(session: Session, to: string, message: DeliveredMsg): Promise<Response> {
+  /** Stores a direct message for an account that is offline (`kept`: its history has it already). */
+  async #msgOffline(
+    session: Session,
+    to: string,
+    message: DeliveredMsg,
+    kept = false,
+  ): Promise<Response> {
     const account = await this.#inTurn(to, this.#store.getAccount(to));
     if (!account) {
       // A guest may have come online while the store answered.
@@ -447,7 +456,7 @@ export class Messaging {
         `Cannot send to ${to}: you already have ${perSender} messages waiting in their offline mailbox, the most one sender may leave`,
       );
     }
-    if (this.#settings.directHistory > 0) {
+    if (this.#settings.directHistory > 0 && !kept) {
       const shared = this.#history.keepShared(
         directConversation(message.from, to),
         message,
