@@ -55,6 +55,8 @@ export interface StartClusterOptions {
   claimTtlMs?: number;
   /** Options every node gets besides its store, cluster and log. */
   server?: ServeOptions;
+  /** Called with each node's store (by node index) before the node starts: to slow or watch it. */
+  prepareStore?: (store: PgStore, index: number) => void;
 }
 
 /** Starts nats-server, a database and `size` nodes in this process. */
@@ -66,10 +68,12 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
   const logs: string[][] = [];
   const addNode = async () => {
     const log: string[] = [];
+    const store = await PgStore.open(storeUrl);
+    options.prepareStore?.(store, logs.length);
     logs.push(log);
     const node = await startServer({
       ...options.server,
-      store: await PgStore.open(storeUrl),
+      store,
       cluster: nats.url,
       claimTtlMs: options.claimTtlMs ?? CLAIM_TTL_MS,
       log: (line) => log.push(line),

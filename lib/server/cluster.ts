@@ -46,7 +46,7 @@ import type { ContactPresence } from "../protocol/messages.ts";
 import { skeleton } from "../protocol/names.ts";
 import { type AcquireOptions, type Directory, LocalDirectory } from "./directory.ts";
 import { redactUrl } from "./redact_url.ts";
-import type { FormFor, LocalDelivery, Router } from "./router.ts";
+import type { DirectOrder, FormFor, LocalDelivery, Router } from "./router.ts";
 import {
   connect,
   createInbox,
@@ -88,7 +88,8 @@ export interface ClusterHandlers {
     to: string,
     message: Record<string, unknown>,
     guest: boolean,
-  ): boolean | Promise<boolean>;
+    order: DirectOrder | undefined,
+  ): boolean | Promise<boolean> | "again";
   /** Mail was stored for a name held here after its session may have read the mailbox. */
   mail(name: string): void;
   /** A room message from another node, for this node's members of the room. */
@@ -341,6 +342,16 @@ function readPresence(value: unknown, self: string): PresenceChange | "users" | 
     shownTo,
     everyone: v.everyone === true,
   };
+}
+
+/** A direct message's {@linkcode DirectOrder}, checked; undefined when absent or not well formed. */
+function readOrder(value: unknown): DirectOrder | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const { sender, seq, after } = value as Record<string, unknown>;
+  if (typeof sender !== "string" || !Number.isSafeInteger(seq)) return undefined;
+  const order: DirectOrder = { sender, seq: seq as number };
+  if (Number.isSafeInteger(after)) order.after = after as number;
+  return order;
 }
 
 /** The names of an answer to {@linkcode Cluster.online}, checked. */
@@ -1074,7 +1085,7 @@ export class Cluster {
   /** Hands a direct message to the hub and answers "1" (delivered) or "0" (not here). */
   async #answerDirect(
     name: string,
-    body: { message?: unknown; guest?: unknown },
+    body: { message?: unknown; guest?: unknown; order?: unknown },
     respond: (answer: string) => void,
   ): Promise<void> {
     let delivered = false;
@@ -1085,7 +1096,10 @@ export class Cluster {
           name,
           body.message as Record<string, unknown>,
           body.guest === true,
+          readOrder(body.order),
         );
+        // Its session did not have the sender's earlier one: sent again later.
+        if (handed === "again") return respond("2");
         // Queued to a session here: answered once it is written, but no
         // later than a quarter of the request timeout, so that a reader too
         // slow to take it costs its sender no 500 (it is then answered as on
@@ -1289,19 +1303,26 @@ export class Cluster {
    * Sends a direct message to the node holding `to`: true once that node has
    * written it to the session's connection; false when no node holds it (no
    * responders) or its session left meanwhile (then what the session left
-   * is stored already, so the caller may store this after it).
+   * is stored already, so the caller may store this after it); "again" when
+   * its session did not have the sender's message `order.after`.
    *
    * @throws when no answer came within the request timeout (the node may
    * have died before or after writing it) or NATS is away
    */
-  async direct(to: string, message: unknown, guest: boolean): Promise<boolean> {
+  async direct(
+    to: string,
+    message: unknown,
+    guest: boolean,
+    order?: DirectOrder,
+  ): Promise<boolean | "again"> {
     try {
       const reply = await this.#nc.request(
         `jim.user.${token(to)}`,
-        JSON.stringify({ message, guest }),
+        JSON.stringify({ message, guest, order }),
         { timeout: this.#requestTimeoutMs },
       );
-      return decoder.decode(reply.data) === "1";
+      const answer = decoder.decode(reply.data);
+      return answer === "2" ? "again" : answer === "1";
     } catch (e) {
       if (e instanceof RequestError && e.isNoResponders()) return false;
       throw e;
@@ -1555,13 +1576,18 @@ export class ClusterRouter<S> implements Router<S> {
     this.#isGuest = options.isGuest;
   }
 
-  direct(to: string, out: Outgoing, formFor: FormFor<S>): boolean | Promise<boolean> {
+  direct(
+    to: string,
+    out: Outgoing,
+    formFor: FormFor<S>,
+    order?: DirectOrder,
+  ): boolean | Promise<boolean | "again"> {
     const target = this.#directory.get(to);
     if (target !== undefined) {
       this.#delivery.direct(target, formFor(target));
       return true;
     }
-    return this.#cluster.direct(to, out.value, this.#isGuest(out));
+    return this.#cluster.direct(to, out.value, this.#isGuest(out), order);
   }
 
   room(

@@ -94,9 +94,11 @@ export class Hub {
         isGuest: (out) => this.#messaging.isGuest(out),
       });
       cluster.serve({
-        direct: (to, message, guest) => {
+        direct: (to, message, guest, order) => {
           const target = this.#directory.get(to);
           if (!target) return false;
+          // It follows one of its sender's that went elsewhere: it waits for that one.
+          if (order !== undefined && !this.#messaging.inOrder(target, order)) return "again";
           // A msg another node built (and checked) for this name. With its
           // history id when the sender's node kept it (its recipient was
           // there when it was sent).

@@ -17,14 +17,34 @@ import type { Directory } from "./directory.ts";
  */
 export type FormFor<S> = (recipient: S) => Outgoing;
 
+/**
+ * Where a direct message stands among its sender's, for the node that
+ * delivers it: a sender's messages to one name keep their order while the
+ * recipient moves between nodes (see Messaging).
+ */
+export interface DirectOrder {
+  /** The sending session, unique across the cluster. */
+  sender: string;
+  /** The message's number among its sender's. */
+  seq: number;
+  /** The number of the sender's last one to the same name, while its outcome is not known. */
+  after?: number;
+}
+
 /** How direct and room messages reach their recipients (`S`: a recipient's session). */
 export interface Router<S> {
   /**
    * Delivers a direct message to whoever holds `to` (`formFor` picks the form
    * a session here gets; another node gets `out`); false when nobody does
-   * (offline).
+   * (offline); "again" when the node holding it did not have the message
+   * `order.after` (it is to be sent again once that one is settled).
    */
-  direct(to: string, out: Outgoing, formFor: FormFor<S>): boolean | Promise<boolean>;
+  direct(
+    to: string,
+    out: Outgoing,
+    formFor: FormFor<S>,
+    order?: DirectOrder,
+  ): boolean | Promise<boolean | "again">;
   /**
    * Delivers a room message to every member but the sender (`members`: those
    * this node knows); members offline get nothing. `historyId`: its id in

@@ -12,6 +12,7 @@ import { Outgoing } from "../../protocol/codec.ts";
 import { type DeliveredMsg, type Response, response, unixTime } from "../../protocol/messages.ts";
 import { directConversation } from "../../store/store.ts";
 import type { SharedKeep } from "../history.ts";
+import type { DirectOrder, FormFor } from "../router.ts";
 import type { Session } from "../sessions.ts";
 import type { HandlerContext, Handlers } from "./context.ts";
 
@@ -29,6 +30,25 @@ class GuestOutgoing<T> extends Outgoing<T> {}
 /** A message to deliver, marked as a guest's when `guest`. */
 function outgoing<T>(value: T, guest: boolean): Outgoing<T> {
   return guest ? new GuestOutgoing(value) : new Outgoing(value);
+}
+
+/**
+ * Senders whose last direct message one session remembers (see
+ * {@linkcode Messaging.inOrder}); past it the list starts again.
+ */
+const SENDERS_REMEMBERED = 256;
+
+/** A sending session's direct messages: its key and number, and those not settled yet. */
+interface Sender {
+  /** Unique across the cluster (see {@linkcode DirectOrder}). */
+  key: string;
+  /** The number of its last direct message. */
+  seq: number;
+  /**
+   * By recipient: its last direct message whose outcome (delivered, stored,
+   * refused) is not known yet, and that message's number.
+   */
+  unsettled: Map<string, { settled: Promise<void>; seq: number }>;
 }
 
 /** What messaging is given. */
@@ -62,12 +82,13 @@ export class Messaging {
   readonly #acks = new Map<string, Promise<void>>();
   /** Account lookups of offline mail under way, by recipient, in call order (see #inTurn). */
   readonly #turns = new Map<string, Promise<void>>();
-  /**
-   * Direct messages whose outcome (delivered, stored, refused) is not known
-   * yet, by sender session and recipient: a later one from the same sender
-   * to the same name is settled after them (see #settleInOrder).
-   */
-  readonly #unsettled = new WeakMap<Session, Map<string, Promise<void>>>();
+  /** Each sending session's direct messages (see #direct). */
+  readonly #senders = new WeakMap<Session, Sender>();
+  /** Tells this node's senders apart from other nodes' (see DirectOrder). */
+  readonly #instance = crypto.randomUUID();
+  #sendersSeen = 0;
+  /** Per session here: each other node's sender's last direct message it got (see inOrder). */
+  readonly #lastFrom = new WeakMap<Session, Map<string, number>>();
 
   /** The handler of `msg`. */
   readonly handlers: Pick<Handlers, "msg"> = {
@@ -246,7 +267,7 @@ export class Messaging {
     if (this.#history.shared && this.#settings.directHistory > 0) {
       return this.#directShared(session, to, out);
     }
-    const delivered = this.#router.direct(to, out, (target) => {
+    return this.#direct(session, to, out, out, (target) => {
       let sent: Outgoing = out;
       if (this.#settings.directHistory > 0 && (session.account || target.account)) {
         const id = this.#history.keep(
@@ -258,7 +279,6 @@ export class Messaging {
       }
       return sent;
     });
-    return this.#directAnswer(session, to, out, delivered);
   }
 
   /**
@@ -289,11 +309,12 @@ export class Messaging {
     // Kept here already: if the recipient has moved to another node while
     // the id was taken, that node gets it with its id and keeps no second
     // copy, nor does the offline store.
-    const answer = await this.#directAnswer(
+    const answer = await this.#direct(
       session,
       to,
       out,
-      this.#router.direct(to, withId ?? out, (t) => withId !== null && t.ids ? withId : out),
+      withId ?? out,
+      (t) => withId !== null && t.ids ? withId : out,
       kept !== null,
     );
     await kept;
@@ -326,56 +347,146 @@ export class Messaging {
     };
   }
 
-  #directAnswer(
+  /**
+   * Routes a direct message (`sent` is what another node gets, `formFor`
+   * what a session here gets) and answers: 200 once delivered, else stored
+   * for an account that is offline (`kept`: its history has it already).
+   *
+   * One sender's messages to one name keep their order even while the
+   * recipient moves between nodes. Their outcomes are settled in the order
+   * sent (a "not here" from the node it left may come after NATS's "no
+   * responders" for a later one), and one sent while an earlier one is
+   * unsettled (a pipelining sender) waits for it: here, before it is
+   * handed to the session; to another node, it goes at once marked as
+   * following that one, and that node takes it only if its session had
+   * that one too (see {@linkcode Messaging.inOrder}); else it is sent again
+   * once that one is settled: delivered, or stored with the mail notice
+   * published before it, so that it queues behind that mailbox read.
+   */
+  #direct(
     session: Session,
     to: string,
     out: Outgoing<DeliveredMsg>,
-    delivered: boolean | Promise<boolean>,
+    sent: Outgoing,
+    formFor: FormFor<Session>,
     kept = false,
   ): Response | Promise<Response> {
-    if (delivered === true) return response(200);
-    const previous = this.#unsettled.get(session)?.get(to);
-    if (delivered === false && previous === undefined) {
-      return this.#settleInOrder(session, to, this.#msgOffline(session, to, out.value, kept));
+    if (this.#cluster === null) {
+      // One process: delivered here at once, or stored in call order.
+      const delivered = this.#router.direct(to, sent, formFor);
+      if (delivered === true) return response(200);
+      if (delivered === false) return this.#msgOffline(session, to, out.value, kept);
+      return this.#answer(session, to, out, delivered, kept);
+    }
+    const sender = this.#senderOf(session);
+    const previous = sender.unsettled.get(to);
+    const seq = ++sender.seq;
+    const order: DirectOrder = { sender: sender.key, seq };
+    if (previous === undefined) {
+      const delivered = this.#router.direct(to, sent, formFor, order);
+      if (delivered === true) return response(200);
+      if (delivered === false) {
+        return this.#settleInOrder(sender, to, seq, this.#msgOffline(session, to, out.value, kept));
+      }
+      return this.#settleInOrder(sender, to, seq, this.#answer(session, to, out, delivered, kept));
     }
     return this.#settleInOrder(
-      session,
+      sender,
       to,
+      seq,
       (async () => {
-        let held: boolean;
-        try {
-          held = await delivered;
-        } catch (e) {
-          // Not stored: the node may have written it before it died, and a
-          // copy in the mailbox would then arrive twice.
-          this.#log(`cannot send a direct message to ${to} through the cluster: ${e}`);
-          return response(
-            500,
-            `Cannot send to ${to}: the node they are on did not answer; the message may not have been delivered`,
-          );
+        let delivered: boolean | Promise<boolean | "again">;
+        if (this.#directory.get(to) !== undefined) {
+          // Here: handed to the session once the earlier one is settled.
+          await previous.settled;
+          delivered = this.#router.direct(to, sent, formFor, order);
+        } else {
+          delivered = this.#router.direct(to, sent, formFor, { ...order, after: previous.seq });
         }
-        // Stored only after the earlier ones from this sender: a pipelining
-        // sender's "not here" answers may come from two nodes (the one it
-        // left, and NATS's "no responders" once it has), in any order.
-        if (previous !== undefined) await previous;
-        return held ? response(200) : await this.#msgOffline(session, to, out.value, kept);
+        return await this.#answer(session, to, out, delivered, kept, previous.settled, () => {
+          return this.#router.direct(to, sent, formFor, order);
+        });
       })(),
     );
   }
 
   /**
-   * Notes `answer` as the latest unsettled outcome of `session`'s direct
-   * messages to `to` (the next one waits for it) until it settles.
+   * Answers a direct message once its router has: after `previous` (the
+   * sender's last one to `to`) when given, and sent again by `again` if the
+   * recipient's node asks it to wait for that one.
    */
-  #settleInOrder(session: Session, to: string, answer: Promise<Response>): Promise<Response> {
-    let pending = this.#unsettled.get(session);
-    if (pending === undefined) this.#unsettled.set(session, pending = new Map());
+  async #answer(
+    session: Session,
+    to: string,
+    out: Outgoing<DeliveredMsg>,
+    delivered: boolean | Promise<boolean | "again">,
+    kept: boolean,
+    previous?: Promise<void>,
+    again?: () => boolean | Promise<boolean | "again">,
+  ): Promise<Response> {
+    let held: boolean | "again";
+    try {
+      held = await delivered;
+      // Stored only after the earlier ones from this sender.
+      if (previous !== undefined) await previous;
+      if (held === "again" && again !== undefined) held = await again();
+    } catch (e) {
+      // Not stored: the node may have written it before it died, and a
+      // copy in the mailbox would then arrive twice.
+      this.#log(`cannot send a direct message to ${to} through the cluster: ${e}`);
+      return response(
+        500,
+        `Cannot send to ${to}: the node they are on did not answer; the message may not have been delivered`,
+      );
+    }
+    if (held === true) return response(200);
+    return await this.#msgOffline(session, to, out.value, kept);
+  }
+
+  /** What is tracked of a session's direct messages (see {@linkcode Messaging.#direct}). */
+  #senderOf(session: Session): Sender {
+    let sender = this.#senders.get(session);
+    if (sender === undefined) {
+      sender = { key: `${this.#instance}.${++this.#sendersSeen}`, seq: 0, unsettled: new Map() };
+      this.#senders.set(session, sender);
+    }
+    return sender;
+  }
+
+  /**
+   * Notes `answer` as the latest unsettled outcome of a sender's direct
+   * messages to `to` (number `seq`; the next one waits for it) until it settles.
+   */
+  #settleInOrder(
+    sender: Sender,
+    to: string,
+    seq: number,
+    answer: Promise<Response>,
+  ): Promise<Response> {
     const settled = answer.then(() => {}, () => {});
-    pending.set(to, settled);
+    const entry = { settled, seq };
+    sender.unsettled.set(to, entry);
     void settled.then(() => {
-      if (pending.get(to) === settled) pending.delete(to);
+      if (sender.unsettled.get(to) === entry) sender.unsettled.delete(to);
     });
     return answer;
+  }
+
+  /**
+   * Whether a direct message from another node may be handed to `session`
+   * now (see {@linkcode DirectOrder}): not when it follows one of its
+   * sender's that this session did not get (that one went to the node the
+   * recipient left, or to the store): its sender sends it again once that
+   * one is settled. Notes it as the sender's last one here.
+   */
+  inOrder(session: Session, order: DirectOrder): boolean {
+    let last = this.#lastFrom.get(session);
+    if (last === undefined) this.#lastFrom.set(session, last = new Map());
+    if (order.after !== undefined && last.get(order.sender) !== order.after) return false;
+    // A sender forgotten costs at most one message sent again.
+    if (last.size >= SENDERS_REMEMBERED && !last.has(order.sender)) last.clear();
+    last.set(order.sender, order.seq);
+    return true;
   }
 
   /**
@@ -425,7 +536,7 @@ export class Messaging {
     if (!account) {
       // A guest may have come online while the store answered.
       const late = outgoing(message, !session.account);
-      if (await this.#router.direct(to, late, () => late)) return response(200);
+      if ((await this.#router.direct(to, late, () => late)) === true) return response(200);
       return response(404, `Cannot send to ${to}: no such user`);
     }
     if (!this.#settings.offlineStore) {
