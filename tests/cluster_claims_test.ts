@@ -136,3 +136,24 @@ Deno.test("Cluster.connect() takes the TTL off a claims bucket an earlier versio
     await nc.close();
   }
 });
+
+Deno.test("Cluster takes back a key of its own that no claim here holds (a create whose answer was lost)", async () => {
+  await using nats = await startNats();
+  const a = await Cluster.connect({ url: nats.url, nodeId: "a", claimTtlMs: 900 });
+  a.serve(quietHandlers([]));
+  const nc = await connect({ servers: nats.url.slice("nats://".length) });
+  try {
+    const kv = await new Kvm(nc).open("jim_names");
+    // Written for this node, but nothing here holds it.
+    await kv.put(claimKey("ann"), JSON.stringify({ node: "a", name: "ann", account: false }));
+    assertEquals(await a.claim("ann"), true);
+    // One it holds is not taken twice.
+    assertEquals(await a.claim("ann"), "ann");
+    a.release("ann");
+    await a.released();
+    assertEquals(await kv.get(claimKey("ann")).then((e) => e?.operation), "DEL");
+  } finally {
+    await nc.close();
+    await a.close();
+  }
+});

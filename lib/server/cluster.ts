@@ -418,10 +418,15 @@ export class Cluster {
    */
   readonly #reservations = new Map<string, { key: string; revision: number }>();
   /**
-   * Keys of this node's that could not be deleted when let go (NATS away):
-   * deleted again at each check, since a claim of a live node never expires.
+   * Keys this node may have left behind (a delete or a create that failed,
+   * NATS away): deleted at each check while they name this node and nothing
+   * here holds them, since a claim of a live node never expires.
    */
-  readonly #undeleted = new Map<string, number>();
+  readonly #undeleted = new Set<string>();
+  /** Keys created here for a claim or reservation that is not in place yet. */
+  readonly #pending = new Set<string>();
+  /** Keys of claims and reservations being let go here (until their delete is done). */
+  readonly #letting = new Set<string>();
   /** Rooms this node listens to, and when the server has each subscription. */
   readonly #rooms = new Map<string, { sub: Subscription; ready: Promise<void> }>();
   /** Releases under way (see release), awaited by close. */
@@ -646,13 +651,20 @@ export class Cluster {
       this.#log(`cannot renew this node's liveness record: ${e}`);
       return;
     }
-    for (const [stale, revision] of [...this.#undeleted]) {
+    for (const stale of [...this.#undeleted]) {
       try {
-        await this.#kv.delete(stale, { previousSeq: revision });
+        const entry = await this.#kv.get(stale);
+        if (
+          entry !== null && entry.operation === "PUT" && nodeOf(entry.string()) === this.nodeId &&
+          !this.#ownsKey(stale)
+        ) {
+          // On its revision: a claim here may take it over meanwhile.
+          await this.#kv.delete(stale, { previousSeq: entry.revision });
+        }
       } catch (e) {
         if (!isWrongRevision(e)) continue; // NATS still away: next time
       }
-      if (this.#undeleted.get(stale) === revision) this.#undeleted.delete(stale);
+      this.#undeleted.delete(stale);
     }
     for (const [node, rooms] of [...this.#remote]) {
       const heard = this.#heard.get(node);
@@ -694,7 +706,7 @@ export class Cluster {
           revision,
         );
         // Let go while the write ran: its delete missed the new revision.
-        if (this.#claims.get(name) !== claim) this.#undeleted.set(claim.key, claim.revision);
+        if (this.#claims.get(name) !== claim) this.#undeleted.add(claim.key);
         continue;
       } catch (e) {
         if (!isWrongRevision(e)) {
@@ -801,35 +813,48 @@ export class Cluster {
     if (own !== name && held?.key === claimKey(name)) return await this.#move(own!, name, account);
     let key = claimKey(name);
     const value = this.#value(name, account);
-    let revision = await this.#create(key, value);
-    // Held by a session that has just ended (its connection closed, and the
-    // node is storing what it left): taken once that node lets it go.
-    if (revision === null && await this.#letGo(name)) {
-      revision = await this.#create(key, value);
-    }
-    if (revision === null) {
-      const holder = await this.#holder(key, name);
-      // Two accounts that look alike (registered before names were
-      // compared) may both log in, as on one node: the second holds a key
-      // of its own beside the first's.
-      if (!account || holder === null || !holder.account || holder.name === name) {
-        return holder?.name ?? name;
+    const created: string[] = [];
+    let claimed = false;
+    try {
+      let revision = await this.#create(key, value, created);
+      // Held by a session that has just ended (its connection closed, and the
+      // node is storing what it left): taken once that node lets it go.
+      if (revision === null && await this.#letGo(name)) {
+        revision = await this.#create(key, value, created);
       }
-      key = besideKey(name);
-      revision = await this.#create(key, value);
-      if (revision === null) return name;
-    } else if (account) {
-      // It may hold the key beside this one, taken while a look-alike held this.
-      if (await this.#holder(besideKey(name), name) !== null) {
-        await this.#kv.delete(key, { previousSeq: revision }).catch(() => {});
-        return name;
+      if (revision === null) {
+        const holder = await this.#holder(key, name);
+        // Two accounts that look alike (registered before names were
+        // compared) may both log in, as on one node: the second holds a key
+        // of its own beside the first's.
+        if (!account || holder === null || !holder.account || holder.name === name) {
+          return holder?.name ?? name;
+        }
+        key = besideKey(name);
+        revision = await this.#create(key, value, created);
+        if (revision === null) return name;
+      } else if (account) {
+        // It may hold the key beside this one, taken while a look-alike held this.
+        if (await this.#holder(besideKey(name), name) !== null) {
+          await this.#kv.delete(key, { previousSeq: revision }).catch((e) => {
+            if (!isWrongRevision(e)) this.#undeleted.add(key);
+          });
+          return name;
+        }
       }
+      this.#claims.set(name, { key, revision, account, sub: this.#subscribeUser(name) });
+      claimed = true;
+      // The server has the subscription before the login is answered: a
+      // message sent from another node right after finds the user online.
+      await this.#nc.flush();
+      return true;
+    } catch (e) {
+      // A key created for a claim that failed would outlive it.
+      if (!claimed) { for (const stale of created) this.#undeleted.add(stale); }
+      throw e;
+    } finally {
+      for (const done of created) this.#pending.delete(done);
     }
-    this.#claims.set(name, { key, revision, account, sub: this.#subscribeUser(name) });
-    // The server has the subscription before the login is answered: a
-    // message sent from another node right after finds the user online.
-    await this.#nc.flush();
-    return true;
   }
 
   /**
@@ -930,17 +955,41 @@ export class Cluster {
   }
 
   /**
+   * Whether this node holds a key, or is taking or letting it go: a key of
+   * this node's that it does not own was left behind (a delete or a create
+   * whose answer NATS lost).
+   */
+  #ownsKey(key: string): boolean {
+    if (this.#pending.has(key) || this.#letting.has(key)) return true;
+    for (const claim of this.#claims.values()) if (claim.key === key) return true;
+    for (const reservation of this.#reservations.values()) {
+      if (reservation.key === key) return true;
+    }
+    return false;
+  }
+
+  /**
    * Creates a key (a claim or a reservation) with `value`: its revision, or
    * null when a live node holds it. A dead node's key (its liveness record
-   * gone) is taken over on its revision, as is one this node failed to
-   * delete: claims are never renewed, and live as long as their node.
+   * gone) is taken over on its revision, as is one this node left behind:
+   * claims are never renewed, and live as long as their node. A key created
+   * is pending (see {@linkcode #ownsKey}) and listed in `created` until the
+   * caller has put its claim or reservation in place.
    */
-  async #create(key: string, value: string): Promise<number | null> {
+  async #create(key: string, value: string, created: string[]): Promise<number | null> {
+    const made = (revision: number) => {
+      this.#pending.add(key);
+      created.push(key);
+      return revision;
+    };
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
-        return await this.#kv.create(key, value);
+        return made(await this.#kv.create(key, value));
       } catch (e) {
-        if (!isWrongRevision(e)) throw e;
+        if (!isWrongRevision(e)) {
+          this.#undeleted.add(key); // it may have been written
+          throw e;
+        }
       }
       // The claim is read before its node's record: a node that finds its
       // record expired writes it again, then each claim on its revision
@@ -948,15 +997,11 @@ export class Cluster {
       const entry = await this.#kv.get(key);
       if (entry === null || entry.operation !== "PUT") continue; // deleted meanwhile
       const node = nodeOf(entry.string());
-      if (node === this.nodeId) {
-        if (this.#undeleted.get(key) !== entry.revision) return null;
-      } else if (node === null || await this.#alive(node)) {
+      if (node === this.nodeId ? this.#ownsKey(key) : node === null || await this.#alive(node)) {
         return null;
       }
       try {
-        const revision = await this.#kv.update(key, value, entry.revision);
-        if (this.#undeleted.get(key) === entry.revision) this.#undeleted.delete(key);
-        return revision;
+        return made(await this.#kv.update(key, value, entry.revision));
       } catch (e) {
         if (!isWrongRevision(e)) throw e;
       }
@@ -977,6 +1022,7 @@ export class Cluster {
     const claim = this.#claims.get(name);
     if (claim === undefined) return;
     this.#claims.delete(name);
+    this.#letting.add(claim.key);
     const ready = settled.then(() => {}, () => {});
     this.#releasing.set(name, ready);
     const done = ready.then(async () => {
@@ -985,10 +1031,11 @@ export class Cluster {
       await this.#kv.delete(claim.key, { previousSeq: claim.revision }).catch((e) => {
         if (isWrongRevision(e)) return;
         // It would outlive the session: deleted again at the next check.
-        this.#undeleted.set(claim.key, claim.revision);
+        this.#undeleted.add(claim.key);
         this.#log(`cannot release the claim on ${name}: ${e}`);
       });
     }).finally(() => {
+      this.#letting.delete(claim.key);
       if (this.#releasing.get(name) === ready) this.#releasing.delete(name);
       if (this.#freeing.get(name) === done) this.#freeing.delete(name);
       this.#released.delete(done);
@@ -1015,10 +1062,15 @@ export class Cluster {
   async reserve(name: string, own: string | null = null): Promise<true | string> {
     const key = claimKey(name);
     if (own !== null && this.#claims.get(own)?.key === key) return true;
-    const revision = await this.#create(key, this.#reservationValue(name));
-    if (revision !== null) {
-      this.#reservations.set(name, { key, revision });
-      return true;
+    const created: string[] = [];
+    try {
+      const revision = await this.#create(key, this.#reservationValue(name), created);
+      if (revision !== null) {
+        this.#reservations.set(name, { key, revision });
+        return true;
+      }
+    } finally {
+      for (const done of created) this.#pending.delete(done);
     }
     return await this.holderOf(name) ?? name;
   }
@@ -1028,11 +1080,12 @@ export class Cluster {
     const reservation = this.#reservations.get(name);
     if (reservation === undefined) return;
     this.#reservations.delete(name);
+    this.#letting.add(reservation.key);
     await this.#kv.delete(reservation.key, { previousSeq: reservation.revision }).catch((e) => {
       if (isWrongRevision(e)) return;
-      this.#undeleted.set(reservation.key, reservation.revision);
+      this.#undeleted.add(reservation.key);
       this.#log(`cannot end the reservation of ${name}: ${e}`);
-    });
+    }).finally(() => this.#letting.delete(reservation.key));
   }
 
   /** Whether `name` is reserved (being registered) on some node. */
