@@ -6,6 +6,8 @@
  * cluster is shared by the file (stopped by the last test, or on unload).
  */
 import { assert, assertEquals } from "@std/assert";
+import { Kvm } from "@nats-io/kv";
+import { connect } from "@nats-io/transport-node";
 import postgres from "postgres";
 import { PgStore } from "../lib/store/pg_store.ts";
 import {
@@ -15,6 +17,7 @@ import {
   stopSharedPostgres,
 } from "./_cluster_nodes.ts";
 import { startNats } from "./_nats.ts";
+import { spawnServer } from "./_proc.ts";
 import { guest, member, now, type Obj, type RawClient, startServer } from "./_helpers.ts";
 
 /** Sends `count` numbered messages to `room` without waiting, then reads every answer. */
@@ -173,6 +176,44 @@ Deno.test("cluster: two topics set at the same moment on two nodes: the store ke
     assertEquals(row!.topic, shown[0]);
   } finally {
     await sql.end();
+  }
+});
+
+Deno.test("cluster: a guests' room emptied by a killed node is created anew by a join as soon as the node's record is gone", async () => {
+  await using c = await startCluster({ size: 1 });
+  const [n1] = c.nodes;
+  const nc = await connect({ servers: c.nats.url.slice("nats://".length) });
+  try {
+    const nodes = await new Kvm(nc).open("jim_nodes");
+    const keys = async () => {
+      const all: string[] = [];
+      for await (const key of await nodes.keys()) all.push(key);
+      return all;
+    };
+    const before = await keys();
+    await using doomed = await spawnServer({
+      store: c.storeUrl,
+      args: ["--cluster", c.nats.url, "--claim-ttl", String(CLAIM_TTL_MS / 1000)],
+    });
+    const key = (await keys()).find((k) => !before.includes(k));
+    if (key === undefined) throw new Error("the child node has no liveness record");
+    await using gus = await guest(doomed.port, "gus");
+    assertEquals((await gus.request({ action: "join", time: now(), room: "#gone" })).response, 201);
+    const set = await gus.request({ action: "topic", time: now(), room: "#gone", topic: "old" });
+    assertEquals(set.response, 200);
+    await using ada = await guest(n1!.port, "ada");
+    const seen = await ada.request({ action: "topic", time: now(), room: "#gone" });
+    assertEquals(seen.topic, "old");
+    doomed.kill("SIGKILL");
+    // Its liveness record expires within the TTL; the join comes right after.
+    const deadline = Date.now() + 4 * CLAIM_TTL_MS;
+    let entry;
+    do entry = await nodes.get(key); while (entry?.operation === "PUT" && Date.now() < deadline);
+    assert(entry?.operation !== "PUT", "the killed node's record did not expire");
+    const joined = await ada.request({ action: "join", time: now(), room: "#gone", history: 0 });
+    assertEquals([joined.response, joined.topic], [201, ""], JSON.stringify(joined));
+  } finally {
+    await nc.close();
   }
 });
 

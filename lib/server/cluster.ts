@@ -676,15 +676,36 @@ export class Cluster {
         return;
       }
       if (entry !== null && entry.operation === "PUT") continue;
-      // It published meanwhile (its members again, its record just written): alive.
-      if (this.#remote.get(node) !== rooms || this.#heard.get(node) !== heard) continue;
-      this.#remote.delete(node);
-      this.#heard.delete(node);
-      const members: RoomMember[] = [];
-      for (const [room, names] of rooms) for (const name of names) members.push({ room, name });
-      if (members.length === 0) continue;
-      this.#log(`node ${node} is gone: dropping its ${members.length} room members`);
-      this.#handlers?.gone(members, Date.now());
+      this.#dropGone(node, rooms, heard);
+    }
+  }
+
+  /**
+   * Drops the room members of a node whose record is gone (killed), unless
+   * it published meanwhile (its members again, its record just written).
+   */
+  #dropGone(node: string, rooms: Map<string, Set<string>>, heard: number | undefined): void {
+    if (this.#remote.get(node) !== rooms || this.#heard.get(node) !== heard) return;
+    this.#remote.delete(node);
+    this.#heard.delete(node);
+    const members: RoomMember[] = [];
+    for (const [room, names] of rooms) for (const name of names) members.push({ room, name });
+    if (members.length === 0) return;
+    this.#log(`node ${node} is gone: dropping its ${members.length} room members`);
+    this.#handlers?.gone(members, Date.now());
+  }
+
+  /**
+   * Checks at once (not at the next renewal) the records of the nodes that
+   * hold guests of `room`, and drops the members of those that are gone: a
+   * join then finds a room emptied by dead nodes gone, as every node will.
+   */
+  async checkNodesIn(room: string): Promise<void> {
+    for (const [node, rooms] of [...this.#remote]) {
+      if (!rooms.has(room)) continue;
+      const heard = this.#heard.get(node);
+      const entry = await this.#nodesKv.get(token(node));
+      if (entry === null || entry.operation !== "PUT") this.#dropGone(node, rooms, heard);
     }
   }
 

@@ -171,7 +171,9 @@ export class Hub {
             if (this.#directory.get(name)?.rooms.has(room)) continue;
             if (this.#rooms.removeMember(room, name, false)) emptied.add(room);
           }
-          for (const room of emptied) void this.#dropOrphanRoom(cluster, room, since);
+          for (const room of emptied) {
+            this.#rooms.dropping(this.#dropOrphanRoom(cluster, room, since));
+          }
         },
         snapshot: () => this.#roomSnapshot(),
         presence: (change) => this.#presence.changedElsewhere(change),

@@ -162,6 +162,15 @@ export class RoomState {
     if (this.#dropping.size > 0) await Promise.all([...this.#dropping]);
   }
 
+  /**
+   * A room being dropped by this node for nodes that are gone (their guests
+   * were its last members): {@linkcode RoomState.dropped} waits for it too.
+   */
+  dropping(done: Promise<unknown>): void {
+    this.#dropping.add(done);
+    void done.then(() => this.#dropping.delete(done));
+  }
+
   /** Whether the store keeps a room (it lives on when empty). */
   isKept(room: string): boolean {
     return this.#persistent.has(room);

@@ -78,7 +78,16 @@ export function roomHandlers(
     // A room another node has just dropped (or a member that has just left
     // it) may not be heard of here yet, though its leave was answered once
     // told: heard first, so that the answer (201 or 200) and the caps are right.
-    if (cluster && !session.rooms.has(room)) await cluster.caughtUp();
+    if (cluster && !session.rooms.has(room)) {
+      await cluster.caughtUp();
+      // A guests' room with no member here: the nodes of its members may
+      // have died, not noticed here yet. Then it is gone, as everywhere soon.
+      const members = rooms.get(room);
+      if (members && !rooms.isKept(room) && ![...members].some((m) => directory.has(m))) {
+        await cluster.checkNodesIn(room);
+        await rooms.dropped();
+      }
+    }
     if (cluster && !rooms.has(room) && store.underLock) {
       // Rooms are created by one node at a time, each hearing first of those
       // the others made, so that two cannot pass --max-rooms together.
