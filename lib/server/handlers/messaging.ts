@@ -44,11 +44,18 @@ interface Sender {
   key: string;
   /** The number of its last direct message. */
   seq: number;
-  /**
-   * By recipient: its last direct message whose outcome (delivered, stored,
-   * refused) is not known yet, and that message's number.
-   */
-  unsettled: Map<string, { settled: Promise<void>; seq: number }>;
+  /** By recipient: its last direct message not settled yet. */
+  unsettled: Map<string, Unsettled>;
+}
+
+/** A direct message not settled yet (answered, and stored if it is to be). */
+interface Unsettled {
+  /** Settles once it is answered. */
+  settled: Promise<void>;
+  /** Settles once its outcome is taken (stored ones: handed to the store, in order). */
+  decided: Promise<void>;
+  /** Its number among its sender's. */
+  seq: number;
 }
 
 /** What messaging is given. */
@@ -385,35 +392,34 @@ export class Messaging {
     if (previous === undefined) {
       const delivered = this.#router.direct(to, sent, formFor, order);
       if (delivered === true) return response(200);
-      if (delivered === false) {
-        return this.#settleInOrder(sender, to, seq, this.#msgOffline(session, to, out.value, kept));
-      }
-      return this.#settleInOrder(sender, to, seq, this.#answer(session, to, out, delivered, kept));
+      return this.#settleInOrder(sender, to, seq, (decide) => {
+        if (delivered !== false) return this.#answer(session, to, out, delivered, kept, decide);
+        const stored = this.#msgOffline(session, to, out.value, kept);
+        decide();
+        return stored;
+      });
     }
-    return this.#settleInOrder(
-      sender,
-      to,
-      seq,
-      (async () => {
-        let delivered: boolean | Promise<boolean | "again">;
-        if (this.#directory.get(to) !== undefined) {
-          // Here: handed to the session once the earlier one is settled.
-          await previous.settled;
-          delivered = this.#router.direct(to, sent, formFor, order);
-        } else {
-          delivered = this.#router.direct(to, sent, formFor, { ...order, after: previous.seq });
-        }
-        return await this.#answer(session, to, out, delivered, kept, previous.settled, () => {
-          return this.#router.direct(to, sent, formFor, order);
-        });
-      })(),
-    );
+    return this.#settleInOrder(sender, to, seq, async (decide) => {
+      let delivered: boolean | Promise<boolean | "again">;
+      if (this.#directory.get(to) !== undefined) {
+        // Here: handed to the session once the earlier one is settled.
+        await previous.settled;
+        delivered = this.#router.direct(to, sent, formFor, order);
+      } else {
+        delivered = this.#router.direct(to, sent, formFor, { ...order, after: previous.seq });
+      }
+      return await this.#answer(session, to, out, delivered, kept, decide, previous, () => {
+        return this.#router.direct(to, sent, formFor, order);
+      });
+    });
   }
 
   /**
-   * Answers a direct message once its router has: after `previous` (the
-   * sender's last one to `to`) when given, and sent again by `again` if the
-   * recipient's node asks it to wait for that one.
+   * Answers a direct message once its router has, and calls `decide` once
+   * its outcome is taken (a store, in the mailbox's order): after that of
+   * `previous` (the sender's last one to `to`) when given; sent again by
+   * `again` once `previous` is settled if the recipient's node asks it to
+   * wait for that one.
    */
   async #answer(
     session: Session,
@@ -421,16 +427,23 @@ export class Messaging {
     out: Outgoing<DeliveredMsg>,
     delivered: boolean | Promise<boolean | "again">,
     kept: boolean,
-    previous?: Promise<void>,
+    decide?: () => void,
+    previous?: Unsettled,
     again?: () => boolean | Promise<boolean | "again">,
   ): Promise<Response> {
     let held: boolean | "again";
     try {
       held = await delivered;
-      // Stored only after the earlier ones from this sender.
-      if (previous !== undefined) await previous;
-      if (held === "again" && again !== undefined) held = await again();
+      if (held === "again" && previous !== undefined && again !== undefined) {
+        await previous.settled;
+        held = await again();
+      } else if (previous !== undefined) {
+        // Stored only after the earlier ones from this sender (the store
+        // writes one mailbox's messages in call order).
+        await previous.decided;
+      }
     } catch (e) {
+      decide?.();
       // Not stored: the node may have written it before it died, and a
       // copy in the mailbox would then arrive twice.
       this.#log(`cannot send a direct message to ${to} through the cluster: ${e}`);
@@ -439,8 +452,13 @@ export class Messaging {
         `Cannot send to ${to}: the node they are on did not answer; the message may not have been delivered`,
       );
     }
-    if (held === true) return response(200);
-    return await this.#msgOffline(session, to, out.value, kept);
+    if (held === true) {
+      decide?.();
+      return response(200);
+    }
+    const stored = this.#msgOffline(session, to, out.value, kept);
+    decide?.();
+    return await stored;
   }
 
   /** What is tracked of a session's direct messages (see {@linkcode Messaging.#direct}). */
@@ -454,22 +472,27 @@ export class Messaging {
   }
 
   /**
-   * Notes `answer` as the latest unsettled outcome of a sender's direct
-   * messages to `to` (number `seq`; the next one waits for it) until it settles.
+   * Runs `answer` as the latest unsettled direct message of a sender to `to`
+   * (number `seq`): the next one waits for its outcome to be taken
+   * (`decide`, called by `answer`), or for it to settle.
    */
   #settleInOrder(
     sender: Sender,
     to: string,
     seq: number,
-    answer: Promise<Response>,
+    answer: (decide: () => void) => Promise<Response>,
   ): Promise<Response> {
-    const settled = answer.then(() => {}, () => {});
-    const entry = { settled, seq };
+    let decide!: () => void;
+    const decided = new Promise<void>((resolve) => decide = resolve);
+    const answered = answer(decide);
+    const settled = answered.then(() => {}, () => {});
+    const entry: Unsettled = { settled, decided, seq };
     sender.unsettled.set(to, entry);
     void settled.then(() => {
+      decide();
       if (sender.unsettled.get(to) === entry) sender.unsettled.delete(to);
     });
-    return answer;
+    return answered;
   }
 
   /**
