@@ -9,6 +9,7 @@
 import { Outgoing } from "../../protocol/codec.ts";
 import { type Response, response, unixTime } from "../../protocol/messages.ts";
 import { directConversation } from "../../store/store.ts";
+import type { Cluster } from "../cluster.ts";
 import type { Directory } from "../directory.ts";
 import { shows } from "../presence.ts";
 import type { Session } from "../sessions.ts";
@@ -18,6 +19,26 @@ import type { HandlerContext, Handlers } from "./context.ts";
 const WHO_MAX = 200;
 /** Messages a `history` request gets when it names no limit. */
 const HISTORY_PAGE = 50;
+
+/**
+ * How long a node holding a lock across the cluster (room creation, a
+ * topic) waits for NATS before going on (ms): one cut off from NATS holds
+ * the others up no longer.
+ */
+const LOCKED_WAIT_MS = 2000;
+
+/** {@linkcode Cluster.caughtUp}, or on after {@linkcode LOCKED_WAIT_MS}. */
+async function caughtUpWithin(cluster: Pick<Cluster, "caughtUp">): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<void>((resolve) => timer = setTimeout(resolve, LOCKED_WAIT_MS));
+  try {
+    const up = cluster.caughtUp();
+    up.catch(() => {}); // a failure after the wait is nobody's to answer
+    await Promise.race([up, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** A new topic, for {@linkcode tellTopic}. */
 export interface TopicChange {
@@ -92,10 +113,10 @@ export function roomHandlers(
       // Rooms are created by one node at a time, each hearing first of those
       // the others made, so that two cannot pass --max-rooms together.
       return await store.underLock("rooms", async () => {
-        await cluster.caughtUp();
+        await caughtUpWithin(cluster);
         const answer = await joinKnown(session, me, room, historyLimit, after);
         // The next node to create one hears of this one first.
-        await cluster.caughtUp();
+        await caughtUpWithin(cluster);
         return answer;
       });
     }
@@ -159,7 +180,7 @@ export function roomHandlers(
           // In a cluster, the last topic any node applied (see `topic`).
           if (cluster && store.underLock) {
             await store.underLock(`topic ${room}`, async () => {
-              await cluster.caughtUp();
+              await caughtUpWithin(cluster);
               await keepTopic();
             });
           } else await keepTopic();
@@ -240,7 +261,7 @@ export function roomHandlers(
       await store.underLock(`topic ${room}`, async () => {
         await store.setTopic(room, text);
         set();
-        await cluster.caughtUp();
+        await caughtUpWithin(cluster);
       });
     } else {
       await store.setTopic(room, text);
