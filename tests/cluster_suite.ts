@@ -91,8 +91,6 @@ export const EXCLUDED_TESTS: Readonly<Record<string, string>> = {
     "opens the SQLite file",
   "messages queued for an account that quits without reading them are kept, not lost":
     "cluster bug (docs/cluster.md, Not done yet): not yet looked into (times out waiting for what its node kept)",
-  "a recipient that cannot keep up with its offline mail and new messages is dropped, and nothing overtakes":
-    "cluster bug (docs/cluster.md, Not done yet): a message from another node may overtake offline mail being delivered",
   "a message answered 200 reaches a dropped slow reader's next login, past a full mailbox":
     "cluster bug (docs/cluster.md, Not done yet): what a dropped reader's node could not write may be stored after the reader logged in on another node",
   "a guest's messages kept for a dropped reader are marked as from a guest":
