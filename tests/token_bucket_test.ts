@@ -65,3 +65,15 @@ Deno.test("TokenBucket rejects a negative or NaN rate and a burst below 1", () =
     assertThrows(() => new TokenBucket({ rate, burst }), RangeError, "Cannot create token bucket");
   }
 });
+
+Deno.test("TokenBucket.take() as of an earlier time counts no tokens that came later", () => {
+  const clock = fakeClock();
+  const bucket = new TokenBucket({ rate: 10, burst: 3, now: clock.now });
+  const readAt = clock.now();
+  clock.advance(1000); // the requests read at `readAt` are handled a second later
+  let n = 0;
+  while (n < 10 && bucket.take(readAt)) n++;
+  assertEquals(n, 3);
+  assertEquals(bucket.take(readAt - 500), false, "a time before the last take counts as its");
+  assertEquals(bucket.take(), true, "now, the second since is counted");
+});

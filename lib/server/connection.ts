@@ -298,6 +298,12 @@ export class Connection implements Peer {
           if (this.probedAt > 0) this.#answeredProbe = true;
           this.probedAt = 0;
         }
+        // The rate limit counts requests as they arrive, not as they are
+        // handled: a request that waits for an earlier answer (a `who`
+        // gathered from other nodes, a login's claim) would otherwise find
+        // tokens refilled meanwhile, and a burst pass on a slow server that
+        // a fast one refuses.
+        const readAt = performance.now();
         for (const event of events) {
           if (this.#closing) break;
           // Our own answers fill our queue too. Past half of it, stop and let
@@ -305,7 +311,7 @@ export class Connection implements Peer {
           // than drop a peer that reads, only more slowly than it asks. One
           // that never reads is then found by the probe timeout.
           if (this.#filled(1 / 2) && !(await this.#room())) break;
-          if (!this.#admit()) continue;
+          if (!this.#admit(readAt)) continue;
           if (event.kind === "error") {
             this.#emit(response(400, event.message));
             continue;
@@ -405,9 +411,9 @@ export class Connection implements Peer {
     return response(500, "Cannot handle request: internal server error");
   }
 
-  /** Applies the rate limit; false when the request was refused. */
-  #admit(): boolean {
-    if (this.#bucket.take()) {
+  /** Applies the rate limit to a request read at `readAt`; false when it was refused. */
+  #admit(readAt: number): boolean {
+    if (this.#bucket.take(readAt)) {
       this.#strikes = 0;
       return true;
     }

@@ -35,10 +35,14 @@ export class TokenBucket {
     this.#last = this.#now();
   }
 
-  /** Takes one token; false when the bucket is empty. */
-  take(): boolean {
+  /**
+   * Takes one token as of time `at` (default: now), on the bucket's clock; a
+   * request read earlier passes when it was read. A time before the last take
+   * counts as that take's. False when the bucket is empty.
+   */
+  take(at?: number): boolean {
     if (this.#rate === 0) return true;
-    const now = this.#now();
+    const now = Math.max(this.#last, at ?? this.#now());
     this.#tokens = Math.min(this.#burst, this.#tokens + ((now - this.#last) * this.#rate) / 1000);
     this.#last = now;
     if (this.#tokens < 1) return false;
