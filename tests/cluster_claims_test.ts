@@ -26,6 +26,8 @@ function quietHandlers(lost: string[]): ClusterHandlers {
     online: () => [],
     watched: () => {},
     pubkey: () => null,
+    admin: () => false,
+    stats: () => ({ connections: 0, online: 0, accounts: 0, guests: 0 }),
   };
 }
 

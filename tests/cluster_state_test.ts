@@ -332,6 +332,8 @@ Deno.test("Cluster.sync() takes an answer sent in many small parts whole", async
     online: () => [],
     watched: () => {},
     pubkey: () => null,
+    admin: () => false,
+    stats: () => ({ connections: 0, online: 0, accounts: 0, guests: 0 }),
   });
   const guests = Array.from({ length: 300 }, (_, i) => `guest${i}`);
   const rooms: RoomSnapshot[] = [

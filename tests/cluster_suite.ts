@@ -46,6 +46,7 @@ export const LEFT_OUT: Readonly<Record<string, string>> = {
   "tests/client_session_test.ts":
     "client behaviour; what it asks of the server is in session_token_test",
   "tests/client_tty_test.ts": "the terminal client's UI",
+  "tests/cluster_admin_test.ts": "starts its own nodes (child processes, for their admin sockets)",
   "tests/cluster_failover_test.ts": "starts its own nodes",
   "tests/cluster_rooms_test.ts": "starts its own nodes",
   "tests/cluster_state_test.ts": "starts its own nodes",

@@ -158,6 +158,7 @@ function printStats(stats: AdminStats, io: AdminIo): void {
     ["guests", String(stats.guests)],
     ["rooms", String(stats.rooms)],
     ["uptime", `${stats.uptime} s`],
+    ["nodes", String(stats.nodes ?? 1)],
   ];
   for (const line of table(rows)) io.stdout(line);
 }

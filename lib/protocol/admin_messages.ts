@@ -29,7 +29,7 @@ export type AdminRequest =
 
 /** What the server reports for `stats`. */
 export interface AdminStats {
-  /** Open client connections. */
+  /** Open client connections (in a cluster, the sum over its nodes, as the next three). */
   connections: number;
   /** Sessions with a name: accounts and guests. */
   online: number;
@@ -39,8 +39,10 @@ export interface AdminStats {
   guests: number;
   /** Rooms that exist (with at least one member). */
   rooms: number;
-  /** Seconds since the server started. */
+  /** Seconds since the server (the node asked, in a cluster) started. */
   uptime: number;
+  /** The nodes counted: 1 for a single server; in a cluster, those that answered. */
+  nodes: number;
 }
 
 /** One room, for `rooms`. */

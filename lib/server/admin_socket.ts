@@ -97,11 +97,21 @@ export async function listenAdmin(options: AdminSocketOptions): Promise<AdminSoc
   async function run(request: AdminRequest): Promise<AdminAnswer> {
     switch (request.command) {
       case "stats": {
+        // In a cluster, the sum over the nodes that answered; rooms are the
+        // cluster's on every node already, uptime is this node's.
         const stats: AdminStats = {
           connections: options.connections(),
           ...hub.stats(),
           uptime: Math.floor((performance.now() - started) / 1000),
+          nodes: 1,
         };
+        for (const node of await hub.otherNodesStats()) {
+          stats.connections += node.connections;
+          stats.online += node.online;
+          stats.accounts += node.accounts;
+          stats.guests += node.guests;
+          stats.nodes++;
+        }
         return { ok: true, message: "stats", stats };
       }
       case "rooms":
@@ -115,7 +125,7 @@ export async function listenAdmin(options: AdminSocketOptions): Promise<AdminSoc
           ? { ok: true, message: `Unblocked ${request.name}: the account may log in again` }
           : { ok: false, error: `Cannot unblock ${request.name}: no such account` };
       case "kick":
-        return hub.kick(request.name)
+        return await hub.adminKick(request.name)
           ? { ok: true, message: `Kicked ${request.name}` }
           : { ok: false, error: `Cannot kick ${request.name}: not online` };
       case "logout-all": {

@@ -33,6 +33,11 @@
  *   watchers. `who` and `get_users` ask every node on `jim.online` for the
  *   names online there that the asker may see.
  *
+ * - **`jim admin`** on any node acts on the cluster: `block`, `kick`,
+ *   `logout-all` and `reset-password` ask the node holding the name (a
+ *   request on `jim.user.<name>`) to disconnect it; `stats` asks every node
+ *   on `jim.stats` for its counts.
+ *
  * Names in subjects and keys are base64url (UTF-8), since names may hold
  * characters that subjects and keys may not.
  *
@@ -134,6 +139,27 @@ export interface ClusterHandlers {
   watched(name: string): void;
   /** The public key the session here holding `name` announced; null when none does. */
   pubkey(name: string): { key: string | null; account: boolean } | null;
+  /**
+   * `jim admin` on another node acted on `name`: disconnect the session here
+   * holding it (for `logout-all` and `reset-password`, only an account's);
+   * true when one was.
+   */
+  admin(name: string, command: AdminDisconnect): boolean;
+  /** This node's counts, for `jim admin stats` on another node. */
+  stats(): NodeStats;
+}
+
+/** What `jim admin` did that disconnects a name wherever it is held. */
+export type AdminDisconnect = "block" | "kick" | "logout-all" | "reset-password";
+
+/** One node's counts for `jim admin stats`. */
+export interface NodeStats {
+  /** Sessions open (connections), named or not. */
+  connections: number;
+  /** Sessions with a name. */
+  online: number;
+  accounts: number;
+  guests: number;
 }
 
 /** A change of a name's presence, as its node tells the others. */
@@ -185,6 +211,9 @@ const STATE_SUBJECT = "jim.state";
 const PRESENCE_SUBJECT = "jim.presence";
 /** Asks every node for the names online there that a viewer may see; each node answers. */
 const ONLINE_SUBJECT = "jim.online";
+/** Asks every node for its counts (`jim admin stats`); each node answers. */
+const STATS_SUBJECT = "jim.stats";
+const ADMIN_COMMANDS: readonly string[] = ["block", "kick", "logout-all", "reset-password"];
 /**
  * Published on {@linkcode PRESENCE_SUBJECT} by a node that starts serving
  * or stops: the others list the nodes again at their next `who`.
@@ -386,6 +415,7 @@ export class Cluster {
   readonly #stateSub: Subscription;
   readonly #presenceSub: Subscription;
   readonly #onlineSub: Subscription;
+  readonly #statsSub: Subscription;
   /**
    * Guests of other nodes in rooms: node → room → names, so that a node's
    * members can be dropped when it dies.
@@ -488,6 +518,10 @@ export class Cluster {
       if (!msg.reply || node === this.nodeId || typeof viewer !== "string") return;
       const users = handlers.online(viewer);
       this.#nc.publish(msg.reply, JSON.stringify({ node: this.nodeId, users }));
+    });
+    this.#statsSub = this.#listen(STATS_SUBJECT, "stats request", ({ node }, msg, handlers) => {
+      if (!msg.reply || node === this.nodeId) return;
+      this.#nc.publish(msg.reply, JSON.stringify({ node: this.nodeId, ...handlers.stats() }));
     });
     this.#requestTimeoutMs = options.requestTimeoutMs ?? 2000;
     this.#writtenWaitMs = Math.floor(this.#requestTimeoutMs / 4);
@@ -1151,6 +1185,13 @@ export class Cluster {
           msg.respond(JSON.stringify(this.#handlers.pubkey(name)));
           return;
         }
+        if (typeof body?.admin === "string") {
+          const command = ADMIN_COMMANDS.includes(body.admin)
+            ? body.admin as AdminDisconnect
+            : null;
+          msg.respond(command && this.#handlers.admin(name, command) ? "1" : "0");
+          return;
+        }
         void this.#answerDirect(name, body, (answer) => msg.respond(answer));
       },
     });
@@ -1239,6 +1280,47 @@ export class Cluster {
       if (e instanceof RequestError && e.isNoResponders()) return null;
       throw e;
     }
+  }
+
+  /**
+   * Asks the node holding `name`, if any, to disconnect it for `jim admin`
+   * (see {@linkcode ClusterHandlers.admin}): true when it did.
+   */
+  async adminDisconnect(name: string, command: AdminDisconnect): Promise<boolean> {
+    try {
+      const reply = await this.#nc.request(
+        `jim.user.${token(name)}`,
+        JSON.stringify({ admin: command }),
+        { timeout: this.#requestTimeoutMs },
+      );
+      return decoder.decode(reply.data) === "1";
+    } catch (e) {
+      if (e instanceof RequestError && e.isNoResponders()) return false;
+      throw e;
+    }
+  }
+
+  /**
+   * The other nodes' counts for `jim admin stats`: every live node's answer,
+   * or those that came within the request timeout.
+   */
+  async stats(): Promise<NodeStats[]> {
+    await this.#nc.flush();
+    const others = await this.#otherNodes();
+    if (others.size === 0) return [];
+    const answers = new Map<string, NodeStats>();
+    const count = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0 ? v as number : 0;
+    await this.#gather(STATS_SUBJECT, { node: this.nodeId }, "stats answer", false, (answer) => {
+      const node = token(String(answer.node));
+      answers.set(node, {
+        connections: count(answer.connections),
+        online: count(answer.online),
+        accounts: count(answer.accounts),
+        guests: count(answer.guests),
+      });
+      return [...others].every((key) => answers.has(key));
+    });
+    return [...answers.values()];
   }
 
   /** Tells the node holding `name`, if any, that someone's contact list named it. */
@@ -1546,6 +1628,7 @@ export class Cluster {
     this.#stateSub.unsubscribe();
     this.#presenceSub.unsubscribe();
     this.#onlineSub.unsubscribe();
+    this.#statsSub.unsubscribe();
     await this.#nodesKv.delete(token(this.nodeId), { previousSeq: this.#aliveRevision })
       .catch(() => {}); // expired or NATS away: the TTL removes it
     // The others list the nodes again, without it: their `who` waits for no answer from it.

@@ -14,7 +14,14 @@
 import { Outgoing } from "../protocol/codec.ts";
 import { type DeliveredMsg, type Request, type Response, response } from "../protocol/messages.ts";
 import type { Store } from "../store/store.ts";
-import { type Cluster, ClusterDirectory, ClusterRouter, type RoomSnapshot } from "./cluster.ts";
+import {
+  type AdminDisconnect,
+  type Cluster,
+  ClusterDirectory,
+  ClusterRouter,
+  type NodeStats,
+  type RoomSnapshot,
+} from "./cluster.ts";
 import { type Directory, LocalDirectory } from "./directory.ts";
 import type { Handler, Handlers, HubSettings } from "./handlers/context.ts";
 import { contactHandlers } from "./handlers/contacts.ts";
@@ -187,6 +194,8 @@ export class Hub {
           const target = this.#directory.get(name);
           return target ? { key: target.pubkey, account: target.account } : null;
         },
+        admin: (name, command) => this.#disconnectHere(name, command),
+        stats: () => ({ connections: this.#sessions.size, ...this.stats() }),
         room: (room, from, message, historyId) => {
           const members = this.#rooms.get(room);
           if (!members) return;
@@ -408,12 +417,7 @@ export class Hub {
   async enforceBlocks(): Promise<string[]> {
     const kicked: string[] = [];
     for (const name of await this.#store.listBlocked()) {
-      const session = this.#directory.get(name);
-      if (!session) continue;
-      kicked.push(name);
-      this.#log(`disconnecting ${name}: account blocked`);
-      session.peer.send(new Outgoing(response(101, `account ${name} is blocked`)));
-      session.peer.close("account blocked");
+      if (this.#disconnectHere(name, "block")) kicked.push(name);
     }
     return kicked;
   }
@@ -421,11 +425,54 @@ export class Hub {
   // -- live administration (the admin socket) --
 
   /**
-   * Blocks an account and disconnects whoever holds its name now, instead of
-   * at the next `--block-check`. False when there is no such account.
+   * Disconnects the session of this node holding `name` for `jim admin`, with
+   * a 101 notice: for `logout-all` and `reset-password` only an account's.
+   * False when there is none.
+   */
+  #disconnectHere(name: string, command: AdminDisconnect): boolean {
+    const session = this.#directory.get(name);
+    if (!session) return false;
+    if (!session.account && (command === "logout-all" || command === "reset-password")) {
+      return false;
+    }
+    const reason = {
+      "block": `account ${name} is blocked`,
+      "kick": "disconnected by an administrator",
+      "logout-all": "logged out by an administrator",
+      "reset-password": "password reset by an administrator",
+    }[command];
+    this.#log(`disconnecting ${name}: ${command === "block" ? "account blocked" : reason}`);
+    session.peer.send(new Outgoing(response(101, reason)));
+    session.peer.close(command === "block" ? "account blocked" : reason);
+    return true;
+  }
+
+  /**
+   * Disconnects `name` for `jim admin` on whichever node holds it: here, or
+   * (in a cluster) on the node that answers its subject. True when one did.
+   */
+  async #disconnect(name: string, command: AdminDisconnect): Promise<boolean> {
+    if (this.#disconnectHere(name, command)) return true;
+    if (this.#cluster === null) return false;
+    try {
+      return await this.#cluster.adminDisconnect(name, command);
+    } catch (e) {
+      // What the command wrote is in the store; only the disconnect failed.
+      throw new Error(
+        `Cannot disconnect ${name} on the other nodes: ${e instanceof Error ? e.message : e}`,
+      );
+    }
+  }
+
+  /**
+   * Blocks an account and disconnects whoever holds its name now, on any
+   * node, instead of at the next `--block-check`. False when there is no
+   * such account.
    */
   async block(name: string): Promise<boolean> {
     if (!(await this.#store.setBlocked(name, true))) return false;
+    await this.#disconnect(name, "block");
+    // Any other blocked name a process without the socket blocked, here.
     await this.enforceBlocks();
     return true;
   }
@@ -435,7 +482,15 @@ export class Hub {
     return this.#store.setBlocked(name, false);
   }
 
-  /** Disconnects the session holding a name, with a 101 notice; false when nobody holds it. */
+  /**
+   * Disconnects the session holding a name, on any node, with a 101 notice;
+   * false when nobody holds it.
+   */
+  adminKick(name: string): Promise<boolean> {
+    return this.#disconnect(name, "kick");
+  }
+
+  /** Disconnects the session of this node holding a name, with a 101 notice; false when none. */
   kick(name: string, reason = "disconnected by an administrator"): boolean {
     const session = this.#directory.get(name);
     if (!session) return false;
@@ -446,27 +501,31 @@ export class Hub {
   }
 
   /**
-   * Revokes every session token of an account and disconnects it if online.
-   * Resolves to the number of tokens revoked, or null for no such account.
+   * Revokes every session token of an account and disconnects it if online,
+   * on any node. Resolves to the number of tokens revoked, or null for no
+   * such account.
    */
   async logoutAll(name: string): Promise<number | null> {
     if (!(await this.#store.getAccount(name))) return null;
     const revoked = await this.#store.revokeTokens(name);
-    const session = this.#directory.get(name);
-    if (session?.account) this.kick(name, "logged out by an administrator");
+    await this.#disconnect(name, "logout-all");
     return revoked;
   }
 
   /**
    * Sets an account's password (revoking its tokens) and disconnects it if
-   * online; false when there is no such account.
+   * online, on any node; false when there is no such account.
    */
   async resetPassword(name: string, password: string): Promise<boolean> {
     const hash = await this.#identity.adminHash(name, password);
     if (!(await this.#store.setPassword(name, hash))) return false;
-    const session = this.#directory.get(name);
-    if (session?.account) this.kick(name, "password reset by an administrator");
+    await this.#disconnect(name, "reset-password");
     return true;
+  }
+
+  /** The other nodes' counts for `jim admin stats` (none for a single server). */
+  otherNodesStats(): Promise<NodeStats[]> {
+    return this.#cluster?.stats() ?? Promise.resolve([]);
   }
 
   /** Counts for `jim admin stats`. */
