@@ -98,6 +98,16 @@ export class HookedStore implements Store {
       Store["ackOffline"]
     >;
   }
+  holdOffline(...args: Parameters<Store["holdOffline"]>): ReturnType<Store["holdOffline"]> {
+    return this.#call("holdOffline", () => this.#inner.holdOffline(...args)) as ReturnType<
+      Store["holdOffline"]
+    >;
+  }
+  dropOffline(...args: Parameters<Store["dropOffline"]>): ReturnType<Store["dropOffline"]> {
+    return this.#call("dropOffline", () => this.#inner.dropOffline(...args)) as ReturnType<
+      Store["dropOffline"]
+    >;
+  }
   countOffline(...args: Parameters<Store["countOffline"]>): ReturnType<Store["countOffline"]> {
     return this.#call("countOffline", () => this.#inner.countOffline(...args)) as ReturnType<
       Store["countOffline"]

@@ -229,6 +229,19 @@ export function storeContract(label: string, open: () => Promise<Fixture>): void
     assertEquals(await store.countOffline("carol"), 1);
   });
 
+  test("holdOffline() stores past the limits, in turn, and dropOffline() removes that one only", async (store) => {
+    await store.enqueueOffline("bob", msg("x", "bob", "a"), { total: 1 });
+    assertEquals(await store.enqueueOffline("bob", msg("x", "bob", "b"), { total: 1 }), "full");
+    const id = await store.holdOffline("bob", msg("x", "bob", "held"));
+    await store.enqueueOffline("bob", msg("x", "bob", "c"), { total: 10 });
+    const waiting = await store.peekOffline("bob", 10);
+    assertEquals(waiting.map((m) => m.message.message), ["a", "held", "c"]);
+    assertEquals(waiting[1]!.id, id);
+    await store.dropOffline("bob", id);
+    await store.dropOffline("carol", waiting[0]!.id); // not carol's: nothing happens
+    assertEquals((await store.peekOffline("bob", 10)).map((m) => m.message.message), ["a", "c"]);
+  });
+
   test("enqueueOffline() enforces the per-recipient limit exactly", async (store) => {
     const results = [];
     for (let i = 0; i < 5; i++) {

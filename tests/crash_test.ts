@@ -234,6 +234,12 @@ class FaultyStore implements Store {
   ackOffline(to: string, lastId: number): Promise<void> {
     return this.#inner.ackOffline(to, lastId);
   }
+  holdOffline(to: string, message: DeliveredMsg): Promise<number> {
+    return this.#inner.holdOffline(to, message);
+  }
+  dropOffline(to: string, id: number): Promise<void> {
+    return this.#inner.dropOffline(to, id);
+  }
   countOffline(to: string): Promise<number> {
     return this.#inner.countOffline(to);
   }

@@ -467,6 +467,16 @@ export class PgStore implements Store, AsyncDisposable {
     }) as Enqueued[];
   }
 
+  /** In the mailbox's turn, as enqueueOffline (its id comes after theirs), past its limits. */
+  holdOffline(to: string, message: DeliveredMsg): Promise<number> {
+    return this.#inMailbox(to, message, { total: Infinity }).then(({ id }) => id!);
+  }
+
+  async dropOffline(to: string, id: number): Promise<void> {
+    await this.#mailboxes.get(to)?.last;
+    await this.#db()`DELETE FROM offline WHERE recipient = ${to} AND id = ${id}`;
+  }
+
   async peekOffline(to: string, max: number, afterId = 0): Promise<OfflineMessage[]> {
     await this.#mailboxes.get(to)?.last;
     if (!(max > 0)) return [];

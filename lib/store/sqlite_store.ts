@@ -309,6 +309,7 @@ export class SqliteStore implements Store, AsyncDisposable {
   #insertOffline: StatementSync;
   #selectOffline: StatementSync;
   #deleteOffline: StatementSync;
+  #deleteOneOffline: StatementSync;
   #dataVersion: StatementSync;
   #selectRooms: StatementSync;
   #insertRoomMember: StatementSync;
@@ -377,6 +378,7 @@ export class SqliteStore implements Store, AsyncDisposable {
       "SELECT id, body FROM offline WHERE recipient = ? AND id > ? ORDER BY id LIMIT ?",
     );
     this.#deleteOffline = db.prepare("DELETE FROM offline WHERE recipient = ? AND id <= ?");
+    this.#deleteOneOffline = db.prepare("DELETE FROM offline WHERE recipient = ? AND id = ?");
     this.#dataVersion = db.prepare("PRAGMA data_version");
     this.#selectRooms = db.prepare(
       "SELECT room, account FROM room_members ORDER BY room, account",
@@ -800,6 +802,28 @@ export class SqliteStore implements Store, AsyncDisposable {
       this.#deleteOffline.run(to, lastId);
       this.#counts.delete(to);
       // Per-sender counts are keyed `to\nsender`: cheaper to forget them all.
+      this.#senderCounts.clear();
+    });
+  }
+
+  /** Stores a message answered 200 past the mailbox's limits, after the pending enqueues; its id. */
+  holdOffline(to: string, message: DeliveredMsg): Promise<number> {
+    const body = JSON.stringify(message);
+    return this.#call(() => {
+      this.#flush(true);
+      const id = Number(this.#insertOffline.run(to, message.from, body).lastInsertRowid);
+      this.#counts.delete(to);
+      this.#senderCounts.clear();
+      return id;
+    });
+  }
+
+  /** Removes one waiting message by id. */
+  dropOffline(to: string, id: number): Promise<void> {
+    return this.#call(() => {
+      this.#flush(true);
+      this.#deleteOneOffline.run(to, id);
+      this.#counts.delete(to);
       this.#senderCounts.clear();
     });
   }

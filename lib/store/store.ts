@@ -150,6 +150,15 @@ export interface Store {
   peekOffline(to: string, max: number, afterId?: number): Promise<OfflineMessage[]>;
   /** Removes an account's waiting messages up to and including `lastId`. */
   ackOffline(to: string, lastId: number): Promise<void>;
+  /**
+   * Stores a direct message already answered 200 that its recipient's
+   * connection has not written yet (a slow reader's, in a cluster), after
+   * every earlier call for that mailbox and past its limits (it was
+   * accepted); resolves to its id once it is durable.
+   */
+  holdOffline(to: string, message: DeliveredMsg): Promise<number>;
+  /** Removes one waiting message by id (one held that was then written). */
+  dropOffline(to: string, id: number): Promise<void>;
   /** How many messages wait for an account. */
   countOffline(to: string): Promise<number>;
 
