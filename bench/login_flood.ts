@@ -18,7 +18,7 @@
 import { parseArgs } from "@std/cli/parse-args";
 import type { Outgoing } from "../lib/protocol/codec.ts";
 import type { Request } from "../lib/protocol/messages.ts";
-import { Hub, type Peer } from "../lib/server/hub.ts";
+import { Hub, type Peer, type Pin } from "../lib/server/hub.ts";
 import { SERVER_DEFAULTS } from "../lib/server/options.ts";
 import { SqliteStore } from "../lib/store/sqlite_store.ts";
 
@@ -35,6 +35,13 @@ class BenchPeer implements Peer {
   }
   close(): void {}
   abort(): void {}
+  // Written at once: nothing is ever held back.
+  pin(): Pin {
+    return "gone";
+  }
+  unpin(): boolean {
+    return false;
+  }
 }
 
 const flags = parseArgs(Deno.args, {

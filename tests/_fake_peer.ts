@@ -6,7 +6,7 @@
  */
 
 import type { Outgoing } from "../lib/protocol/codec.ts";
-import type { Peer } from "../lib/server/sessions.ts";
+import type { Peer, Pin } from "../lib/server/sessions.ts";
 
 /** A peer that keeps what it is sent, and refuses once `room` objects are queued or it is closed. */
 export class RecordingPeer implements Peer {
@@ -40,5 +40,12 @@ export class RecordingPeer implements Peer {
 
   abort(reason: string): void {
     this.aborted = this.closed = reason;
+  }
+  // Written at once: nothing is ever held back.
+  pin(): Pin {
+    return "gone";
+  }
+  unpin(): boolean {
+    return false;
   }
 }

@@ -6,6 +6,7 @@
  * missing but never arrives twice.
  */
 import { assertEquals } from "@std/assert";
+import { JsonObjectDecoder } from "../lib/protocol/codec.ts";
 import { PgStore } from "../lib/store/pg_store.ts";
 import { auth, now, type Obj, RawClient, register, startServer } from "./_helpers.ts";
 import { CLAIM_TTL_MS, startCluster } from "./_cluster_nodes.ts";
@@ -464,4 +465,105 @@ Deno.test("cluster failover: a direct message whose recipient moves while its hi
   // Each is in their conversation's history once.
   const page = await al.request({ action: "history", time: now(), target: "bo" });
   assertEquals(page.messages.map((m: Obj) => m.message), ["m1", "m2"]);
+});
+
+/** A message `m<n> <pad>` as the recipient saw it. */
+function padded(m: Obj): Seen {
+  const id = typeof m.id === "number" ? m.id : undefined;
+  return { from: String(m.from), n: Number(String(m.message).split(" ")[0]!.slice(1)), id };
+}
+
+Deno.test("cluster failover: a 200 held for a slow reader survives its node's kill -9, once", async () => {
+  await using c = await startCluster({ size: 2 });
+  const [n1, n3] = c.nodes;
+  await register(n1!.port, "slow");
+  await register(n1!.port, "al");
+  await using al = await loginWhenFree(n1!.port, "al", 5000);
+  // Node 2 writes to a bare client (no newline after its objects) one
+  // object per 50 ms: slow takes 20 messages a second, and those sent
+  // faster wait in node 2's queue past the 500 ms hold.
+  await using n2 = await spawnServer({
+    store: c.storeUrl,
+    args: [
+      "--cluster",
+      c.nats.url,
+      "--claim-ttl",
+      String(CLAIM_TTL_MS / 1000),
+      "--bare-write-gap",
+      "50",
+    ],
+  });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: n2.port });
+  await conn.write(new TextEncoder().encode(JSON.stringify(auth("slow", "correct horse"))));
+  const pad = "é".repeat(480);
+  const codes = new Map<number, number>();
+  const acknowledged = new Set<number>();
+  /** The messages answered 200. */
+  const answered200 = new Set<number>();
+  const answers = () => `answers: ${JSON.stringify([...codes])}`;
+  const deadline = Date.now() + 60_000;
+  let sent = 0;
+  const send = async (count: number) => {
+    const lines = [];
+    const first = sent;
+    for (let i = 0; i < count; i++) {
+      lines.push(
+        JSON.stringify({ action: "msg", time: now(), to: "slow", message: `m${sent++} ${pad}` }),
+      );
+    }
+    await al.writeRaw(lines.join("\n") + "\n");
+    for (let i = 0; i < count; i++) {
+      const r = await al.response(10_000);
+      codes.set(r.response, (codes.get(r.response) ?? 0) + 1);
+      if (r.response === 200) answered200.add(first + i);
+      // 202 before slow is online; 500: its node did not answer in time
+      // (it may arrive, at most once).
+      if (r.response === 200 || r.response === 202) acknowledged.add(first + i);
+      else if (r.response !== 500) throw new Error(`unexpected answer: ${JSON.stringify(r)}`);
+    }
+  };
+  // Online on node 2 once a message to it is answered 200 (not stored).
+  while (!codes.has(200)) {
+    if (Date.now() > deadline) throw new Error(`never online: ${answers()}`);
+    await send(1);
+  }
+  // Faster than slow takes them; killed right after the last answer, with
+  // dozens answered 200 still in node 2's queue.
+  for (let i = 0; i < 2; i++) await send(32);
+  assertEquals(codes.get(500) ?? 0, 0, answers());
+  n2.kill("SIGKILL");
+  await n2.exited;
+
+  // What reached slow's socket before the kill, then its mailbox at a login
+  // elsewhere (once the dead node's claim has expired).
+  const seen: Seen[] = [];
+  const decoder = new JsonObjectDecoder({ maxObjectBytes: 1 << 20 });
+  const buf = new Uint8Array(65536);
+  for (;;) {
+    const n = await conn.read(buf).catch(() => null);
+    if (n === null) break;
+    for (const e of decoder.push(buf.subarray(0, n))) {
+      if (e.kind === "object" && e.value.action === "msg") {
+        seen.push(padded(e.value));
+      }
+    }
+  }
+  conn.close();
+  const live = seen.length;
+  await using again = await loginWhenFree(n3!.port, "slow", 15_000);
+  // Its answer comes once the stored mail is out.
+  await again.request({ action: "who", time: now() });
+  for (const m of again.inbox) if (m.action === "msg") seen.push(padded(m));
+  const report = `${answers()}, live: ${live}, from the mailbox: ${seen.length - live}`;
+  // Answered 200 and never written before the kill: they were held.
+  const liveSet = new Set(seen.slice(0, live).map((m) => m.n));
+  const held = seen.slice(live).filter((m) => answered200.has(m.n) && !liveSet.has(m.n));
+  // As a client does, a repeated id is dropped: a message written before
+  // the kill may come again from the mailbox with the id it was written with.
+  assertEquals(
+    verdict(seen, acknowledged, true),
+    { missing: [], twice: [], outOfOrder: [] },
+    report,
+  );
+  assertEquals(held.length > 0, true, `no 200 was held: ${report}`);
 });

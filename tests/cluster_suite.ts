@@ -92,10 +92,6 @@ export const EXCLUDED_TESTS: Readonly<Record<string, string>> = {
     "opens the SQLite file",
   "messages queued for an account that quits without reading them are kept, not lost":
     "cluster bug (docs/cluster.md, Not done yet): across nodes the 500 ms hold paces its sender past the recipient's probe",
-  "a message answered 200 reaches a dropped slow reader's next login, past a full mailbox":
-    "cluster bug (docs/cluster.md, Not done yet): what a dropped reader's node could not write may be stored after the reader logged in on another node",
-  "a guest's messages kept for a dropped reader are marked as from a guest":
-    "cluster bug (docs/cluster.md, Not done yet): what a dropped reader's node could not write may be stored after the reader logged in on another node",
 };
 
 if (import.meta.main) {

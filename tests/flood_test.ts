@@ -13,7 +13,7 @@
 import { assert, assertEquals, assertMatch } from "@std/assert";
 import type { Outgoing } from "../lib/protocol/codec.ts";
 import type { Response } from "../lib/protocol/messages.ts";
-import { Hub, type Peer } from "../lib/server/hub.ts";
+import { Hub, type Peer, type Pin } from "../lib/server/hub.ts";
 import { SERVER_DEFAULTS } from "../lib/server/options.ts";
 import { SqliteStore } from "../lib/store/sqlite_store.ts";
 import { auth, guest, now, type Obj, RawClient, register, startServer } from "./_helpers.ts";
@@ -289,6 +289,13 @@ class FakePeer implements Peer {
   }
   close(): void {}
   abort(): void {}
+  // Written at once: nothing is ever held back.
+  pin(): Pin {
+    return "gone";
+  }
+  unpin(): boolean {
+    return false;
+  }
 }
 
 Deno.test("brute force: an account is locked from the guessing address only, and an address for every account", async () => {

@@ -24,7 +24,7 @@ import {
   RESPONSE_CODES,
 } from "../lib/protocol/messages.ts";
 import { LIMITS, nameProblem, validateRequest } from "../lib/protocol/validate.ts";
-import { Hub, type Peer, type Session } from "../lib/server/hub.ts";
+import { Hub, type Peer, type Pin, type Session } from "../lib/server/hub.ts";
 import { SERVER_DEFAULTS } from "../lib/server/options.ts";
 import { SqliteStore } from "../lib/store/sqlite_store.ts";
 import { guest, now, type Obj, RawClient, startServer } from "./_helpers.ts";
@@ -628,6 +628,13 @@ class FakePeer implements Peer {
   }
   close(): void {
     this.closed = true;
+  }
+  // Written at once: nothing is ever held back.
+  pin(): Pin {
+    return "gone";
+  }
+  unpin(): boolean {
+    return false;
   }
 }
 

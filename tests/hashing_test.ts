@@ -9,7 +9,7 @@
 import { assert, assertEquals, assertMatch } from "@std/assert";
 import type { Outgoing } from "../lib/protocol/codec.ts";
 import type { Request, Response } from "../lib/protocol/messages.ts";
-import { Hub, type Peer } from "../lib/server/hub.ts";
+import { Hub, type Peer, type Pin } from "../lib/server/hub.ts";
 import { SERVER_DEFAULTS } from "../lib/server/options.ts";
 import { SqliteStore } from "../lib/store/sqlite_store.ts";
 import { HookedStore } from "./_hooked_store.ts";
@@ -29,6 +29,13 @@ class FakePeer implements Peer {
   }
   close(): void {}
   abort(): void {}
+  // Written at once: nothing is ever held back.
+  pin(): Pin {
+    return "gone";
+  }
+  unpin(): boolean {
+    return false;
+  }
 }
 
 function registration(name: string): Request {

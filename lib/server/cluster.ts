@@ -85,16 +85,16 @@ export interface ClusterOptions {
 /** What a node does with what other nodes send it. */
 export interface ClusterHandlers {
   /**
-   * A direct message for a name held here: queued to the holder at once,
-   * and true once it is written to its connection (or kept for it); false,
-   * not a promise, when nobody here holds it (any more).
+   * A direct message for a name held here: queued to the holder at once
+   * (see {@linkcode HandedDirect}); false when nobody here holds it (any
+   * more); "again" when its session has not had the sender's earlier one.
    */
   direct(
     to: string,
     message: Record<string, unknown>,
     guest: boolean,
     order: DirectOrder | undefined,
-  ): boolean | Promise<boolean> | "again";
+  ): false | "again" | HandedDirect;
   /** Mail was stored for a name held here after its session may have read the mailbox. */
   mail(name: string): void;
   /** A room message from another node, for this node's members of the room. */
@@ -160,6 +160,27 @@ export interface NodeStats {
   online: number;
   accounts: number;
   guests: number;
+}
+
+/** A direct message from another node handed to a session here. */
+export interface HandedDirect {
+  /**
+   * True once it is written to the session's connection (or the connection
+   * ended first, leaving it with its unsent messages).
+   */
+  written: Promise<boolean>;
+  /**
+   * Its session's connection has not yet written a message held before
+   * (a stalled reader): this one is made durable at once, not after the hold.
+   */
+  stalled: boolean;
+  /**
+   * It was not written within the hold: makes it durable (an account's
+   * goes to its mailbox, and goes out with that mail's `id`). True once it
+   * is (or was written meanwhile, or has no mailbox to go to: a guest's),
+   * false when it could not be (then the sender waits for `written`).
+   */
+  keep(): Promise<boolean>;
 }
 
 /** A change of a name's presence, as its node tells the others. */
@@ -1215,18 +1236,19 @@ export class Cluster {
         );
         // Its session did not have the sender's earlier one: sent again later.
         if (handed === "again") return respond("2");
-        // Queued to a session here: answered once it is written, but no
-        // later than a quarter of the request timeout, so that a reader too
-        // slow to take it costs its sender no 500 (it is then answered as on
-        // one server: queued, and stored if the reader is dropped).
-        delivered = handed instanceof Promise
-          ? await Promise.race([
-            handed,
-            new Promise<boolean>((resolve) =>
-              timer = setTimeout(() => resolve(true), this.#writtenWaitMs)
+        if (handed !== false) {
+          // Queued to a session here: answered once it is written; one not
+          // written within a quarter of the request timeout (a slow reader),
+          // or behind one that was not, is made durable first, so that its
+          // sender gets no 500 and a 200 survives this node's death.
+          const written = handed.stalled ? "late" : await Promise.race([
+            handed.written,
+            new Promise<"late">((resolve) =>
+              timer = setTimeout(() => resolve("late"), this.#writtenWaitMs)
             ),
-          ])
-          : handed;
+          ]);
+          delivered = written !== "late" ? written : await handed.keep() || await handed.written;
+        }
       }
     } catch (e) {
       this.#log(`cannot deliver a direct message from the cluster: ${e}`);
@@ -1234,7 +1256,9 @@ export class Cluster {
       clearTimeout(timer);
     }
     // Not here any more: the sender stores it, after what the session left.
-    if (!delivered) await this.#releasing.get(name);
+    // Here, but left meanwhile: answered once what it left (this one among
+    // its unsent messages) is stored.
+    await this.#releasing.get(name);
     respond(delivered ? "1" : "0");
   }
 

@@ -18,7 +18,7 @@ import {
 } from "../protocol/messages.ts";
 import { isClientAnswer, validateRequest } from "../protocol/validate.ts";
 import type { Hub } from "./hub.ts";
-import type { Peer, Session } from "./sessions.ts";
+import type { Peer, Pin, Session } from "./sessions.ts";
 import type { ServerSettings } from "./options.ts";
 import { TokenBucket } from "./token_bucket.ts";
 import type { Transport } from "./transport.ts";
@@ -125,6 +125,10 @@ export class Connection implements Peer {
   #queue: Outgoing[] = [];
   #queuedBytes = 0;
   #writing = false;
+  /** Objects at the head of the queue whose write has begun. */
+  #inFlight = 0;
+  /** Objects the writer must not pass yet (see pin). */
+  readonly #pinned = new Set<Outgoing>();
   /** The last reply still waiting for its turn, or null. */
   #pending: Promise<void> | null = null;
   #pendingCount = 0;
@@ -208,12 +212,45 @@ export class Connection implements Peer {
     return true;
   }
 
-  drain(): Promise<boolean> {
+  drain(through?: Outgoing): Promise<boolean> {
     if (this.#closed) return Promise.resolve(false);
     if (this.#writtenCount >= this.#queuedCount) return Promise.resolve(true);
     // Only what is queued now: a steady stream queued after it does not hold it up.
-    const upTo = this.#queuedCount;
+    let upTo = this.#queuedCount;
+    if (through !== undefined) {
+      const i = this.#queue.indexOf(through);
+      if (i < 0) return Promise.resolve(true); // written already
+      upTo = this.#writtenCount + i + 1;
+      // Kept in ascending order: the writer settles them from the front.
+      const waiters = this.#drainWaiters;
+      let at = waiters.length;
+      while (at > 0 && waiters[at - 1]!.upTo > upTo) at--;
+      return new Promise((resolve) => waiters.splice(at, 0, { upTo, resolve }));
+    }
     return new Promise((resolve) => this.#drainWaiters.push({ upTo, resolve }));
+  }
+
+  pin(out: Outgoing, queued: boolean): Pin {
+    if (this.#closed) return "gone";
+    if (queued) {
+      const i = this.#queue.indexOf(out);
+      if (i < 0) return "gone";
+      // Wholly taken by the socket: as good as written.
+      if (i < this.#inFlight) return i < this.#transport.takenObjects() ? "gone" : "writing";
+    }
+    this.#pinned.add(out);
+    return "pinned";
+  }
+
+  unpin(out: Outgoing, next: Outgoing | null): boolean {
+    if (!this.#pinned.delete(out)) return false;
+    const i = this.#closed ? -1 : this.#queue.indexOf(out);
+    if (i >= 0 && next !== null) {
+      this.#queue[i] = next;
+      this.#queuedBytes += next.line().length - out.line().length;
+    }
+    this.#scheduleFlush();
+    return i >= 0;
   }
 
   close(reason: string): void {
@@ -475,8 +512,6 @@ export class Connection implements Peer {
       while (this.#queue.length > 0 && !this.#closed) {
         const ascii = !this.#transport.newlineFramed;
         let taken = 1;
-        const head = this.#queue[0]!;
-        let size = head.line().length;
         if (ascii) {
           // The course's clients read each object with one recv(1024) and one
           // json.loads: two objects written back to back may arrive in one
@@ -491,12 +526,18 @@ export class Connection implements Peer {
             if (this.#closed) break;
           }
         }
+        // Taken after the gap: unpin may have swapped it meanwhile.
+        const head = this.#queue[0]!;
+        // Held back while its durable copy is made (see pin); unpin resumes.
+        if (this.#pinned.size > 0 && this.#pinned.has(head)) break;
+        let size = head.line().length;
         const batch = [this.#wire(head)];
         // Unframed peers read one object per recv: one object per write.
         if (!ascii) {
           let wired = batch[0]!.line().length;
           while (taken < this.#queue.length) {
             const item = this.#queue[taken]!;
+            if (this.#pinned.size > 0 && this.#pinned.has(item)) break;
             const next = this.#wire(item);
             if (wired + next.line().length > MAX_WRITE) break;
             batch.push(next);
@@ -505,7 +546,9 @@ export class Connection implements Peer {
             taken++;
           }
         }
+        this.#inFlight = taken;
         await this.#transport.write(batch, ascii);
+        this.#inFlight = 0;
         if (this.#closed) break; // aborted meanwhile: the queue went to the hub
         if (ascii) this.#lastWriteAt = performance.now();
         if (taken === this.#queue.length) this.#queue = [];
@@ -526,6 +569,7 @@ export class Connection implements Peer {
       this.#abort();
     } finally {
       this.#writing = false;
+      this.#inFlight = 0;
     }
     if (this.#queue.length === 0) {
       for (const w of this.#drainWaiters.splice(0)) w.resolve(true);

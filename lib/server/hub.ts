@@ -34,7 +34,7 @@ import { RoomState } from "./room_state.ts";
 import { LocalRouter, type Router } from "./router.ts";
 import { type Peer, type Session, Sessions } from "./sessions.ts";
 
-export type { Peer, Session } from "./sessions.ts";
+export type { Peer, Pin, Session } from "./sessions.ts";
 
 /** What `jim admin rooms` lists of one room. */
 export interface RoomSummary {
@@ -80,7 +80,7 @@ export class Hub {
   /** Names, logins, accounts and keys. */
   readonly #identity: Identity;
   /** Messages from other nodes waiting for their history id before they are handed, by session. */
-  readonly #handing = new WeakMap<Session, Set<Promise<void>>>();
+  readonly #handing = new WeakMap<Session, Set<Promise<unknown>>>();
 
   private constructor(options: HubOptions) {
     this.#cluster = options.cluster ?? null;
@@ -127,25 +127,36 @@ export class Hub {
           // meanwhile, kept with what it left unsent, before its name is let
           // go (see disconnect), so that it precedes what is sent after.
           const handed = keeping?.then(async (done) => {
-            if (this.#sessions.has(target)) this.#sessions.direct(target, done.out);
-            else await this.#keepLeft(target, [done.out]);
+            const out = done.out as Outgoing<DeliveredMsg>;
+            if (this.#sessions.has(target)) this.#sessions.direct(target, out);
+            else await this.#keepLeft(target, [out]);
+            return out;
           });
           if (handed) this.#receiving(target, handed);
-          // Answered once written to the socket (or, for a connection that
-          // closed first, kept with its unsent messages): a node killed after
-          // answering 200 has delivered it. A kept one also once its history
-          // is committed, as a message sent here is.
-          return (async () => {
-            let kept: Promise<void> = Promise.resolve();
-            if (keeping !== null) {
-              kept = (await keeping).kept;
-              await handed;
-            }
-            if (target.delivering) await target.delivering;
-            await target.peer.drain();
-            await kept;
-            return true;
-          })();
+          return {
+            stalled: this.#messaging.stalled(target),
+            // Answered once written to the socket (or, for a connection that
+            // closed first, kept with its unsent messages): a node killed
+            // after answering 200 has delivered it. A kept one also once its
+            // history is committed, as a message sent here is.
+            written: (async () => {
+              let kept: Promise<void> = Promise.resolve();
+              if (keeping !== null) {
+                kept = (await keeping).kept;
+                await handed;
+              }
+              if (target.delivering) await target.delivering;
+              await target.peer.drain();
+              await kept;
+              return true;
+            })(),
+            // Or, not written within the hold, once it is in the mailbox.
+            keep: () =>
+              (handed ?? Promise.resolve(received)).then(
+                (out) => this.#messaging.holdReceived(target, out),
+                () => false,
+              ),
+          };
         },
         mail: (name) => {
           if (this.#directory.get(name)?.account) this.#messaging.mailStored(name);
@@ -346,6 +357,7 @@ export class Hub {
         ? Promise.all([
           kept,
           this.#messaging.acknowledged(name),
+          this.#messaging.holding(name),
           new Promise<Promise<void> | null>((resolve) => told = resolve),
           this.#received(session),
         ])
@@ -393,7 +405,7 @@ export class Hub {
   }
 
   /** Notes a message from another node being handed to `session` until `handed` settles. */
-  #receiving(session: Session, handed: Promise<void>): void {
+  #receiving(session: Session, handed: Promise<unknown>): void {
     let pending = this.#handing.get(session);
     if (!pending) this.#handing.set(session, pending = new Set());
     pending.add(handed);

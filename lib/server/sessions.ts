@@ -17,8 +17,11 @@ export interface Peer {
   readonly address: string;
   /** Queues an object; false when it was not queued (closed, or too slow and now closing). */
   send(message: Outgoing): boolean;
-  /** Resolves once everything queued so far is written; false if the peer closed first. */
-  drain(): Promise<boolean>;
+  /**
+   * Resolves once everything queued so far (or up to `through`, when
+   * given) is written; false if the peer closed first.
+   */
+  drain(through?: Outgoing): Promise<boolean>;
   /** Closes the connection after what is queued. */
   close(reason: string): void;
   /**
@@ -26,7 +29,20 @@ export interface Peer {
    * as unsent (for a peer too slow to keep up).
    */
   abort(reason: string): void;
+  /**
+   * Keeps an object back from the writer (it, and what is queued after it,
+   * wait) until {@linkcode unpin}, while the copy that replaces it is made
+   * durable: "pinned"; "writing" when its write has begun; "gone" when it
+   * is written or the peer closed. `queued`: false for one not handed to
+   * `send` yet, pinned for when it is.
+   */
+  pin(out: Outgoing, queued: boolean): Pin;
+  /** Lets a pinned object go, replaced by `next` if it is still queued: true then. */
+  unpin(out: Outgoing, next: Outgoing | null): boolean;
 }
+
+/** Where an object stands when {@linkcode Peer.pin} is asked to hold it back. */
+export type Pin = "pinned" | "writing" | "gone";
 
 /** One connection's state in the hub. */
 export interface Session {
@@ -172,6 +188,31 @@ export class Sessions implements LocalDelivery<Session> {
       // message included, goes to the offline store (see Hub.disconnect).
       session.peer.send(out);
     }
+  }
+
+  /**
+   * Keeps a direct message handed to a session from being written until
+   * {@linkcode restamp} (see {@linkcode Peer.pin}); "gone" once the session
+   * has closed.
+   */
+  pin(session: Session, out: Outgoing): Pin {
+    if (!this.#all.has(session)) return "gone";
+    // Held behind its offline mail: pinned for when it is queued.
+    if (session.held?.includes(out)) return session.peer.pin(out, false);
+    return session.peer.pin(out, true);
+  }
+
+  /**
+   * Lets a pinned direct message go, replaced by `next` where it waits
+   * (held, or queued): true when it was replaced, false when the session
+   * closed meanwhile (it went with what the connection left unsent).
+   */
+  restamp(session: Session, out: Outgoing, next: Outgoing): boolean {
+    const i = session.held?.indexOf(out) ?? -1;
+    if (i < 0) return session.peer.unpin(out, next);
+    session.held![i] = next;
+    session.peer.unpin(out, null);
+    return true;
   }
 
   /** Hands a room message to a session: queued at once. */

@@ -32,6 +32,11 @@ export interface Transport {
    * escaped when `ascii`. Rejects when the peer cannot be written to.
    */
   write(objects: readonly Outgoing[], ascii: boolean): Promise<void>;
+  /**
+   * How many of the objects of the write under way the socket has wholly
+   * taken so far (a stalled reader's write may have taken some).
+   */
+  takenObjects(): number;
   /** Closes the socket; pending reads resolve to null. */
   close(): void;
   /** Why reading ended, when the transport itself ended it (for the log). */
@@ -75,6 +80,8 @@ export class StreamTransport implements Transport {
    */
   #first: Uint8Array | null = new Uint8Array(0);
   endedBy: string | undefined;
+  /** The write under way, and the bytes of it the socket has taken. */
+  #writing: { objects: readonly Outgoing[]; ascii: boolean; taken: number } | null = null;
 
   constructor(conn: Deno.Conn, options: StreamTransportOptions) {
     this.#conn = conn;
@@ -145,10 +152,28 @@ export class StreamTransport implements Transport {
       for (const o of objects) text += o.line();
       chunk = textEncoder.encode(ascii ? escapeNonAscii(text) : text);
     }
-    let written = 0;
-    while (written < chunk.length) {
-      written += await this.#conn.write(chunk.subarray(written));
+    const writing = this.#writing = { objects, ascii, taken: 0 };
+    try {
+      while (writing.taken < chunk.length) {
+        writing.taken += await this.#conn.write(chunk.subarray(writing.taken));
+      }
+    } finally {
+      this.#writing = null;
     }
+  }
+
+  takenObjects(): number {
+    const writing = this.#writing;
+    if (writing === null) return 0;
+    // Counted only when asked (rarely: see Connection.pin), not per write.
+    let end = 0;
+    let whole = 0;
+    for (const o of writing.objects) {
+      end += writing.ascii ? escapeNonAscii(o.line()).length : o.bytes(false).length;
+      if (end > writing.taken) break;
+      whole++;
+    }
+    return whole;
   }
 
   close(): void {

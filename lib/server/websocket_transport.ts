@@ -40,6 +40,8 @@ export class WebSocketTransport implements Transport {
   #inboxBytes = 0;
   #reader: ((events: DecodeEvent[] | null) => void) | null = null;
   #ended = false;
+  /** Objects of the write under way already in the socket's buffer. */
+  #writing = 0;
   readonly #opened: Promise<boolean>;
 
   constructor(socket: WebSocket, options: WebSocketTransportOptions) {
@@ -93,16 +95,23 @@ export class WebSocketTransport implements Transport {
   readonly newlineFramed = true;
 
   async write(objects: readonly Outgoing[]): Promise<void> {
+    this.#writing = 0;
     if (!(await this.#opened) || this.#ended) throw new Error("Cannot write: the WebSocket closed");
     for (const o of objects) {
       this.#socket.send(o.line().slice(0, -1)); // one object per frame; no newline needed
     }
+    this.#writing = objects.length;
     // The socket buffers without bound: wait while the peer is behind, so
     // that the connection's own bounded queue fills and judges it.
     while (this.#socket.bufferedAmount > this.#maxBuffered) {
       if (this.#ended) throw new Error("Cannot write: the WebSocket closed");
       await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
     }
+  }
+
+  /** All of them: each is in the socket's buffer once `write` is called. */
+  takenObjects(): number {
+    return this.#writing;
   }
 
   close(code = 1000, reason = ""): void {

@@ -87,6 +87,20 @@ export class Messaging {
   readonly #fromStore = new WeakSet<Outgoing>();
   /** Acknowledgements being written, by account: a next login reads the store after them. */
   readonly #acks = new Map<string, Promise<void>>();
+  /**
+   * Ids of mail stored for a session while a copy of it waits in its queue
+   * (see holdReceived): a mailbox read for it does not send them again.
+   */
+  readonly #heldIds = new WeakMap<Session, Set<number>>();
+  /**
+   * Held messages being stored (see holdReceived): the copy queued is not
+   * stored again with what its connection leaves unsent.
+   */
+  readonly #holding = new WeakSet<Outgoing>();
+  /** Messages held for a session (being stored, or stored and queued) not yet written. */
+  readonly #unwritten = new WeakMap<Session, number>();
+  /** The stores of held messages under way, by account: the name is let go after them. */
+  readonly #holds = new Map<string, Set<Promise<number>>>();
   /** Account lookups of offline mail under way, by recipient, in call order (see #inTurn). */
   readonly #turns = new Map<string, Promise<void>>();
   /** Each sending session's direct messages (see #direct). */
@@ -159,8 +173,10 @@ export class Messaging {
     const kept: Promise<void>[] = [];
     for (const out of unsent) {
       const m = out.value as DeliveredMsg;
-      // Messages read from the store are still there until acknowledged.
+      // Messages read from the store are still there until acknowledged;
+      // a held one is being stored (see holdReceived).
       if (m.action !== "msg" || m.to !== name || this.#fromStore.has(out)) continue;
+      if (this.#holding.has(out)) continue;
       // Each was answered 200: it is kept past the mailbox's limits, which
       // is bounded by what one connection may have queued.
       const message: DeliveredMsg = out instanceof GuestOutgoing ? { ...m, guest: true } : m;
@@ -210,7 +226,13 @@ export class Messaging {
         const batch = await this.#store.peekOffline(name, size, after);
         if (batch.length === 0) return;
         let last = -1;
+        const held = this.#heldIds.get(session);
         for (const { id, message } of batch) {
+          // Queued to it already, before this batch.
+          if (held?.has(id)) {
+            last = id;
+            continue;
+          }
           // The store's id is stable across deliveries: a client can spot a repeat.
           const out = new Outgoing<DeliveredMsg>({ ...message, id });
           this.#fromStore.add(out);
@@ -226,6 +248,88 @@ export class Messaging {
     } catch (e) {
       this.#log(`cannot deliver offline messages to ${name}: ${e}`);
     }
+  }
+
+  /**
+   * A direct message from another node handed to `session` (`out`) and not
+   * written within the hold: made durable before its sender is answered
+   * 200, so that it survives this node's death. An account's is stored in
+   * its mailbox, and the copy queued (held back meanwhile) is swapped for
+   * one with that mail's `id`: if this node dies before writing it, the
+   * next login, on any node, gets it from the mailbox; if it was written
+   * first, the client drops the repeat by its `id`. The stored copy goes
+   * once written, and stays if the connection ends first (it is not stored
+   * again with what the connection left unsent). True once durable (or
+   * written, or gone with what the connection left); false when the store
+   * failed. A guest has no mailbox (true): its message stays queued, as on
+   * one server.
+   */
+  async holdReceived(session: Session, out: Outgoing<DeliveredMsg>): Promise<boolean> {
+    const name = session.name;
+    if (!session.account || name === null || !this.#settings.offlineStore) return true;
+    // "pinned": held back from the writer; "writing": its write has begun
+    // (a stalled reader's socket): stored as it is, without the `id`.
+    const pin = this.#sessions.pin(session, out);
+    if (pin === "gone") return true;
+    this.#holding.add(out);
+    this.#unwritten.set(session, (this.#unwritten.get(session) ?? 0) + 1);
+    const written = () => this.#unwritten.set(session, this.#unwritten.get(session)! - 1);
+    const guest = out instanceof GuestOutgoing;
+    const storing = this.#store.holdOffline(
+      name,
+      guest ? { ...out.value, guest: true } : out.value,
+    );
+    // The name is let go (another node may read the mailbox) after it.
+    const holds = this.#holds.get(name) ?? new Set();
+    this.#holds.set(name, holds);
+    holds.add(storing);
+    let id: number;
+    try {
+      id = await storing;
+    } catch (e) {
+      this.#holding.delete(out);
+      written();
+      if (pin === "pinned") this.#sessions.restamp(session, out, out);
+      this.#log(`cannot keep a held message for ${name}: ${e}`);
+      // Left meanwhile: it was not kept with what the connection left.
+      if (!this.#sessions.has(session)) await this.keepUnsent(name, [out]);
+      return false;
+    } finally {
+      holds.delete(storing);
+      if (holds.size === 0 && this.#holds.get(name) === holds) this.#holds.delete(name);
+    }
+    let held = this.#heldIds.get(session);
+    if (!held) this.#heldIds.set(session, held = new Set());
+    held.add(id);
+    const stamped = pin === "pinned" ? outgoing({ ...out.value, id }, guest) : null;
+    if (stamped !== null) {
+      this.#fromStore.add(stamped);
+      // False: closed meanwhile; the stored copy is the one that stays.
+      if (!this.#sessions.restamp(session, out, stamped)) return true;
+    }
+    void (async () => {
+      // Behind its offline mail, it is queued once that has gone.
+      if (session.delivering) await session.delivering;
+      const ok = await session.peer.drain(stamped ?? out);
+      held.delete(id);
+      written();
+      if (!ok) return; // the connection ended first: it stays in the mailbox
+      await this.#store.dropOffline(name, id).catch((e) =>
+        this.#log(`cannot drop a held message of ${name} once written: ${e}`)
+      );
+    })();
+    return true;
+  }
+
+  /** Whether a message held for a session (see holdReceived) is still unwritten: its reader is stalled. */
+  stalled(session: Session): boolean {
+    return (this.#unwritten.get(session) ?? 0) > 0;
+  }
+
+  /** Settles once the held messages being stored for an account are (see holdReceived). */
+  holding(name: string): Promise<unknown> {
+    const holds = this.#holds.get(name);
+    return holds ? Promise.allSettled(holds) : Promise.resolve();
   }
 
   #msg(
