@@ -90,8 +90,6 @@ export const EXCLUDED_TESTS: Readonly<Record<string, string>> = {
     "opens the SQLite file",
   "slow consumer: offline mail being delivered to a reader that stops reading is not stored twice":
     "opens the SQLite file",
-  "messages queued for an account that quits without reading them are kept, not lost":
-    "cluster bug (docs/cluster.md, Not done yet): across nodes the 500 ms hold paces its sender past the recipient's probe",
 };
 
 if (import.meta.main) {
