@@ -179,6 +179,141 @@ Deno.test("cluster: two topics set at the same moment on two nodes: the store ke
   }
 });
 
+/** One node's NATS connection through a relay on loopback that can hold one way of it. */
+interface NatsRelay extends AsyncDisposable {
+  /** `nats://127.0.0.1:PORT`, for the node. */
+  url: string;
+  /** Holds what the node sends to NATS (`"out"`) or what NATS sends it (`"in"`) until released. */
+  hold(way: "out" | "in"): void;
+  /** Passes on what was held, in order, and holds no more. */
+  release(): void;
+  /** Resolves at the next PING the node sends (a flush: it waits to be caught up). */
+  nextPing(): Promise<void>;
+}
+
+/** Relays the connections made to it to `natsUrl`. */
+function natsRelay(natsUrl: string): NatsRelay {
+  const target = new URL(natsUrl);
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  const held = { out: false, in: false };
+  const queued: Record<"out" | "in", Uint8Array[]> = { out: [], in: [] };
+  const writing: Record<"out" | "in", Promise<void>> = {
+    out: Promise.resolve(),
+    in: Promise.resolve(),
+  };
+  const writers: Record<"out" | "in", Deno.Conn | null> = { out: null, in: null };
+  let pinged: (() => void) | null = null;
+  const write = (way: "out" | "in", chunk: Uint8Array) => {
+    const to = writers[way]!;
+    writing[way] = writing[way].then(async () => {
+      let off = 0;
+      while (off < chunk.length) off += await to.write(chunk.subarray(off));
+    }).catch(() => {});
+  };
+  const pump = async (from: Deno.Conn, way: "out" | "in") => {
+    const buf = new Uint8Array(65536);
+    try {
+      while (true) {
+        const n = await from.read(buf);
+        if (n === null) break;
+        const chunk = buf.slice(0, n);
+        if (way === "out" && pinged && new TextDecoder().decode(chunk).includes("PING\r\n")) {
+          pinged();
+          pinged = null;
+        }
+        if (held[way]) queued[way].push(chunk);
+        else write(way, chunk);
+      }
+    } catch {
+      // closed under us
+    }
+  };
+  (async () => {
+    for await (const conn of listener) {
+      const upstream = await Deno.connect({ hostname: target.hostname, port: Number(target.port) });
+      conns.push(conn, upstream);
+      writers.out = upstream;
+      writers.in = conn;
+      pump(conn, "out");
+      pump(upstream, "in");
+    }
+  })().catch(() => {});
+  return {
+    url: `nats://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
+    hold: (way) => held[way] = true,
+    release() {
+      for (const way of ["out", "in"] as const) {
+        held[way] = false;
+        for (const chunk of queued[way].splice(0)) write(way, chunk);
+      }
+    },
+    nextPing: () => new Promise<void>((resolve) => pinged = resolve),
+    [Symbol.asyncDispose]() {
+      listener.close();
+      for (const conn of conns) {
+        try {
+          conn.close();
+        } catch { /* already closed */ }
+      }
+      return Promise.resolve();
+    },
+  };
+}
+
+Deno.test("cluster: a topic read on one node right after the topic was set on another sees it, though NATS is slow to bring it", async () => {
+  await using c = await startCluster({ size: 1 });
+  await using relay = natsRelay(c.nats.url);
+  await using n2 = await startServer({
+    store: await PgStore.open(c.storeUrl),
+    cluster: relay.url,
+    claimTtlMs: CLAIM_TTL_MS,
+  });
+  await using ann = await member(c.nodes[0]!.port, "ann");
+  await using ben = await member(n2.port, "ben");
+  assertEquals((await ann.request({ action: "join", time: now(), room: "#t" })).response, 201);
+  const before = await ben.request({ action: "topic", time: now(), room: "#t" });
+  assertEquals([before.response, before.topic], [200, ""], JSON.stringify(before));
+  // What NATS brings node 2 waits, until node 2 asks NATS whether it is caught up.
+  relay.hold("in");
+  const set = await ann.request({ action: "topic", time: now(), room: "#t", topic: "lunch" });
+  assertEquals(set.response, 200);
+  const pinged = relay.nextPing();
+  await ben.send({ action: "topic", time: now(), room: "#t" });
+  const answer = ben.response(5000);
+  await Promise.race([pinged, answer]);
+  relay.release();
+  const read = await answer;
+  assertEquals([read.response, read.topic], [200, "lunch"], JSON.stringify(read));
+});
+
+Deno.test("cluster: a topic set in a guests' room is answered once NATS has it: a read on another node then sees it", async () => {
+  await using c = await startCluster({ size: 1 });
+  await using relay = natsRelay(c.nats.url);
+  await using n2 = await startServer({
+    store: await PgStore.open(c.storeUrl),
+    cluster: relay.url,
+    claimTtlMs: CLAIM_TTL_MS,
+  });
+  await using gus = await guest(n2.port, "gus");
+  await using ada = await guest(c.nodes[0]!.port, "ada");
+  assertEquals((await gus.request({ action: "join", time: now(), room: "#g" })).response, 201);
+  const before = await ada.request({ action: "topic", time: now(), room: "#g" });
+  assertEquals([before.response, before.topic], [200, ""], JSON.stringify(before));
+  // What node 2 sends NATS waits, until node 2 asks NATS whether it is caught up.
+  relay.hold("out");
+  const pinged = relay.nextPing();
+  await gus.send({ action: "topic", time: now(), room: "#g", topic: "soup" });
+  const answer = gus.response(5000);
+  const first = await Promise.race([pinged.then(() => "ping"), answer.then(() => "answer")]);
+  if (first === "ping") relay.release();
+  assertEquals((await answer).response, 200);
+  // Answered: node 1 has it, or the set was answered too soon.
+  const read = await ada.request({ action: "topic", time: now(), room: "#g" });
+  relay.release();
+  assertEquals([read.response, read.topic], [200, "soup"], JSON.stringify(read));
+});
+
 Deno.test("cluster: a guests' room emptied by a killed node is created anew by a join as soon as the node's record is gone", async () => {
   await using c = await startCluster({ size: 1 });
   const [n1] = c.nodes;

@@ -240,6 +240,10 @@ export function roomHandlers(
     if (me === null) {
       return response(401, `Cannot use the topic of ${room}: send presence or authenticate first`);
     }
+    // In a cluster, a read hears first what the other nodes told before (a
+    // room created or a topic set and answered there), as a read after a set
+    // does on one server.
+    if (cluster && text === undefined) await caughtUpWithin(cluster);
     const members = rooms.get(room);
     if (!members) return response(404, `Cannot use the topic of ${room}: no such room`);
     if (text === undefined) {
@@ -254,8 +258,11 @@ export function roomHandlers(
       cluster?.publishTopic(room, text, me);
     };
     // A guests' room keeps its topic in memory only (on every node), as it keeps its members.
-    if (!rooms.isKept(room)) set();
-    else if (cluster && store.underLock) {
+    if (!rooms.isKept(room)) {
+      set();
+      // Answered once NATS has it: a read anywhere after the answer sees it.
+      if (cluster) await caughtUpWithin(cluster);
+    } else if (cluster && store.underLock) {
       // Every node applies topics in the order NATS delivers them: written
       // and published by one node at a time, so that the store keeps the last.
       await store.underLock(`topic ${room}`, async () => {
