@@ -8,6 +8,29 @@
  */
 
 const SERVER_PATH = new URL("../server.ts", import.meta.url).pathname;
+const MAIN_PATH = new URL("../main.ts", import.meta.url).pathname;
+
+/** What `jim admin` printed and how it exited (see {@linkcode admin}). */
+export interface AdminRun {
+  code: number;
+  out: string[];
+  err: string[];
+}
+
+/** Runs `jim admin ARGS` in a child process; its output as lines. */
+export async function admin(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<AdminRun> {
+  const result = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN_PATH, "admin", ...args],
+    stdin: "null",
+    env: { NO_COLOR: "1", ...env },
+  }).output();
+  const lines = (bytes: Uint8Array) =>
+    new TextDecoder().decode(bytes).split("\n").filter((line) => line !== "");
+  return { code: result.code, out: lines(result.stdout), err: lines(result.stderr) };
+}
 const LISTENING = /jim server listening on ([^\s]+):(\d+)/;
 /** Log kept for failure messages: the tail of the child's stderr. */
 const LOG_KEEP = 64 * 1024;

@@ -6,7 +6,7 @@
 import { assert, assertEquals, assertMatch } from "@std/assert";
 import { type AdminIo, runAdmin } from "../lib/admin/admin.ts";
 import { SqliteStore } from "../lib/store/sqlite_store.ts";
-import { spawnServer } from "./_proc.ts";
+import { admin, spawnServer } from "./_proc.ts";
 import { auth, guest, login, now, RawClient, register, startServer, tempDir } from "./_helpers.ts";
 
 const MAIN_PATH = new URL("../main.ts", import.meta.url).pathname;
@@ -24,21 +24,6 @@ function recorder(env: Record<string, string> = {}): { out: string[]; err: strin
       env: new Map(Object.entries(env)),
     },
   };
-}
-
-/** Runs `jim admin ARGS` in a child process. */
-async function admin(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; out: string[]; err: string[] }> {
-  const result = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN_PATH, "admin", ...args],
-    stdin: "null",
-    env: { NO_COLOR: "1", ...env },
-  }).output();
-  const lines = (bytes: Uint8Array) =>
-    new TextDecoder().decode(bytes).split("\n").filter((line) => line !== "");
-  return { code: result.code, out: lines(result.stdout), err: lines(result.stderr) };
 }
 
 /**

@@ -6,26 +6,9 @@
  * Unix sockets, which need a net permission the test runner lacks.
  */
 import { assertEquals } from "@std/assert";
-import { type ChildServer, spawnServer } from "./_proc.ts";
+import { admin, type ChildServer, spawnServer } from "./_proc.ts";
 import { startCluster, stopSharedPostgres } from "./_cluster_nodes.ts";
 import { guest, login, RawClient, register, tempDir } from "./_helpers.ts";
-
-const MAIN_PATH = new URL("../main.ts", import.meta.url).pathname;
-
-/** Runs `jim admin ARGS` in a child process. */
-async function admin(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; out: string[]; err: string[] }> {
-  const result = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN_PATH, "admin", ...args],
-    stdin: "null",
-    env: { NO_COLOR: "1", ...env },
-  }).output();
-  const lines = (bytes: Uint8Array) =>
-    new TextDecoder().decode(bytes).split("\n").filter((line) => line !== "");
-  return { code: result.code, out: lines(result.stdout), err: lines(result.stderr) };
-}
 
 /** Expects a 101 notice with `reason`, then the connection closed (within the default 3 s). */
 async function expectDisconnected(c: RawClient, reason: string): Promise<void> {
