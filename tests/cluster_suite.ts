@@ -66,9 +66,9 @@ export const LEFT_OUT: Readonly<Record<string, string>> = {
 
 /**
  * Tests of the clustered files left out by name, each with why: a limit or a
- * measure that is one process's by nature, or a cluster bug listed in
- * docs/cluster.md "Not done yet". Clustered, they are registered as ignored
- * (tests/_cluster.ts), so a run reports how many.
+ * measure that is one process's by nature, a test that opens the SQLite file,
+ * or a cluster bug (then listed in docs/cluster.md too). Clustered, they are
+ * registered as ignored (tests/_cluster.ts), so a run reports how many.
  */
 export const EXCLUDED_TESTS: Readonly<Record<string, string>> = {
   "caps: past --max-per-address a connection gets 503 and is closed; a freed slot is reused":
