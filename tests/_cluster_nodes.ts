@@ -8,6 +8,7 @@
  */
 
 import { PgStore } from "../lib/store/pg_store.ts";
+import type { ClusterHandlers } from "../lib/server/cluster.ts";
 import type { JimServer, ServeOptions } from "../lib/server/serve.ts";
 import { startServer } from "./_helpers.ts";
 import { startNats, type StartNatsOptions, type TestNats } from "./_nats.ts";
@@ -92,5 +93,31 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
       for (const node of nodes) await node.shutdown();
       await nats.stop();
     },
+  };
+}
+
+/**
+ * What a bare `Cluster` (no hub) is given to serve in tests: nobody is held
+ * here and nothing is kept; `overrides` records what a test looks at.
+ */
+export function quietHandlers(overrides: Partial<ClusterHandlers> = {}): ClusterHandlers {
+  return {
+    direct: () => false,
+    mail: () => {},
+    whois: () => null,
+    room: () => {},
+    lost: () => {},
+    member: () => {},
+    topic: () => {},
+    gone: () => {},
+    snapshot: () => [],
+    presence: () => {},
+    usersChanged: () => {},
+    online: () => [],
+    watched: () => {},
+    pubkey: () => null,
+    admin: () => false,
+    stats: () => ({ connections: 0, online: 0, accounts: 0, guests: 0 }),
+    ...overrides,
   };
 }

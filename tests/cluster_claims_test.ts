@@ -7,36 +7,16 @@
 import { assertEquals } from "@std/assert";
 import { Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
-import { claimKey, Cluster, type ClusterHandlers, token } from "../lib/server/cluster.ts";
+import { claimKey, Cluster, token } from "../lib/server/cluster.ts";
+import { quietHandlers } from "./_cluster_nodes.ts";
 import { startNats } from "./_nats.ts";
-
-function quietHandlers(lost: string[]): ClusterHandlers {
-  return {
-    direct: () => false,
-    mail: () => {},
-    whois: () => null,
-    room: () => {},
-    lost: (name) => lost.push(name),
-    member: () => {},
-    topic: () => {},
-    gone: () => {},
-    snapshot: () => [],
-    presence: () => {},
-    usersChanged: () => {},
-    online: () => [],
-    watched: () => {},
-    pubkey: () => null,
-    admin: () => false,
-    stats: () => ({ connections: 0, online: 0, accounts: 0, guests: 0 }),
-  };
-}
 
 Deno.test("Cluster holds 3,000 claims through several liveness periods without writing one again", async () => {
   await using nats = await startNats();
   // The liveness record is renewed every 300 ms.
   const cluster = await Cluster.connect({ url: nats.url, nodeId: "many", claimTtlMs: 900 });
   const lost: string[] = [];
-  cluster.serve(quietHandlers(lost));
+  cluster.serve(quietHandlers({ lost: (name) => lost.push(name) }));
   const names = Array.from({ length: 3000 }, (_, i) => `user${i}`);
   const nc = await connect({ servers: nats.url.slice("nats://".length) });
   try {
@@ -76,8 +56,8 @@ Deno.test("Cluster takes over a dead node's claim on its revision, never a live 
   const a = await Cluster.connect({ url: nats.url, nodeId: "a", claimTtlMs: 900 });
   const b = await Cluster.connect({ url: nats.url, nodeId: "b", claimTtlMs: 900 });
   const lost: string[] = [];
-  a.serve(quietHandlers(lost));
-  b.serve(quietHandlers([]));
+  a.serve(quietHandlers({ lost: (name) => lost.push(name) }));
+  b.serve(quietHandlers());
   const nc = await connect({ servers: nats.url.slice("nats://".length) });
   try {
     const kvm = new Kvm(nc);
@@ -142,7 +122,7 @@ Deno.test("Cluster.connect() takes the TTL off a claims bucket an earlier versio
 Deno.test("Cluster takes back a key of its own that no claim here holds (a create whose answer was lost)", async () => {
   await using nats = await startNats();
   const a = await Cluster.connect({ url: nats.url, nodeId: "a", claimTtlMs: 900 });
-  a.serve(quietHandlers([]));
+  a.serve(quietHandlers());
   const nc = await connect({ servers: nats.url.slice("nats://".length) });
   try {
     const kv = await new Kvm(nc).open("jim_names");

@@ -9,7 +9,7 @@ import { Kvm } from "@nats-io/kv";
 import postgres from "postgres";
 import { connect, createInbox } from "@nats-io/transport-node";
 import { Cluster, type ClusterHandlers, type RoomSnapshot } from "../lib/server/cluster.ts";
-import { CLAIM_TTL_MS, startCluster, stopSharedPostgres } from "./_cluster_nodes.ts";
+import { CLAIM_TTL_MS, quietHandlers, startCluster, stopSharedPostgres } from "./_cluster_nodes.ts";
 import { auth, guest, login, now, type Obj, RawClient, register, startServer } from "./_helpers.ts";
 import { PgStore } from "../lib/store/pg_store.ts";
 import type { Store } from "../lib/store/store.ts";
@@ -317,24 +317,13 @@ Deno.test("cluster: a node starts and serves though another answers its state re
 
 Deno.test("Cluster.sync() takes an answer sent in many small parts whole", async () => {
   await using nats = await startNats();
-  const handlers = (snapshot: RoomSnapshot[], seen: string[]): ClusterHandlers => ({
-    direct: () => false,
-    mail: () => {},
-    whois: () => null,
-    room: () => {},
-    lost: () => {},
-    member: (room, name, joined, account) => seen.push(`${room} ${name} ${joined} ${account}`),
-    topic: (room, topic) => seen.push(`${room} topic ${topic}`),
-    gone: () => {},
-    snapshot: () => snapshot,
-    presence: () => {},
-    usersChanged: () => {},
-    online: () => [],
-    watched: () => {},
-    pubkey: () => null,
-    admin: () => false,
-    stats: () => ({ connections: 0, online: 0, accounts: 0, guests: 0 }),
-  });
+  const handlers = (snapshot: RoomSnapshot[], seen: string[]): ClusterHandlers =>
+    quietHandlers({
+      member: (room, name, joined, account) => seen.push(`${room} ${name} ${joined} ${account}`),
+      topic: (room, topic) => seen.push(`${room} topic ${topic}`),
+      snapshot: () => snapshot,
+    });
+
   const guests = Array.from({ length: 300 }, (_, i) => `guest${i}`);
   const rooms: RoomSnapshot[] = [
     { room: "#big", topic: "many", guests, accounts: ["acct"] },
