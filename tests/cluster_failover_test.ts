@@ -369,24 +369,8 @@ Deno.test("cluster failover: a reader on another node that does not read costs i
     await conn.write(
       new TextEncoder().encode(JSON.stringify(auth("slow", "correct horse")) + "\n"),
     );
-    const pad = "é".repeat(480);
-    const codes = new Map<number, number>();
-    const answers = () => `answers: ${JSON.stringify([...codes])}`;
+    const { codes, answers, send } = paddedSender(al, "slow");
     const deadline = Date.now() + 60_000;
-    let sent = 0;
-    const send = async (count: number) => {
-      const lines = [];
-      for (let i = 0; i < count; i++) {
-        lines.push(
-          JSON.stringify({ action: "msg", time: now(), to: "slow", message: `m${sent++} ${pad}` }),
-        );
-      }
-      await al.writeRaw(lines.join("\n") + "\n");
-      for (let i = 0; i < count; i++) {
-        const r = await al.response(10_000);
-        codes.set(r.response, (codes.get(r.response) ?? 0) + 1);
-      }
-    };
     // Online on node 2 once a message to it is answered 200 (not stored).
     for (;;) {
       if (Date.now() > deadline) throw new Error(`never online: ${answers()}`);
@@ -467,6 +451,40 @@ Deno.test("cluster failover: a direct message whose recipient moves while its hi
   assertEquals(page.messages.map((m: Obj) => m.message), ["m1", "m2"]);
 });
 
+/**
+ * Sends `to` direct messages `m<n> <pad>` (numbered from 0, padded to fill
+ * buffers quickly), `count` written at once, then reads their answers:
+ * counted by code, and each given to `onAnswer` with its number.
+ */
+function paddedSender(
+  client: RawClient,
+  to: string,
+  onAnswer: (n: number, answer: Obj) => void = () => {},
+) {
+  const pad = "é".repeat(480);
+  const codes = new Map<number, number>();
+  let sent = 0;
+  return {
+    codes,
+    answers: () => `answers: ${JSON.stringify([...codes])}`,
+    send: async (count: number) => {
+      const lines = [];
+      const first = sent;
+      for (let i = 0; i < count; i++) {
+        lines.push(
+          JSON.stringify({ action: "msg", time: now(), to, message: `m${sent++} ${pad}` }),
+        );
+      }
+      await client.writeRaw(lines.join("\n") + "\n");
+      for (let i = 0; i < count; i++) {
+        const r = await client.response(10_000);
+        codes.set(r.response, (codes.get(r.response) ?? 0) + 1);
+        onAnswer(first + i, r);
+      }
+    },
+  };
+}
+
 /** A message `m<n> <pad>` as the recipient saw it. */
 function padded(m: Obj): Seen {
   const id = typeof m.id === "number" ? m.id : undefined;
@@ -495,33 +513,17 @@ Deno.test("cluster failover: a 200 held for a slow reader survives its node's ki
   });
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: n2.port });
   await conn.write(new TextEncoder().encode(JSON.stringify(auth("slow", "correct horse"))));
-  const pad = "é".repeat(480);
-  const codes = new Map<number, number>();
   const acknowledged = new Set<number>();
   /** The messages answered 200. */
   const answered200 = new Set<number>();
-  const answers = () => `answers: ${JSON.stringify([...codes])}`;
+  const { codes, answers, send } = paddedSender(al, "slow", (n, r) => {
+    if (r.response === 200) answered200.add(n);
+    // 202 before slow is online; 500: its node did not answer in time
+    // (it may arrive, at most once).
+    if (r.response === 200 || r.response === 202) acknowledged.add(n);
+    else if (r.response !== 500) throw new Error(`unexpected answer: ${JSON.stringify(r)}`);
+  });
   const deadline = Date.now() + 60_000;
-  let sent = 0;
-  const send = async (count: number) => {
-    const lines = [];
-    const first = sent;
-    for (let i = 0; i < count; i++) {
-      lines.push(
-        JSON.stringify({ action: "msg", time: now(), to: "slow", message: `m${sent++} ${pad}` }),
-      );
-    }
-    await al.writeRaw(lines.join("\n") + "\n");
-    for (let i = 0; i < count; i++) {
-      const r = await al.response(10_000);
-      codes.set(r.response, (codes.get(r.response) ?? 0) + 1);
-      if (r.response === 200) answered200.add(first + i);
-      // 202 before slow is online; 500: its node did not answer in time
-      // (it may arrive, at most once).
-      if (r.response === 200 || r.response === 202) acknowledged.add(first + i);
-      else if (r.response !== 500) throw new Error(`unexpected answer: ${JSON.stringify(r)}`);
-    }
-  };
   // Online on node 2 once a message to it is answered 200 (not stored).
   while (!codes.has(200)) {
     if (Date.now() > deadline) throw new Error(`never online: ${answers()}`);
