@@ -131,23 +131,7 @@ export class Presence {
     const shownTo = subject.shownTo === null ? null : [...subject.shownTo];
     this.#cluster?.publishPresence({ name, user, shownTo, everyone });
     if (!watchers || watchers.size === 0) return;
-    const time = unixTime();
-    const shown = new Outgoing<ContactNotice>({ action: "contact", time, user });
-    let hidden: Outgoing<ContactNotice> | null = null;
-    for (const watcher of watchers) {
-      if (watcher === subject) continue;
-      if (shows(subject, watcher.name)) {
-        watcher.peer.send(shown);
-      } else if (everyone) {
-        watcher.peer.send(
-          hidden ??= new Outgoing({
-            action: "contact",
-            time,
-            user: { account_name: name, state: "offline" },
-          }),
-        );
-      }
-    }
+    this.#tell(name, watchers, user, everyone, (watcher) => shows(subject, watcher.name), subject);
   }
 
   /** Tells this node's watchers of a presence change on another node. */
@@ -156,11 +140,34 @@ export class Presence {
     const watchers = this.#watchers.get(name);
     if (!watchers || watchers.size === 0) return;
     const shownTo = change.shownTo === null ? null : new Set(change.shownTo);
+    this.#tell(
+      name,
+      watchers,
+      user,
+      everyone,
+      (watcher) => shownTo === null || (watcher.name !== null && shownTo.has(watcher.name)),
+    );
+  }
+
+  /**
+   * Sends `name`'s presence (`user`) to the `watchers` that `sees` picks (all but
+   * `except`, the subject itself); the others are told nothing, or
+   * (`everyone`) that it is offline, without a time.
+   */
+  #tell(
+    name: string,
+    watchers: Iterable<Session>,
+    user: ContactPresence,
+    everyone: boolean,
+    sees: (watcher: Session) => boolean,
+    except: Session | null = null,
+  ): void {
     const time = unixTime();
     const shown = new Outgoing<ContactNotice>({ action: "contact", time, user });
     let hidden: Outgoing<ContactNotice> | null = null;
     for (const watcher of watchers) {
-      if (shownTo === null || (watcher.name !== null && shownTo.has(watcher.name))) {
+      if (watcher === except) continue;
+      if (sees(watcher)) {
         watcher.peer.send(shown);
       } else if (everyone) {
         watcher.peer.send(
